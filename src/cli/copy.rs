@@ -1,0 +1,128 @@
+//! `slim copy`: convert an image between formats, optionally flattened.
+
+use super::{progress::Bars, ImageArgs};
+use anyhow::Context;
+use clap::ValueEnum;
+use crate::image::write::{self, LayerOptions, Output};
+use crate::image::{Compression, Transport};
+use std::process::ExitCode;
+
+/// Copy an image to another format (like `skopeo copy`), verifying every blob.
+///
+/// Layers are copied as they are, unless --flatten merges them into one
+/// reproducible layer (sorted entries, numeric owners, mtimes clamped to
+/// SOURCE_DATE_EPOCH when it is set), or --compression asks to re-encode.
+///
+/// DEST: oci:DIR[:TAG], oci-archive:PATH[:TAG], docker-archive:PATH[:REPO:TAG],
+/// or a bare path (`*.tar` is an oci-archive, anything else an OCI layout dir).
+///
+/// Examples:
+///   slim copy nginx.docker.tar oci-archive:nginx.oci.tar:1.0
+///   slim copy --flatten oci:app:v2 docker-archive:app.tar:example/app:v2
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    #[command(flatten)]
+    image: ImageArgs,
+    /// Where to write the image.
+    #[arg(value_name = "DEST")]
+    dest: String,
+    /// Merge all layers into one.
+    #[arg(long)]
+    flatten: bool,
+    /// Layer compression of the written image (docker-archive layers are always uncompressed).
+    #[arg(long, value_enum)]
+    compression: Option<Codec>,
+    /// Print what was written as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Codec {
+    Gzip,
+    Zstd,
+    None,
+}
+
+impl From<Codec> for Compression {
+    fn from(c: Codec) -> Compression {
+        match c {
+            Codec::Gzip => Compression::Gzip,
+            Codec::Zstd => Compression::Zstd,
+            Codec::None => Compression::None,
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let out = Output::parse(&args.dest)?;
+    let sde = super::source_date_epoch()?;
+    let (image, layers) = super::load(&args.image, true)?;
+    let work = write::work_dir(&out)?;
+    let bars = Bars::new(!args.image.quiet);
+    let wanted: Option<Compression> = match out.transport {
+        Transport::DockerArchive => Some(Compression::None),
+        _ => args.compression.map(Into::into),
+    };
+    let (config, built) = if args.flatten {
+        let opts = LayerOptions { compression: wanted.unwrap_or(Compression::Gzip), clamp_mtime: sde };
+        let layer = write::build_layer(&layers.tree, &layers, opts, work.path(), &bars, 0)?;
+        let created = sde.map(rfc3339);
+        let what = format!("slim copy --flatten: {} layers of {}", layers.stats.len(), image.reference);
+        let config = write::derive_config(&image.config_raw, &[layer.diff_id.clone()], &what, created.as_deref())?;
+        (config, vec![layer])
+    } else {
+        let mut built = Vec::new();
+        for (i, stats) in layers.stats.iter().enumerate() {
+            let b = match wanted {
+                Some(c) if c != stats.compression => write::copy_layer(layers.tar(i), c, work.path())?,
+                _ => write::copy_verbatim(image.container.open(&image.layers[i].name)?.0, stats, work.path())?,
+            };
+            built.push(b);
+        }
+        (image.config_raw.clone(), built)
+    };
+    bars.clear();
+    let written = write::write_image(&out, &config, built, &[], sde.unwrap_or(0))
+        .with_context(|| format!("writing {}", args.dest))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&written)?);
+    } else {
+        eprintln!(
+            "slim: wrote {} {} ({} layer{}, manifest {})",
+            out.transport.name(),
+            out.path.display(),
+            written.layers.len(),
+            if written.layers.len() == 1 { "" } else { "s" },
+            written.manifest_digest
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Seconds since the epoch as RFC 3339 UTC (civil-from-days, Howard Hinnant's algorithm).
+pub(crate) fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_of_known_instants() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}

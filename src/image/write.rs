@@ -1,0 +1,558 @@
+//! Writing images: a reproducible layer tar from a [`Tree`], and the OCI
+//! layout, oci-archive and docker-archive (legacy `docker save`) formats.
+//!
+//! Everything is written under a temporary name beside the destination and
+//! renamed at the end: a failure leaves nothing behind.
+
+use super::digest::HashingWriter;
+use super::{Compression, Digest, Layers, RefError, Transport};
+use crate::fs::{DataRef, Kind, Tree};
+use crate::progress::Reporter;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+pub const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("{0}")]
+    Dest(String),
+    #[error("reading /{path} from layer {layer}: {source}")]
+    Source { path: String, layer: usize, source: io::Error },
+}
+
+fn io_err(path: &Path) -> impl Fn(io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.display().to_string(), source }
+}
+
+/// Where and how to write an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub transport: Transport,
+    pub path: PathBuf,
+    pub tag: Option<String>,
+}
+
+impl Output {
+    /// `oci:DIR[:TAG]`, `oci-archive:PATH[:TAG]`, `docker-archive:PATH[:REF]`,
+    /// or a bare path: `*.tar` is an oci-archive, anything else an OCI layout dir.
+    pub fn parse(s: &str) -> Result<Output, RefError> {
+        let r = super::ImageRef::parse(s)?;
+        let transport = r.transport.unwrap_or_else(|| {
+            if r.path.extension().is_some_and(|e| e == "tar") {
+                Transport::OciArchive
+            } else {
+                Transport::Oci
+            }
+        });
+        Ok(Output { transport, path: r.path, tag: r.tag })
+    }
+}
+
+/// A layer blob written to a temporary file.
+pub struct BuiltLayer {
+    file: tempfile::NamedTempFile,
+    pub digest: Digest,
+    pub size: u64,
+    pub diff_id: Digest,
+    pub compression: Compression,
+    pub uncompressed_size: u64,
+}
+
+impl BuiltLayer {
+    pub fn media_type(&self) -> &'static str {
+        match self.compression {
+            Compression::None => "application/vnd.oci.image.layer.v1.tar",
+            Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+            Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+        }
+    }
+}
+
+/// Options of a layer tar.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerOptions {
+    pub compression: Compression,
+    /// mtimes later than this are set to it (`SOURCE_DATE_EPOCH`), like `tar --clamp-mtime`.
+    pub clamp_mtime: Option<u64>,
+}
+
+enum Encoder<W: Write> {
+    None(W),
+    Gzip(flate2::write::GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+impl<W: Write> Write for Encoder<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Encoder::None(w) => w.write(buf),
+            Encoder::Gzip(w) => w.write(buf),
+            Encoder::Zstd(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Encoder::None(w) => w.flush(),
+            Encoder::Gzip(w) => w.flush(),
+            Encoder::Zstd(w) => w.flush(),
+        }
+    }
+}
+
+impl<W: Write> Encoder<W> {
+    fn new(c: Compression, w: W) -> io::Result<Self> {
+        Ok(match c {
+            Compression::None => Encoder::None(w),
+            // GzEncoder writes mtime 0 and no file name: the output is reproducible.
+            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(w, flate2::Compression::default())),
+            Compression::Zstd => Encoder::Zstd(zstd::stream::write::Encoder::new(w, 3)?),
+        })
+    }
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Encoder::None(w) => Ok(w),
+            Encoder::Gzip(w) => w.finish(),
+            Encoder::Zstd(w) => w.finish(),
+        }
+    }
+}
+
+/// Streams a blob through an encoder into a temporary file in `dir`,
+/// hashing both sides.
+struct BlobWriter {
+    inner: HashingWriter<Encoder<HashingWriter<BufWriter<File>>>>,
+    file: tempfile::NamedTempFile,
+    compression: Compression,
+}
+
+impl BlobWriter {
+    fn new(dir: &Path, compression: Compression) -> Result<BlobWriter, Error> {
+        let file = tempfile::Builder::new().prefix(".slim-blob-").tempfile_in(dir).map_err(io_err(dir))?;
+        let f = file.reopen().map_err(io_err(file.path()))?;
+        let enc = Encoder::new(compression, HashingWriter::new(BufWriter::with_capacity(256 << 10, f)))
+            .map_err(io_err(dir))?;
+        Ok(BlobWriter { inner: HashingWriter::new(enc), file, compression })
+    }
+
+    fn finish(self) -> Result<BuiltLayer, Error> {
+        let path = self.file.path().to_path_buf();
+        let (enc, diff_id, uncompressed_size) = self.inner.finish();
+        let hw = enc.finish().map_err(io_err(&path))?;
+        let (mut bw, digest, size) = hw.finish();
+        bw.flush().map_err(io_err(&path))?;
+        Ok(BuiltLayer { file: self.file, digest, size, diff_id, compression: self.compression, uncompressed_size })
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes `tree` as one layer tar: entries sorted by path, parents first,
+/// numeric owners only, mtimes clamped, hardlinked files stored once and
+/// linked after. File contents are streamed from `layers`.
+pub fn build_layer(
+    tree: &Tree,
+    layers: &Layers,
+    opts: LayerOptions,
+    dir: &Path,
+    reporter: &dyn Reporter,
+    task: usize,
+) -> Result<BuiltLayer, Error> {
+    let total: u64 = tree.iter().map(|(_, n)| n.meta.size).sum();
+    reporter.begin(task, "writing layer", total);
+    let mut builder = tar::Builder::new(BlobWriter::new(dir, opts.compression)?);
+    let out = dir.to_path_buf();
+    let werr = |e: io::Error| Error::Io { path: out.display().to_string(), source: e };
+    // The first path written for each file's data; later ones become hardlinks to it.
+    let mut written: HashMap<DataRef, String> = HashMap::new();
+    for (path, node) in tree.iter() {
+        let meta = &node.meta;
+        if !meta.xattrs.is_empty() {
+            let pax: Vec<(String, &[u8])> =
+                meta.xattrs.iter().map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.as_slice())).collect();
+            builder.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), *v))).map_err(werr)?;
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(meta.mode);
+        h.set_uid(meta.uid);
+        h.set_gid(meta.gid);
+        h.set_mtime(opts.clamp_mtime.map_or(meta.mtime, |c| meta.mtime.min(c)));
+        h.set_size(0);
+        match &node.kind {
+            Kind::Dir => {
+                h.set_entry_type(tar::EntryType::Directory);
+                builder.append_data(&mut h, format!("{path}/"), io::empty()).map_err(werr)?;
+            }
+            Kind::File { data, .. } => {
+                if let Some(first) = written.get(data) {
+                    h.set_entry_type(tar::EntryType::Link);
+                    builder.append_link(&mut h, path, first).map_err(werr)?;
+                    continue;
+                }
+                written.insert(*data, path.to_string());
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(meta.size);
+                let src = layers.open(node).expect("a file node has data");
+                let mut counted = SourceReader { inner: src, path, layer: node.layer, err: None };
+                let r = builder.append_data(&mut h, path, &mut counted);
+                if let Some(e) = counted.err.take() {
+                    return Err(e);
+                }
+                r.map_err(werr)?;
+                reporter.advance(task, meta.size);
+            }
+            Kind::Symlink(target) => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                builder.append_link(&mut h, path, target).map_err(werr)?;
+            }
+            Kind::CharDevice(a, b) | Kind::BlockDevice(a, b) => {
+                let t = if matches!(node.kind, Kind::CharDevice(..)) { tar::EntryType::Char } else { tar::EntryType::Block };
+                h.set_entry_type(t);
+                h.set_device_major(*a).map_err(werr)?;
+                h.set_device_minor(*b).map_err(werr)?;
+                builder.append_data(&mut h, path, io::empty()).map_err(werr)?;
+            }
+            Kind::Fifo => {
+                h.set_entry_type(tar::EntryType::Fifo);
+                builder.append_data(&mut h, path, io::empty()).map_err(werr)?;
+            }
+        }
+    }
+    let w = builder.into_inner().map_err(werr)?;
+    reporter.end(task);
+    w.finish()
+}
+
+/// Reads a source file, remembering a read error so it is reported as a
+/// source problem, not as a write failure.
+struct SourceReader<'a, R> {
+    inner: R,
+    path: &'a str,
+    layer: usize,
+    err: Option<Error>,
+}
+
+impl<R: Read> Read for SourceReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            self.err = Some(Error::Source {
+                path: self.path.to_string(),
+                layer: self.layer,
+                source: io::Error::new(e.kind(), e.to_string()),
+            });
+        })
+    }
+}
+
+/// Copies a layer's existing bytes into a blob: as stored (`keep`), or
+/// re-encoded from its uncompressed tar.
+pub fn copy_layer(src: impl Read, compression: Compression, dir: &Path) -> Result<BuiltLayer, Error> {
+    let mut w = BlobWriter::new(dir, compression)?;
+    let mut src = src;
+    io::copy(&mut src, &mut w).map_err(io_err(dir))?;
+    w.finish()
+}
+
+/// Copies a blob as it is (already verified), keeping its known digests.
+pub fn copy_verbatim(src: impl Read, stats: &super::LayerStats, dir: &Path) -> Result<BuiltLayer, Error> {
+    let mut w = BlobWriter::new(dir, Compression::None)?;
+    let mut src = src;
+    io::copy(&mut src, &mut w).map_err(io_err(dir))?;
+    let mut b = w.finish()?;
+    if b.digest != stats.digest {
+        return Err(Error::Dest(format!("layer {} changed while it was copied", stats.digest)));
+    }
+    b.diff_id = stats.diff_id.clone();
+    b.compression = stats.compression;
+    b.uncompressed_size = stats.uncompressed_size;
+    Ok(b)
+}
+
+/// A config for new layers: `rootfs.diff_ids` replaced, a history entry
+/// added (earlier entries kept, marked as making no layer), `created` set
+/// when given. Unknown fields are kept; keys come out sorted.
+pub fn derive_config(raw: &[u8], diff_ids: &[Digest], created_by: &str, created: Option<&str>) -> Result<Vec<u8>, Error> {
+    let mut v: Value =
+        serde_json::from_slice(raw).map_err(|e| Error::Dest(format!("the source config is not JSON: {e}")))?;
+    let Some(obj) = v.as_object_mut() else {
+        return Err(Error::Dest("the source config is not a JSON object".into()));
+    };
+    obj.insert("rootfs".into(), json!({"type": "layers", "diff_ids": diff_ids}));
+    let mut history: Vec<Value> = obj.get("history").and_then(|h| h.as_array()).cloned().unwrap_or_default();
+    for h in &mut history {
+        if let Some(o) = h.as_object_mut() {
+            o.insert("empty_layer".into(), Value::Bool(true));
+        }
+    }
+    let mut entry = json!({"created_by": created_by, "comment": "slim"});
+    if let Some(c) = created {
+        entry["created"] = json!(c);
+        obj.insert("created".into(), json!(c));
+    }
+    // One history entry per layer made: all but the last layer are marked below.
+    for i in 0..diff_ids.len() {
+        let mut e = entry.clone();
+        if diff_ids.len() > 1 {
+            e["created_by"] = json!(format!("{created_by} (layer {}/{})", i + 1, diff_ids.len()));
+        }
+        history.push(e);
+    }
+    obj.insert("history".into(), Value::Array(history));
+    Ok(serde_json::to_vec(&v).expect("JSON values serialise"))
+}
+
+/// What was written.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Written {
+    pub path: PathBuf,
+    pub transport: Transport,
+    /// Digest of the manifest (OCI outputs) — what a registry would call the image.
+    pub manifest_digest: Digest,
+    pub config_digest: Digest,
+    pub layers: Vec<Digest>,
+}
+
+/// Writes an image made of `config` (bytes as they will be stored) and `layers`.
+pub fn write_image(
+    out: &Output,
+    config: &[u8],
+    layers: Vec<BuiltLayer>,
+    annotations: &[(String, String)],
+    mtime: u64,
+) -> Result<Written, Error> {
+    let config_digest = Digest::of(config);
+    let mut ann = serde_json::Map::new();
+    for (k, v) in annotations {
+        ann.insert(k.clone(), Value::String(v.clone()));
+    }
+    let mut manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_MANIFEST,
+        "config": {"mediaType": MEDIA_CONFIG, "digest": config_digest, "size": config.len()},
+        "layers": layers.iter().map(|l| json!({
+            "mediaType": l.media_type(), "digest": l.digest, "size": l.size,
+        })).collect::<Vec<_>>(),
+    });
+    if !ann.is_empty() {
+        manifest["annotations"] = Value::Object(ann);
+    }
+    let manifest = serde_json::to_vec(&manifest).expect("JSON values serialise");
+    let manifest_digest = Digest::of(&manifest);
+    let mut desc = json!({"mediaType": MEDIA_MANIFEST, "digest": manifest_digest, "size": manifest.len()});
+    if let Some(t) = &out.tag {
+        desc["annotations"] = json!({"org.opencontainers.image.ref.name": t});
+    }
+    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [desc]}))
+        .expect("JSON values serialise");
+    let written = Written {
+        path: out.path.clone(),
+        transport: out.transport,
+        manifest_digest: manifest_digest.clone(),
+        config_digest: config_digest.clone(),
+        layers: layers.iter().map(|l| l.digest.clone()).collect(),
+    };
+    let layout = || -> Vec<(String, Blob)> {
+        let mut blobs = vec![
+            (format!("blobs/sha256/{}", config_digest.hex()), Blob::Bytes(config.to_vec())),
+            (format!("blobs/sha256/{}", manifest_digest.hex()), Blob::Bytes(manifest.clone())),
+        ];
+        blobs.sort_by(|a, b| a.0.cmp(&b.0));
+        blobs
+    };
+    let parent = parent_dir(&out.path);
+    match out.transport {
+        Transport::Oci => {
+            let tmp = tempfile::Builder::new().prefix(".slim-tmp-").tempdir_in(&parent).map_err(io_err(&parent))?;
+            let root = tmp.path();
+            std::fs::create_dir_all(root.join("blobs/sha256")).map_err(io_err(root))?;
+            let put = |name: &str, bytes: &[u8]| std::fs::write(root.join(name), bytes).map_err(io_err(&root.join(name)));
+            put("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+            put("index.json", &index)?;
+            for (name, b) in layout() {
+                if let Blob::Bytes(b) = b {
+                    put(&name, &b)?;
+                }
+            }
+            for l in layers {
+                let dest = root.join(format!("blobs/sha256/{}", l.digest.hex()));
+                l.file.persist(&dest).map_err(|e| Error::Io { path: dest.display().to_string(), source: e.error })?;
+            }
+            replace_dir(tmp.keep(), &out.path)?;
+        }
+        Transport::OciArchive => {
+            let mut entries: Vec<(String, Blob)> = layout();
+            for l in layers {
+                entries.push((format!("blobs/sha256/{}", l.digest.hex()), Blob::File(l.file)));
+            }
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut all = vec![("blobs/".to_string(), Blob::Dir), ("blobs/sha256/".to_string(), Blob::Dir)];
+            all.extend(entries);
+            all.push(("index.json".into(), Blob::Bytes(index)));
+            all.push(("oci-layout".into(), Blob::Bytes(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec())));
+            write_tar(&out.path, all, mtime)?;
+        }
+        Transport::DockerArchive => {
+            let mut all = vec![(format!("{}.json", config_digest.hex()), Blob::Bytes(config.to_vec()))];
+            let mut paths = Vec::new();
+            let mut parent_id: Option<String> = None;
+            for l in layers {
+                if l.compression != Compression::None {
+                    return Err(Error::Dest("docker-archive layers must be uncompressed".into()));
+                }
+                // Legacy v1 layer ids: the chain of diff_ids, as `docker save` before 25 did.
+                let id = match &parent_id {
+                    None => l.diff_id.hex().to_string(),
+                    Some(p) => Digest::of(format!("sha256:{p} {}", l.diff_id).as_bytes()).hex().to_string(),
+                };
+                let mut v1 = json!({"id": id, "created": "1970-01-01T00:00:00Z", "container_config": {}});
+                if let Some(p) = &parent_id {
+                    v1["parent"] = json!(p);
+                }
+                all.push((format!("{id}/"), Blob::Dir));
+                all.push((format!("{id}/VERSION"), Blob::Bytes(b"1.0".to_vec())));
+                all.push((format!("{id}/json"), Blob::Bytes(serde_json::to_vec(&v1).expect("JSON"))));
+                all.push((format!("{id}/layer.tar"), Blob::File(l.file)));
+                paths.push(format!("{id}/layer.tar"));
+                parent_id = Some(id);
+            }
+            let tags: Vec<String> = out.tag.iter().map(|t| docker_ref(t)).collect();
+            let manifest = json!([{"Config": format!("{}.json", config_digest.hex()), "RepoTags": tags, "Layers": paths}]);
+            all.push(("manifest.json".into(), Blob::Bytes(serde_json::to_vec(&manifest).expect("JSON"))));
+            if let (Some(t), Some(top)) = (tags.first(), &parent_id) {
+                let (repo, tag) = t.rsplit_once(':').expect("docker_ref adds a tag");
+                let repos = json!({ repo: { tag: top } });
+                all.push(("repositories".into(), Blob::Bytes(serde_json::to_vec(&repos).expect("JSON"))));
+            }
+            write_tar(&out.path, all, mtime)?;
+        }
+    }
+    Ok(written)
+}
+
+/// `name` → `name:latest`; `name:tag` unchanged.
+fn docker_ref(r: &str) -> String {
+    match r.rsplit_once(':') {
+        Some((_, t)) if !t.contains('/') => r.to_string(),
+        _ => format!("{r}:latest"),
+    }
+}
+
+enum Blob {
+    Dir,
+    Bytes(Vec<u8>),
+    File(tempfile::NamedTempFile),
+}
+
+fn parent_dir(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A temporary directory next to where the output goes, for layer blobs
+/// (so they can be renamed into place, not copied).
+pub fn work_dir(out: &Output) -> Result<tempfile::TempDir, Error> {
+    let parent = parent_dir(&out.path);
+    if !parent.is_dir() {
+        return Err(Error::Dest(format!("{}: the directory to write into does not exist", parent.display())));
+    }
+    tempfile::Builder::new().prefix(".slim-work-").tempdir_in(&parent).map_err(io_err(&parent))
+}
+
+fn write_tar(dest: &Path, entries: Vec<(String, Blob)>, mtime: u64) -> Result<(), Error> {
+    let parent = parent_dir(dest);
+    let tmp = tempfile::Builder::new().prefix(".slim-tmp-").tempfile_in(&parent).map_err(io_err(&parent))?;
+    let mut b = tar::Builder::new(BufWriter::with_capacity(256 << 10, tmp.reopen().map_err(io_err(tmp.path()))?));
+    let tmp_path = tmp.path().to_path_buf();
+    let werr = io_err(&tmp_path);
+    for (name, blob) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mtime(mtime);
+        h.set_uid(0);
+        h.set_gid(0);
+        match blob {
+            Blob::Dir => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                b.append_data(&mut h, &name, io::empty()).map_err(&werr)?;
+            }
+            Blob::Bytes(v) => {
+                h.set_mode(0o644);
+                h.set_size(v.len() as u64);
+                b.append_data(&mut h, &name, v.as_slice()).map_err(&werr)?;
+            }
+            Blob::File(f) => {
+                let file = f.reopen().map_err(io_err(f.path()))?;
+                h.set_mode(0o644);
+                h.set_size(file.metadata().map_err(io_err(f.path()))?.len());
+                b.append_data(&mut h, &name, file).map_err(&werr)?;
+            }
+        }
+    }
+    let mut w = b.into_inner().map_err(&werr)?;
+    w.flush().map_err(&werr)?;
+    tmp.as_file().sync_all().map_err(&werr)?;
+    tmp.persist(dest).map_err(|e| Error::Io { path: dest.display().to_string(), source: e.error })?;
+    Ok(())
+}
+
+/// Moves a finished directory to `dest`, replacing an earlier OCI layout
+/// (or empty directory) there, never anything else.
+fn replace_dir(new: PathBuf, dest: &Path) -> Result<(), Error> {
+    let cleanup = |e: Error| {
+        let _ = std::fs::remove_dir_all(&new);
+        e
+    };
+    if dest.exists() {
+        let empty = std::fs::read_dir(dest).map(|mut d| d.next().is_none()).unwrap_or(false);
+        if !dest.is_dir() || !(empty || dest.join("oci-layout").is_file()) {
+            return Err(cleanup(Error::Dest(format!(
+                "{}: exists and is not an OCI layout; refusing to replace it",
+                dest.display()
+            ))));
+        }
+        let old = new.with_extension("old");
+        std::fs::rename(dest, &old).map_err(io_err(dest)).map_err(cleanup)?;
+        std::fs::rename(&new, dest).map_err(io_err(dest)).map_err(cleanup)?;
+        std::fs::remove_dir_all(&old).map_err(io_err(&old))?;
+    } else {
+        std::fs::rename(&new, dest).map_err(io_err(dest)).map_err(cleanup)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_destinations() {
+        assert_eq!(Output::parse("x.tar").unwrap().transport, Transport::OciArchive);
+        assert_eq!(Output::parse("out/img").unwrap().transport, Transport::Oci);
+        let o = Output::parse("docker-archive:x.tar:repo/a:1").unwrap();
+        assert_eq!((o.transport, o.tag.as_deref()), (Transport::DockerArchive, Some("repo/a:1")));
+    }
+
+    #[test]
+    fn docker_refs_get_a_tag() {
+        assert_eq!(docker_ref("a/b"), "a/b:latest");
+        assert_eq!(docker_ref("localhost:5000/a"), "localhost:5000/a:latest");
+        assert_eq!(docker_ref("a:1"), "a:1");
+    }
+}

@@ -1,0 +1,12 @@
+//! slim: turn a fat container image into a distroless one, statically and
+//! daemonless, and say what is inside it.
+//!
+//! The pipeline, one module per stage: [`image`] (read/write) → [`fs`]
+//! (merged view) → [`analyze`] (reports).
+#![deny(unsafe_code)]
+
+pub mod analyze;
+pub mod cli;
+pub mod fs;
+pub mod image;
+pub mod progress;
