@@ -6,12 +6,28 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 /// Shell programs: their presence means `docker exec sh` works, and so does an attacker's.
-pub const SHELLS: &[&str] = &["sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox"];
+pub const SHELLS: &[&str] = &[
+    "sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox",
+];
 
 /// Package managers and their front ends.
 pub const PACKAGE_MANAGERS: &[&str] = &[
-    "apt", "apt-get", "apt-cache", "aptitude", "dpkg", "dpkg-deb", "apk", "rpm", "yum", "dnf", "microdnf", "zypper",
-    "pip", "pip3", "npm", "gem",
+    "apt",
+    "apt-get",
+    "apt-cache",
+    "aptitude",
+    "dpkg",
+    "dpkg-deb",
+    "apk",
+    "rpm",
+    "yum",
+    "dnf",
+    "microdnf",
+    "zypper",
+    "pip",
+    "pip3",
+    "npm",
+    "gem",
 ];
 
 /// The full report; field names are a stable interface (see README).
@@ -61,7 +77,10 @@ pub struct Entrypoint {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{what}: {source}")]
-    Resolve { what: String, source: crate::fs::ResolveError },
+    Resolve {
+        what: String,
+        source: crate::fs::ResolveError,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -133,20 +152,40 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// Finds the program a container runs: argv[0] through PATH (from the
 /// image Env) or relative to WorkingDir, following symlinks in the image.
 /// A symlink loop on the way is an error: the image cannot start.
-pub fn resolve_entrypoint(tree: &crate::fs::Tree, argv0: &str, env: &[String], workdir: &str) -> Result<Result<String, String>, Error> {
-    let loop_err = |what: String, e: crate::fs::ResolveError| Err(Error::Resolve { what, source: e });
+pub fn resolve_entrypoint(
+    tree: &crate::fs::Tree,
+    argv0: &str,
+    env: &[String],
+    workdir: &str,
+) -> Result<Result<String, String>, Error> {
+    let loop_err =
+        |what: String, e: crate::fs::ResolveError| Err(Error::Resolve { what, source: e });
     let candidates: Vec<String> = if argv0.contains('/') {
-        let abs = if argv0.starts_with('/') { argv0.to_string() } else { format!("{}/{argv0}", workdir.trim_end_matches('/')) };
+        let abs = if argv0.starts_with('/') {
+            argv0.to_string()
+        } else {
+            format!("{}/{argv0}", workdir.trim_end_matches('/'))
+        };
         vec![abs]
     } else {
-        let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
-        path.split(':').filter(|d| !d.is_empty()).map(|d| format!("{}/{argv0}", d.trim_end_matches('/'))).collect()
+        let path = env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        path.split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| format!("{}/{argv0}", d.trim_end_matches('/')))
+            .collect()
     };
     for c in &candidates {
         match tree.resolve(c, true) {
-            Ok(r) if tree.get(&r.path).is_some_and(|n| n.is_file()) => return Ok(Ok(slash(&r.path))),
+            Ok(r) if tree.get(&r.path).is_some_and(|n| n.is_file()) => {
+                return Ok(Ok(slash(&r.path)))
+            }
             Ok(_) => {}
-            Err(e @ crate::fs::ResolveError::Loop { .. }) => return loop_err(format!("entrypoint {argv0}"), e),
+            Err(e @ crate::fs::ResolveError::Loop { .. }) => {
+                return loop_err(format!("entrypoint {argv0}"), e)
+            }
             Err(_) => {}
         }
     }
@@ -166,30 +205,51 @@ pub fn analyze(image: &Image, layers: &Layers) -> Result<Report, Error> {
         cmd: strings(cfg.and_then(|c| c.cmd().as_ref())),
         env: strings(cfg.and_then(|c| c.env().as_ref())),
         user: cfg.and_then(|c| c.user().clone()).unwrap_or_default(),
-        workdir: cfg.and_then(|c| c.working_dir().clone()).unwrap_or_default(),
+        workdir: cfg
+            .and_then(|c| c.working_dir().clone())
+            .unwrap_or_default(),
         exposed_ports: {
             let mut v = strings(cfg.and_then(|c| c.exposed_ports().as_ref()));
             v.sort();
             v
         },
-        labels: cfg.and_then(|c| c.labels().as_ref()).map(|l| l.clone().into_iter().collect()).unwrap_or_default(),
+        labels: cfg
+            .and_then(|c| c.labels().as_ref())
+            .map(|l| l.clone().into_iter().collect())
+            .unwrap_or_default(),
     };
-    let argv: Vec<String> = config.entrypoint.iter().chain(&config.cmd).cloned().collect();
+    let argv: Vec<String> = config
+        .entrypoint
+        .iter()
+        .chain(&config.cmd)
+        .cloned()
+        .collect();
     let entrypoint = match argv.first() {
         None => None,
         Some(argv0) => {
-            let wd = if config.workdir.is_empty() { "/" } else { &config.workdir };
+            let wd = if config.workdir.is_empty() {
+                "/"
+            } else {
+                &config.workdir
+            };
             let r = resolve_entrypoint(&layers.tree, argv0, &config.env, wd)?;
             let (resolved, problem) = match r {
                 Ok(p) => (Some(p), None),
                 Err(p) => (None, Some(p)),
             };
-            Some(Entrypoint { argv, resolved, problem })
+            Some(Entrypoint {
+                argv,
+                resolved,
+                problem,
+            })
         }
     };
     for p in ["/etc/os-release", "/usr/lib/os-release"] {
         if let Err(e @ crate::fs::ResolveError::Loop { .. }) = layers.tree.resolve(p, true) {
-            return Err(Error::Resolve { what: p.to_string(), source: e });
+            return Err(Error::Resolve {
+                what: p.to_string(),
+                source: e,
+            });
         }
     }
     // History entries with empty_layer set made no layer; the others map to layers in order.
@@ -197,12 +257,20 @@ pub fn analyze(image: &Image, layers: &Layers) -> Result<Report, Error> {
         .config
         .history()
         .as_ref()
-        .map(|h| h.iter().filter(|e| !e.empty_layer().unwrap_or(false)).map(|e| e.created_by().clone()).collect())
+        .map(|h| {
+            h.iter()
+                .filter(|e| !e.empty_layer().unwrap_or(false))
+                .map(|e| e.created_by().clone())
+                .collect()
+        })
         .unwrap_or_default();
     let layer_reports: Vec<LayerReport> = layers
         .stats
         .iter()
-        .map(|s| LayerReport { stats: s.clone(), created_by: made_layers.get(s.index).cloned().flatten() })
+        .map(|s| LayerReport {
+            stats: s.clone(),
+            created_by: made_layers.get(s.index).cloned().flatten(),
+        })
         .collect();
 
     let tree = &layers.tree;
@@ -241,19 +309,27 @@ pub fn analyze(image: &Image, layers: &Layers) -> Result<Report, Error> {
             continue;
         }
         let (dir, base) = path.rsplit_once('/').unwrap_or(("", path));
-        let in_bin = dir.ends_with("bin") && (dir == "bin" || dir == "sbin" || dir.ends_with("/bin") || dir.ends_with("/sbin"));
+        let in_bin = dir.ends_with("bin")
+            && (dir == "bin" || dir == "sbin" || dir.ends_with("/bin") || dir.ends_with("/sbin"));
         if in_bin {
             if SHELLS.contains(&base) {
                 shells.push(slash(path));
             }
-            let versioned_pip = base.starts_with("pip3.") && base[5..].chars().all(|c| c.is_ascii_digit());
+            let versioned_pip =
+                base.starts_with("pip3.") && base[5..].chars().all(|c| c.is_ascii_digit());
             if PACKAGE_MANAGERS.contains(&base) || versioned_pip {
                 managers.push(slash(path));
             }
         }
     }
-    let mut largest: Vec<DirSize> =
-        dir_sizes.into_iter().map(|(p, (bytes, files))| DirSize { path: slash(p), bytes, files }).collect();
+    let mut largest: Vec<DirSize> = dir_sizes
+        .into_iter()
+        .map(|(p, (bytes, files))| DirSize {
+            path: slash(p),
+            bytes,
+            files,
+        })
+        .collect();
     largest.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));
     largest.truncate(10);
 
@@ -282,18 +358,26 @@ pub fn analyze(image: &Image, layers: &Layers) -> Result<Report, Error> {
         shells,
         package_managers: managers,
         largest_directories: largest,
-        hidden: HiddenSummary { files: hidden_files, bytes: hidden_bytes, largest: hidden_list },
+        hidden: HiddenSummary {
+            files: hidden_files,
+            bytes: hidden_bytes,
+            largest: hidden_list,
+        },
     })
 }
 
 /// os-release(5): /etc/os-release, falling back to /usr/lib/os-release.
 pub fn os_release(layers: &Layers) -> Option<OsRelease> {
     for path in ["/etc/os-release", "/usr/lib/os-release"] {
-        let Some(bytes) = layers.read(path, 64 << 10) else { continue };
+        let Some(bytes) = layers.read(path, 64 << 10) else {
+            continue;
+        };
         let text = String::from_utf8_lossy(&bytes);
         let mut vars = HashMap::new();
         for line in text.lines() {
-            let Some((k, v)) = line.trim().split_once('=') else { continue };
+            let Some((k, v)) = line.trim().split_once('=') else {
+                continue;
+            };
             if k.starts_with('#') {
                 continue;
             }
@@ -320,33 +404,59 @@ pub fn os_release(layers: &Layers) -> Option<OsRelease> {
 /// Counts deb822 paragraphs whose Status is `install ok installed`.
 fn count_dpkg(text: &str) -> usize {
     text.split("\n\n")
-        .filter(|para| para.lines().any(|l| l.trim_end() == "Status: install ok installed"))
+        .filter(|para| {
+            para.lines()
+                .any(|l| l.trim_end() == "Status: install ok installed")
+        })
         .count()
 }
 
 fn package_dbs(layers: &Layers) -> Vec<PackageDb> {
     let tree = &layers.tree;
     let mut out = Vec::new();
-    let exists = |p: &str| tree.resolve(p, true).ok().and_then(|r| tree.get(&r.path).cloned());
+    let exists = |p: &str| {
+        tree.resolve(p, true)
+            .ok()
+            .and_then(|r| tree.get(&r.path).cloned())
+    };
     if exists("/var/lib/dpkg/status").is_some_and(|n| n.is_file()) {
-        let n = layers.read("/var/lib/dpkg/status", 256 << 20).map(|b| count_dpkg(&String::from_utf8_lossy(&b)));
-        out.push(PackageDb { kind: "dpkg", path: "/var/lib/dpkg/status".into(), packages: n });
+        let n = layers
+            .read("/var/lib/dpkg/status", 256 << 20)
+            .map(|b| count_dpkg(&String::from_utf8_lossy(&b)));
+        out.push(PackageDb {
+            kind: "dpkg",
+            path: "/var/lib/dpkg/status".into(),
+            packages: n,
+        });
     }
     if let Ok(r) = tree.resolve("/var/lib/dpkg/status.d", true) {
         if tree.get(&r.path).is_some_and(|n| n.is_dir()) {
             let prefix = format!("{}/", r.path);
             let n = tree
                 .subtree(&r.path)
-                .filter(|(p, n)| n.is_file() && !p[prefix.len()..].contains('/') && !p.ends_with(".md5sums"))
+                .filter(|(p, n)| {
+                    n.is_file() && !p[prefix.len()..].contains('/') && !p.ends_with(".md5sums")
+                })
                 .count();
-            out.push(PackageDb { kind: "dpkg-distroless", path: "/var/lib/dpkg/status.d".into(), packages: Some(n) });
+            out.push(PackageDb {
+                kind: "dpkg-distroless",
+                path: "/var/lib/dpkg/status.d".into(),
+                packages: Some(n),
+            });
         }
     }
     if exists("/lib/apk/db/installed").is_some_and(|n| n.is_file()) {
         let n = layers.read("/lib/apk/db/installed", 256 << 20).map(|b| {
-            String::from_utf8_lossy(&b).lines().filter(|l| l.starts_with("P:")).count()
+            String::from_utf8_lossy(&b)
+                .lines()
+                .filter(|l| l.starts_with("P:"))
+                .count()
         });
-        out.push(PackageDb { kind: "apk", path: "/lib/apk/db/installed".into(), packages: n });
+        out.push(PackageDb {
+            kind: "apk",
+            path: "/lib/apk/db/installed".into(),
+            packages: n,
+        });
     }
     for (kind, path) in [
         ("rpm-sqlite", "/var/lib/rpm/rpmdb.sqlite"),
@@ -355,7 +465,11 @@ fn package_dbs(layers: &Layers) -> Vec<PackageDb> {
         ("rpm-ndb", "/var/lib/rpm/Packages.db"),
     ] {
         if exists(path).is_some_and(|n| n.is_file()) {
-            out.push(PackageDb { kind, path: path.into(), packages: None });
+            out.push(PackageDb {
+                kind,
+                path: path.into(),
+                packages: None,
+            });
         }
     }
     out

@@ -26,7 +26,12 @@ pub struct ProgressReader<'a, R> {
 
 impl<'a, R> ProgressReader<'a, R> {
     pub fn new(inner: R, reporter: &'a dyn Reporter, id: usize) -> Self {
-        ProgressReader { inner, reporter, id, pending: 0 }
+        ProgressReader {
+            inner,
+            reporter,
+            id,
+            pending: 0,
+        }
     }
 }
 

@@ -45,13 +45,29 @@ fn words(v: &[String]) -> String {
 }
 
 fn print_human(o: &mut impl Write, r: &Report) -> std::io::Result<()> {
-    let name = r.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+    let name = r
+        .name
+        .as_deref()
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
     writeln!(o, "Image        {}{name}", r.reference)?;
-    writeln!(o, "Digest       {}", r.manifest_digest.as_ref().unwrap_or(&r.config_digest))?;
-    let os = r.os.as_ref().and_then(|o| o.pretty_name.clone()).unwrap_or_else(|| "unknown (no os-release)".into());
+    writeln!(
+        o,
+        "Digest       {}",
+        r.manifest_digest.as_ref().unwrap_or(&r.config_digest)
+    )?;
+    let os =
+        r.os.as_ref()
+            .and_then(|o| o.pretty_name.clone())
+            .unwrap_or_else(|| "unknown (no os-release)".into());
     writeln!(o, "Platform     {}    OS {os}", r.platform)?;
     let c = &r.config;
-    writeln!(o, "Entrypoint   {}    Cmd {}", words(&c.entrypoint), words(&c.cmd))?;
+    writeln!(
+        o,
+        "Entrypoint   {}    Cmd {}",
+        words(&c.entrypoint),
+        words(&c.cmd)
+    )?;
     if let Some(p) = &r.entrypoint {
         let state = match (&p.resolved, &p.problem) {
             (Some(path), _) => path.clone(),
@@ -60,8 +76,16 @@ fn print_human(o: &mut impl Write, r: &Report) -> std::io::Result<()> {
         };
         writeln!(o, "Runs         {state}")?;
     }
-    let user = if c.user.is_empty() { "root (unset)" } else { &c.user };
-    let wd = if c.workdir.is_empty() { "/ (unset)" } else { &c.workdir };
+    let user = if c.user.is_empty() {
+        "root (unset)"
+    } else {
+        &c.user
+    };
+    let wd = if c.workdir.is_empty() {
+        "/ (unset)"
+    } else {
+        &c.workdir
+    };
     writeln!(o, "User         {user}    WorkingDir {wd}")?;
     for e in &c.env {
         writeln!(o, "Env          {e}")?;
@@ -81,7 +105,11 @@ fn print_human(o: &mut impl Write, r: &Report) -> std::io::Result<()> {
     for l in &r.layers {
         let s = &l.stats;
         let by = l.created_by.as_deref().unwrap_or("");
-        let by: String = if by.chars().count() > 60 { by.chars().take(57).chain("...".chars()).collect() } else { by.to_string() };
+        let by: String = if by.chars().count() > 60 {
+            by.chars().take(57).chain("...".chars()).collect()
+        } else {
+            by.to_string()
+        };
         writeln!(
             o,
             "  #{:<2} {} {:>4} {:>10} -> {:>10} {:>6} entries  {by}",
@@ -107,18 +135,35 @@ fn print_human(o: &mut impl Write, r: &Report) -> std::io::Result<()> {
         writeln!(o, "Packages     no package database found")?;
     }
     for db in &r.package_databases {
-        let n = db.packages.map_or("not counted".to_string(), |n| format!("{n} installed"));
+        let n = db
+            .packages
+            .map_or("not counted".to_string(), |n| format!("{n} installed"));
         writeln!(o, "Packages     {} {}: {n}", db.kind, db.path)?;
     }
-    let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(" ") };
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(" ")
+        }
+    };
     writeln!(o, "Shells       {}", list(&r.shells))?;
     writeln!(o, "Pkg managers {}", list(&r.package_managers))?;
     writeln!(o, "Largest directories")?;
     for d in &r.largest_directories {
-        writeln!(o, "  {:>10} {:>6} files  {}", human_bytes(d.bytes), d.files, d.path)?;
+        writeln!(
+            o,
+            "  {:>10} {:>6} files  {}",
+            human_bytes(d.bytes),
+            d.files,
+            d.path
+        )?;
     }
     if r.hidden.files == 0 {
-        writeln!(o, "Hidden       nothing: no file is deleted or replaced by a later layer")?;
+        writeln!(
+            o,
+            "Hidden       nothing: no file is deleted or replaced by a later layer"
+        )?;
     } else {
         writeln!(
             o,
@@ -127,7 +172,14 @@ fn print_human(o: &mut impl Write, r: &Report) -> std::io::Result<()> {
             human_bytes(r.hidden.bytes)
         )?;
         for h in &r.hidden.largest {
-            writeln!(o, "  {:>10} {}  (layer {} -> hidden by {})", human_bytes(h.size), h.path, h.layer, h.hidden_by)?;
+            writeln!(
+                o,
+                "  {:>10} {}  (layer {} -> hidden by {})",
+                human_bytes(h.size),
+                h.path,
+                h.layer,
+                h.hidden_by
+            )?;
         }
     }
     Ok(())

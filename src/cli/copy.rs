@@ -1,10 +1,10 @@
 //! `slim copy`: convert an image between formats, optionally flattened.
 
 use super::{progress::Bars, ImageArgs};
-use anyhow::Context;
-use clap::ValueEnum;
 use crate::image::write::{self, LayerOptions, Output};
 use crate::image::{Compression, Transport};
+use anyhow::Context;
+use clap::ValueEnum;
 use std::process::ExitCode;
 
 /// Copy an image to another format (like `skopeo copy`), verifying every blob.
@@ -66,18 +66,36 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         _ => args.compression.map(Into::into),
     };
     let (config, built) = if args.flatten {
-        let opts = LayerOptions { compression: wanted.unwrap_or(Compression::Gzip), clamp_mtime: sde };
+        let opts = LayerOptions {
+            compression: wanted.unwrap_or(Compression::Gzip),
+            clamp_mtime: sde,
+        };
         let layer = write::build_layer(&layers.tree, &layers, opts, work.path(), &bars, 0)?;
         let created = sde.map(rfc3339);
-        let what = format!("slim copy --flatten: {} layers of {}", layers.stats.len(), image.reference);
-        let config = write::derive_config(&image.config_raw, &[layer.diff_id.clone()], &what, created.as_deref())?;
+        let what = format!(
+            "slim copy --flatten: {} layers of {}",
+            layers.stats.len(),
+            image.reference
+        );
+        let config = write::derive_config(
+            &image.config_raw,
+            &[layer.diff_id.clone()],
+            &what,
+            created.as_deref(),
+        )?;
         (config, vec![layer])
     } else {
         let mut built = Vec::new();
         for (i, stats) in layers.stats.iter().enumerate() {
             let b = match wanted {
-                Some(c) if c != stats.compression => write::copy_layer(layers.tar(i), c, work.path())?,
-                _ => write::copy_verbatim(image.container.open(&image.layers[i].name)?.0, stats, work.path())?,
+                Some(c) if c != stats.compression => {
+                    write::copy_layer(layers.tar(i), c, work.path())?
+                }
+                _ => write::copy_verbatim(
+                    image.container.open(&image.layers[i].name)?.0,
+                    stats,
+                    work.path(),
+                )?,
             };
             built.push(b);
         }
@@ -114,7 +132,12 @@ pub(crate) fn rfc3339(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod analyze;
 mod copy;
+mod ls;
 mod progress;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -28,6 +29,7 @@ pub struct Cli {
 enum Command {
     Analyze(analyze::Args),
     Copy(copy::Args),
+    Ls(ls::Args),
 }
 
 /// Output format of reports.
@@ -59,6 +61,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(a) => analyze::run(a),
         Command::Copy(a) => copy::run(a),
+        Command::Ls(a) => ls::run(a),
     };
     match result {
         Ok(code) => code,
@@ -66,14 +69,34 @@ pub fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            let _ = writeln!(std::io::stderr(), "slim: error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "slim: error: {}", chain(&e));
             ExitCode::from(2)
         }
     }
 }
 
+/// The error and its causes on one line, skipping a cause whose text the
+/// message already holds (typed errors often embed their source).
+fn chain(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for c in e.chain() {
+        let s = c.to_string();
+        if msg.contains(&s) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&s);
+    }
+    msg.replace('\n', " ")
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Opens and reads an image, with progress bars unless quiet.
@@ -83,10 +106,16 @@ pub(crate) fn load(
 ) -> anyhow::Result<(crate::image::Image, crate::image::Layers)> {
     use anyhow::Context;
     let r = crate::image::ImageRef::parse(&args.image)?;
-    let platform = args.platform.as_deref().map(crate::image::Platform::parse).transpose()?;
-    let image = crate::image::open(&r, platform.as_ref()).with_context(|| format!("opening {r}"))?;
+    let platform = args
+        .platform
+        .as_deref()
+        .map(crate::image::Platform::parse)
+        .transpose()?;
+    let image =
+        crate::image::open(&r, platform.as_ref()).with_context(|| format!("opening {r}"))?;
     let bars = progress::Bars::new(show_progress && !args.quiet);
-    let layers = crate::image::read_layers(&image, &bars).with_context(|| format!("reading {r}"))?;
+    let layers =
+        crate::image::read_layers(&image, &bars).with_context(|| format!("reading {r}"))?;
     bars.clear();
     Ok((image, layers))
 }
@@ -110,9 +139,9 @@ pub(crate) fn human_bytes(n: u64) -> String {
 /// `SOURCE_DATE_EPOCH`, when set to a number (reproducible-builds.org spec).
 pub(crate) fn source_date_epoch() -> anyhow::Result<Option<u64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.is_empty() => Ok(Some(
-            v.trim().parse().map_err(|_| anyhow::anyhow!("SOURCE_DATE_EPOCH='{v}' is not a number of seconds"))?,
-        )),
+        Ok(v) if !v.is_empty() => Ok(Some(v.trim().parse().map_err(|_| {
+            anyhow::anyhow!("SOURCE_DATE_EPOCH='{v}' is not a number of seconds")
+        })?)),
         _ => Ok(None),
     }
 }

@@ -1,8 +1,8 @@
 //! Progress bars on stderr, drawn with indicatif; hidden when stderr is not
 //! a terminal.
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::progress::Reporter;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -16,7 +16,10 @@ impl Bars {
     pub fn new(enabled: bool) -> Bars {
         let multi = (enabled && std::io::stderr().is_terminal())
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        Bars { multi, bars: Mutex::new(HashMap::new()) }
+        Bars {
+            multi,
+            bars: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn clear(&self) {
@@ -29,9 +32,15 @@ impl Bars {
 impl Reporter for Bars {
     fn begin(&self, id: usize, label: &str, total: u64) {
         let Some(m) = &self.multi else { return };
-        let style = ProgressStyle::with_template("{msg:28} {bar:30} {bytes:>10}/{total_bytes:10} {bytes_per_sec:>12}")
-            .expect("valid template");
-        let bar = m.add(ProgressBar::new(total).with_style(style).with_message(label.to_string()));
+        let style = ProgressStyle::with_template(
+            "{msg:28} {bar:30} {bytes:>10}/{total_bytes:10} {bytes_per_sec:>12}",
+        )
+        .expect("valid template");
+        let bar = m.add(
+            ProgressBar::new(total)
+                .with_style(style)
+                .with_message(label.to_string()),
+        );
         self.bars.lock().expect("not poisoned").insert(id, bar);
     }
     fn advance(&self, id: usize, delta: u64) {

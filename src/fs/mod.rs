@@ -23,7 +23,10 @@ pub struct DataRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
     /// A regular file. `hardlink` names the path it was linked to in the layer tar, if any.
-    File { data: DataRef, hardlink: Option<String> },
+    File {
+        data: DataRef,
+        hardlink: Option<String>,
+    },
     Dir,
     Symlink(String),
     CharDevice(u32, u32),
@@ -105,7 +108,9 @@ pub enum Error {
     DotDot(String),
     #[error("tar entry '{0}' has an absolute path")]
     Absolute(String),
-    #[error("hardlink '{path}' points to '{target}', which is in neither this layer nor a lower one")]
+    #[error(
+        "hardlink '{path}' points to '{target}', which is in neither this layer nor a lower one"
+    )]
     HardlinkMissing { path: String, target: String },
     #[error("hardlink '{path}' points to '{target}', which is not a regular file")]
     HardlinkNotFile { path: String, target: String },
@@ -128,7 +133,11 @@ pub fn entry_path(raw: &str) -> Result<Option<String>, Error> {
             c => parts.push(c),
         }
     }
-    Ok(if parts.is_empty() { None } else { Some(parts.join("/")) })
+    Ok(if parts.is_empty() {
+        None
+    } else {
+        Some(parts.join("/"))
+    })
 }
 
 /// The merged view of all layers applied so far.
@@ -145,7 +154,10 @@ fn parent(path: &str) -> Option<&str> {
 /// The key range of everything strictly below `dir`.
 fn below(dir: &str) -> (Bound<String>, Bound<String>) {
     // '0' is the byte after '/', so [dir/, dir0) is exactly dir's subtree.
-    (Bound::Included(format!("{dir}/")), Bound::Excluded(format!("{dir}0")))
+    (
+        Bound::Included(format!("{dir}/")),
+        Bound::Excluded(format!("{dir}0")),
+    )
 }
 
 impl Tree {
@@ -192,7 +204,11 @@ impl Tree {
     }
 
     fn remove_subtree(&mut self, path: &str, by: usize) {
-        let keys: Vec<String> = self.nodes.range(below(path)).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<String> = self
+            .nodes
+            .range(below(path))
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in keys.iter().map(String::as_str).chain(std::iter::once(path)) {
             if let Some(n) = self.nodes.remove(k) {
                 self.note_hidden(k, &n, by);
@@ -202,7 +218,12 @@ impl Tree {
 
     fn note_hidden(&mut self, path: &str, n: &Node, by: usize) {
         if let Kind::File { hardlink: None, .. } = n.kind {
-            self.hidden.push(Hidden { path: path.to_string(), size: n.meta.size, layer: n.layer, hidden_by: by });
+            self.hidden.push(Hidden {
+                path: path.to_string(),
+                size: n.meta.size,
+                layer: n.layer,
+                hidden_by: by,
+            });
         }
     }
 
@@ -227,23 +248,43 @@ impl Tree {
                 EntryKind::Hardlink(target) => {
                     let t = staged.get(&target).or_else(|| self.nodes.get(&target));
                     match t.map(|n| &n.kind) {
-                        Some(Kind::File { data, .. }) => {
-                            Kind::File { data: *data, hardlink: Some(target.clone()) }
+                        Some(Kind::File { data, .. }) => Kind::File {
+                            data: *data,
+                            hardlink: Some(target.clone()),
+                        },
+                        Some(_) => {
+                            return Err(Error::HardlinkNotFile {
+                                path: e.path,
+                                target,
+                            })
                         }
-                        Some(_) => return Err(Error::HardlinkNotFile { path: e.path, target }),
-                        None => return Err(Error::HardlinkMissing { path: e.path, target }),
+                        None => {
+                            return Err(Error::HardlinkMissing {
+                                path: e.path,
+                                target,
+                            })
+                        }
                     }
                 }
             };
             let mut meta = e.meta;
-            if let Kind::File { hardlink: Some(t), .. } = &kind {
+            if let Kind::File {
+                hardlink: Some(t), ..
+            } = &kind
+            {
                 // A hardlink shares its target's inode: same size and metadata.
-                let t = staged.get(t).or_else(|| self.nodes.get(t)).expect("checked above");
+                let t = staged
+                    .get(t)
+                    .or_else(|| self.nodes.get(t))
+                    .expect("checked above");
                 meta = t.meta.clone();
             }
             if !matches!(kind, Kind::Dir) {
                 // A non-directory replaces whatever this layer put below that path.
-                let keys: Vec<String> = staged.range(below(&e.path)).map(|(k, _)| k.clone()).collect();
+                let keys: Vec<String> = staged
+                    .range(below(&e.path))
+                    .map(|(k, _)| k.clone())
+                    .collect();
                 for k in keys {
                     staged.remove(&k);
                 }
@@ -252,7 +293,11 @@ impl Tree {
         }
 
         for dir in opaques {
-            let keys: Vec<String> = self.nodes.range(below(&dir)).map(|(k, _)| k.clone()).collect();
+            let keys: Vec<String> = self
+                .nodes
+                .range(below(&dir))
+                .map(|(k, _)| k.clone())
+                .collect();
             for k in keys {
                 if let Some(n) = self.nodes.remove(&k) {
                     self.note_hidden(&k, &n, layer);
@@ -280,14 +325,20 @@ impl Tree {
     /// that is a symlink in a lower layer is followed (inside the root).
     /// Returns the path where the entry really lands.
     fn place(&mut self, path: &str, layer: usize) -> String {
-        let Some(dir) = parent(path) else { return path.to_string() };
+        let Some(dir) = parent(path) else {
+            return path.to_string();
+        };
         match self.nodes.get(dir) {
             Some(n) if n.is_dir() => return path.to_string(),
             Some(n) if n.symlink_target().is_some() => {
                 if let Ok(r) = self.resolve(dir, true) {
                     if matches!(self.nodes.get(&r.path), Some(n) if n.is_dir()) {
                         let name = &path[dir.len() + 1..];
-                        return if r.path.is_empty() { name.to_string() } else { format!("{}/{}", r.path, name) };
+                        return if r.path.is_empty() {
+                            name.to_string()
+                        } else {
+                            format!("{}/{}", r.path, name)
+                        };
                     }
                 }
             }
@@ -296,8 +347,18 @@ impl Tree {
         let dir = self.place(dir, layer);
         if !matches!(self.nodes.get(&dir), Some(n) if n.is_dir()) {
             self.remove_subtree(&dir, layer);
-            let meta = Meta { mode: 0o755, ..Meta::default() };
-            self.nodes.insert(dir.clone(), Node { kind: Kind::Dir, meta, layer });
+            let meta = Meta {
+                mode: 0o755,
+                ..Meta::default()
+            };
+            self.nodes.insert(
+                dir.clone(),
+                Node {
+                    kind: Kind::Dir,
+                    meta,
+                    layer,
+                },
+            );
         }
         format!("{dir}/{}", &path[parent(path).map_or(0, |p| p.len() + 1)..])
     }
@@ -305,7 +366,11 @@ impl Tree {
     /// Removes a node and everything below it (used by rewrites).
     pub fn remove(&mut self, path: &str) {
         let path = path.trim_matches('/').to_string();
-        let keys: Vec<String> = self.nodes.range(below(&path)).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<String> = self
+            .nodes
+            .range(below(&path))
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in keys {
             self.nodes.remove(&k);
         }
@@ -320,22 +385,43 @@ mod tests {
     fn file(path: &str, offset: u64) -> LayerEntry {
         LayerEntry {
             path: path.into(),
-            kind: EntryKind::Node(Kind::File { data: DataRef { layer: 0, offset }, hardlink: None }),
-            meta: Meta { mode: 0o644, size: 10, ..Meta::default() },
+            kind: EntryKind::Node(Kind::File {
+                data: DataRef { layer: 0, offset },
+                hardlink: None,
+            }),
+            meta: Meta {
+                mode: 0o644,
+                size: 10,
+                ..Meta::default()
+            },
         }
     }
     fn dir(path: &str) -> LayerEntry {
-        LayerEntry { path: path.into(), kind: EntryKind::Node(Kind::Dir), meta: Meta { mode: 0o755, ..Meta::default() } }
+        LayerEntry {
+            path: path.into(),
+            kind: EntryKind::Node(Kind::Dir),
+            meta: Meta {
+                mode: 0o755,
+                ..Meta::default()
+            },
+        }
     }
     fn link(path: &str, target: &str) -> LayerEntry {
         LayerEntry {
             path: path.into(),
             kind: EntryKind::Node(Kind::Symlink(target.into())),
-            meta: Meta { mode: 0o777, ..Meta::default() },
+            meta: Meta {
+                mode: 0o777,
+                ..Meta::default()
+            },
         }
     }
     fn special(path: &str, kind: EntryKind) -> LayerEntry {
-        LayerEntry { path: path.into(), kind, meta: Meta::default() }
+        LayerEntry {
+            path: path.into(),
+            kind,
+            meta: Meta::default(),
+        }
     }
     fn paths(t: &Tree) -> Vec<&str> {
         t.iter().map(|(p, _)| p).collect()
@@ -343,35 +429,75 @@ mod tests {
 
     #[test]
     fn entry_paths_are_normalised_and_unsafe_ones_refused() {
-        assert_eq!(entry_path("./usr/bin/").unwrap().as_deref(), Some("usr/bin"));
+        assert_eq!(
+            entry_path("./usr/bin/").unwrap().as_deref(),
+            Some("usr/bin")
+        );
         assert_eq!(entry_path("./").unwrap(), None);
         assert_eq!(entry_path("a//./b").unwrap().as_deref(), Some("a/b"));
-        assert_eq!(entry_path("a/../../etc/passwd"), Err(Error::DotDot("a/../../etc/passwd".into())));
-        assert_eq!(entry_path("/etc/passwd"), Err(Error::Absolute("/etc/passwd".into())));
+        assert_eq!(
+            entry_path("a/../../etc/passwd"),
+            Err(Error::DotDot("a/../../etc/passwd".into()))
+        );
+        assert_eq!(
+            entry_path("/etc/passwd"),
+            Err(Error::Absolute("/etc/passwd".into()))
+        );
     }
 
     #[test]
     fn whiteout_deletes_lower_subtree_and_records_wasted_bytes() {
         let mut t = Tree::new();
-        t.apply_layer(0, vec![dir("a"), dir("a/b"), file("a/b/c", 1), file("a/d", 2)]).unwrap();
-        t.apply_layer(1, vec![special("a/b", EntryKind::Whiteout)]).unwrap();
+        t.apply_layer(
+            0,
+            vec![dir("a"), dir("a/b"), file("a/b/c", 1), file("a/d", 2)],
+        )
+        .unwrap();
+        t.apply_layer(1, vec![special("a/b", EntryKind::Whiteout)])
+            .unwrap();
         assert_eq!(paths(&t), ["a", "a/d"]);
-        assert_eq!(t.hidden(), &[Hidden { path: "a/b/c".into(), size: 10, layer: 0, hidden_by: 1 }]);
+        assert_eq!(
+            t.hidden(),
+            &[Hidden {
+                path: "a/b/c".into(),
+                size: 10,
+                layer: 0,
+                hidden_by: 1
+            }]
+        );
     }
 
     #[test]
     fn whiteout_does_not_delete_same_layer_entry_listed_before_it() {
         let mut t = Tree::new();
         t.apply_layer(0, vec![dir("a"), file("a/x", 1)]).unwrap();
-        t.apply_layer(1, vec![file("a/x", 5), special("a/x", EntryKind::Whiteout)]).unwrap();
+        t.apply_layer(1, vec![file("a/x", 5), special("a/x", EntryKind::Whiteout)])
+            .unwrap();
         assert_eq!(t.get("a/x").unwrap().layer, 1);
     }
 
     #[test]
     fn opaque_dir_hides_lower_children_but_keeps_its_own() {
         let mut t = Tree::new();
-        t.apply_layer(0, vec![dir("etc"), file("etc/old", 1), dir("etc/sub"), file("etc/sub/x", 2)]).unwrap();
-        t.apply_layer(1, vec![file("etc/new", 3), special("etc", EntryKind::Opaque), dir("etc")]).unwrap();
+        t.apply_layer(
+            0,
+            vec![
+                dir("etc"),
+                file("etc/old", 1),
+                dir("etc/sub"),
+                file("etc/sub/x", 2),
+            ],
+        )
+        .unwrap();
+        t.apply_layer(
+            1,
+            vec![
+                file("etc/new", 3),
+                special("etc", EntryKind::Opaque),
+                dir("etc"),
+            ],
+        )
+        .unwrap();
         assert_eq!(paths(&t), ["etc", "etc/new"]);
         assert_eq!(t.hidden().len(), 2);
     }
@@ -388,13 +514,31 @@ mod tests {
     #[test]
     fn hardlink_to_lower_layer_shares_data_and_missing_target_is_an_error() {
         let mut t = Tree::new();
-        t.apply_layer(0, vec![dir("bin"), file("bin/a", 7)]).unwrap();
-        t.apply_layer(1, vec![special("bin/b", EntryKind::Hardlink("bin/a".into()))]).unwrap();
-        let Kind::File { data, hardlink } = &t.get("bin/b").unwrap().kind else { panic!() };
+        t.apply_layer(0, vec![dir("bin"), file("bin/a", 7)])
+            .unwrap();
+        t.apply_layer(
+            1,
+            vec![special("bin/b", EntryKind::Hardlink("bin/a".into()))],
+        )
+        .unwrap();
+        let Kind::File { data, hardlink } = &t.get("bin/b").unwrap().kind else {
+            panic!()
+        };
         assert_eq!((data.offset, hardlink.as_deref()), (7, Some("bin/a")));
         assert_eq!(t.get("bin/b").unwrap().meta.size, 10);
-        let err = t.apply_layer(2, vec![special("bin/c", EntryKind::Hardlink("nope".into()))]).unwrap_err();
-        assert_eq!(err, Error::HardlinkMissing { path: "bin/c".into(), target: "nope".into() });
+        let err = t
+            .apply_layer(
+                2,
+                vec![special("bin/c", EntryKind::Hardlink("nope".into()))],
+            )
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Error::HardlinkMissing {
+                path: "bin/c".into(),
+                target: "nope".into()
+            }
+        );
     }
 
     #[test]
@@ -402,7 +546,8 @@ mod tests {
         // Debian's merged /usr: /lib -> usr/lib. A later layer writing lib/x.so
         // really writes usr/lib/x.so, as extraction through the symlink does.
         let mut t = Tree::new();
-        t.apply_layer(0, vec![dir("usr"), dir("usr/lib"), link("lib", "usr/lib")]).unwrap();
+        t.apply_layer(0, vec![dir("usr"), dir("usr/lib"), link("lib", "usr/lib")])
+            .unwrap();
         t.apply_layer(1, vec![file("lib/x.so", 1)]).unwrap();
         assert!(t.get("usr/lib/x.so").is_some());
         assert!(t.get("lib").unwrap().symlink_target().is_some());

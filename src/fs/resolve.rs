@@ -31,7 +31,12 @@ impl Tree {
     /// With `follow_last` false, a symlink in the last component is returned
     /// as itself (like `lstat`).
     pub fn resolve(&self, path: &str, follow_last: bool) -> Result<Resolved, ResolveError> {
-        let mut todo: Vec<String> = path.split('/').rev().filter(|c| !c.is_empty()).map(String::from).collect();
+        let mut todo: Vec<String> = path
+            .split('/')
+            .rev()
+            .filter(|c| !c.is_empty())
+            .map(String::from)
+            .collect();
         let mut cur: Vec<String> = Vec::new();
         let mut hops = Vec::new();
         while let Some(comp) = todo.pop() {
@@ -54,20 +59,31 @@ impl Tree {
                 Kind::Symlink(target) if !last || follow_last => {
                     hops.push(here.clone());
                     if hops.len() > MAX_HOPS {
-                        return Err(ResolveError::Loop { path: path.trim_start_matches('/').to_string() });
+                        return Err(ResolveError::Loop {
+                            path: path.trim_start_matches('/').to_string(),
+                        });
                     }
                     cur.pop();
                     if target.starts_with('/') {
                         cur.clear();
                     }
-                    todo.extend(target.split('/').rev().filter(|c| !c.is_empty()).map(String::from));
+                    todo.extend(
+                        target
+                            .split('/')
+                            .rev()
+                            .filter(|c| !c.is_empty())
+                            .map(String::from),
+                    );
                 }
                 Kind::Dir => {}
                 _ if !last => return Err(ResolveError::NotDir { path: here }),
                 _ => {}
             }
         }
-        Ok(Resolved { path: cur.join("/"), hops })
+        Ok(Resolved {
+            path: cur.join("/"),
+            hops,
+        })
     }
 }
 
@@ -81,9 +97,22 @@ mod tests {
             let kind = match link {
                 Some("/") => Kind::Dir,
                 Some(target) => Kind::Symlink(target.to_string()),
-                None => Kind::File { data: DataRef { layer: 0, offset: i as u64 }, hardlink: None },
+                None => Kind::File {
+                    data: DataRef {
+                        layer: 0,
+                        offset: i as u64,
+                    },
+                    hardlink: None,
+                },
             };
-            t.insert(p, Node { kind, meta: Meta::default(), layer: 0 });
+            t.insert(
+                p,
+                Node {
+                    kind,
+                    meta: Meta::default(),
+                    layer: 0,
+                },
+            );
         }
         t
     }
@@ -94,7 +123,10 @@ mod tests {
             ("lib64", Some("usr/lib64")),
             ("usr", Some("/")),
             ("usr/lib64", Some("/")),
-            ("usr/lib64/ld-linux-x86-64.so.2", Some("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")),
+            (
+                "usr/lib64/ld-linux-x86-64.so.2",
+                Some("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
+            ),
             ("lib", Some("usr/lib")),
             ("usr/lib", Some("/")),
             ("usr/lib/x86_64-linux-gnu", Some("/")),
@@ -107,22 +139,38 @@ mod tests {
 
     #[test]
     fn dotdot_cannot_escape_the_root() {
-        let t = tree(&[("etc", Some("/")), ("etc/passwd", None), ("x", Some("../../../../etc"))]);
+        let t = tree(&[
+            ("etc", Some("/")),
+            ("etc/passwd", None),
+            ("x", Some("../../../../etc")),
+        ]);
         assert_eq!(t.resolve("/x/passwd", true).unwrap().path, "etc/passwd");
-        assert_eq!(t.resolve("/../../etc/passwd", true).unwrap().path, "etc/passwd");
+        assert_eq!(
+            t.resolve("/../../etc/passwd", true).unwrap().path,
+            "etc/passwd"
+        );
     }
 
     #[test]
     fn symlink_loop_is_an_error_not_a_hang() {
         let t = tree(&[("a", Some("b")), ("b", Some("a"))]);
-        assert!(matches!(t.resolve("/a", true), Err(super::ResolveError::Loop { .. })));
+        assert!(matches!(
+            t.resolve("/a", true),
+            Err(super::ResolveError::Loop { .. })
+        ));
         assert_eq!(t.resolve("/a", false).unwrap().path, "a");
     }
 
     #[test]
     fn missing_and_not_a_directory_are_told_apart() {
         let t = tree(&[("f", None)]);
-        assert!(matches!(t.resolve("/nope", true), Err(super::ResolveError::NotFound { .. })));
-        assert!(matches!(t.resolve("/f/x", true), Err(super::ResolveError::NotDir { .. })));
+        assert!(matches!(
+            t.resolve("/nope", true),
+            Err(super::ResolveError::NotFound { .. })
+        ));
+        assert!(matches!(
+            t.resolve("/f/x", true),
+            Err(super::ResolveError::NotDir { .. })
+        ));
     }
 }

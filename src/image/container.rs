@@ -21,13 +21,21 @@ pub struct Section {
 
 impl Section {
     pub fn new(file: Arc<File>, start: u64, len: u64) -> Section {
-        Section { file, pos: start, end: start + len }
+        Section {
+            file,
+            pos: start,
+            end: start + len,
+        }
     }
 
     /// The bytes `[offset, offset + len)` of this section.
     pub fn sub(&self, offset: u64, len: u64) -> Section {
         let start = (self.pos + offset).min(self.end);
-        Section { file: self.file.clone(), pos: start, end: (start + len).min(self.end) }
+        Section {
+            file: self.file.clone(),
+            pos: start,
+            end: (start + len).min(self.end),
+        }
     }
 
     /// Bytes left to read.
@@ -71,7 +79,11 @@ pub struct Member {
 /// The files of an image on disk.
 pub enum Container {
     Dir(PathBuf),
-    Tar { path: PathBuf, file: Arc<File>, members: HashMap<String, Member> },
+    Tar {
+        path: PathBuf,
+        file: Arc<File>,
+        members: HashMap<String, Member>,
+    },
 }
 
 fn clean(name: &str) -> String {
@@ -95,7 +107,9 @@ impl Container {
         let file = File::open(path).map_err(io_err)?;
         let mut members = HashMap::new();
         let mut archive = tar::Archive::new(&file);
-        let entries = archive.entries_with_seek().map_err(|e| Error::bad_archive(path, e))?;
+        let entries = archive
+            .entries_with_seek()
+            .map_err(|e| Error::bad_archive(path, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| Error::bad_archive(path, e))?;
             let name = clean(&String::from_utf8_lossy(&entry.path_bytes()));
@@ -107,19 +121,34 @@ impl Container {
                     .unwrap_or_default();
                 // Hard link names are archive paths; symlink targets are
                 // relative to the member's directory.
-                Some(if kind.is_hard_link() { format!("/{target}") } else { target })
+                Some(if kind.is_hard_link() {
+                    format!("/{target}")
+                } else {
+                    target
+                })
             } else {
                 None
             };
             if !(kind.is_file() || link.is_some()) {
                 continue;
             }
-            members.insert(name, Member { offset: entry.raw_file_position(), size: entry.size(), link });
+            members.insert(
+                name,
+                Member {
+                    offset: entry.raw_file_position(),
+                    size: entry.size(),
+                    link,
+                },
+            );
         }
         // A truncated archive still lists its first members; check that the
         // last one's data is all there.
         let len = file.metadata().map_err(io_err)?.len();
-        if let Some(m) = members.values().filter(|m| m.link.is_none()).max_by_key(|m| m.offset + m.size) {
+        if let Some(m) = members
+            .values()
+            .filter(|m| m.link.is_none())
+            .max_by_key(|m| m.offset + m.size)
+        {
             if m.offset + m.size > len {
                 return Err(Error::bad_archive(
                     path,
@@ -127,7 +156,11 @@ impl Container {
                 ));
             }
         }
-        Ok(Container::Tar { path: path.to_path_buf(), file: Arc::new(file), members })
+        Ok(Container::Tar {
+            path: path.to_path_buf(),
+            file: Arc::new(file),
+            members,
+        })
     }
 
     /// The archive or directory path, for messages.
@@ -147,7 +180,9 @@ impl Container {
     }
 
     fn member(&self, name: &str) -> Option<(u64, u64)> {
-        let Container::Tar { members, .. } = self else { return None };
+        let Container::Tar { members, .. } = self else {
+            return None;
+        };
         let mut name = clean(name);
         for _ in 0..40 {
             let m = members.get(&name)?;
@@ -181,9 +216,10 @@ impl Container {
                 Ok((Section::new(Arc::new(file), 0, len), len))
             }
             Container::Tar { file, .. } => {
-                let (off, size) = self
-                    .member(name)
-                    .ok_or_else(|| Error::Missing { what: name.to_string(), location: self.describe(name) })?;
+                let (off, size) = self.member(name).ok_or_else(|| Error::Missing {
+                    what: name.to_string(),
+                    location: self.describe(name),
+                })?;
                 Ok((Section::new(file.clone(), off, size), size))
             }
         }
@@ -196,11 +232,14 @@ impl Container {
         if size > limit {
             return Err(Error::Invalid {
                 location: self.describe(name),
-                problem: format!("is {size} bytes, more than the {limit} bytes expected of such a file"),
+                problem: format!(
+                    "is {size} bytes, more than the {limit} bytes expected of such a file"
+                ),
             });
         }
         let mut buf = Vec::with_capacity(size as usize);
-        r.read_to_end(&mut buf).map_err(|e| Error::io(&self.describe(name), e))?;
+        r.read_to_end(&mut buf)
+            .map_err(|e| Error::io(&self.describe(name), e))?;
         Ok(buf)
     }
 }

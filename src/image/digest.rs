@@ -71,12 +71,20 @@ pub struct HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     pub fn new(inner: R) -> Self {
-        HashingReader { inner, hasher: Some(Sha256::new()), count: 0 }
+        HashingReader {
+            inner,
+            hasher: Some(Sha256::new()),
+            count: 0,
+        }
     }
 
     /// Counts without hashing (when another reader already hashes the same bytes).
     pub fn counting(inner: R) -> Self {
-        HashingReader { inner, hasher: None, count: 0 }
+        HashingReader {
+            inner,
+            hasher: None,
+            count: 0,
+        }
     }
 
     /// Reads what is left, then returns the digest (None when only counting)
@@ -112,7 +120,11 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        HashingWriter { inner, hasher: Sha256::new(), count: 0 }
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
     }
 
     pub fn finish(self) -> (W, Digest, u64) {

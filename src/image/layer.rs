@@ -102,7 +102,10 @@ impl Layers {
     /// The contents of a regular file node.
     pub fn open(&self, node: &Node) -> Option<Section> {
         match node.kind {
-            Kind::File { data: DataRef { layer, offset }, .. } => Some(self.data[layer].sub(offset, node.meta.size)),
+            Kind::File {
+                data: DataRef { layer, offset },
+                ..
+            } => Some(self.data[layer].sub(offset, node.meta.size)),
             _ => None,
         }
     }
@@ -174,9 +177,12 @@ struct ReadLayer {
 /// parallel (one thread per core); merging is in layer order.
 pub fn read_layers(image: &Image, reporter: &dyn Reporter) -> Result<Layers, Error> {
     let n = image.layers.len();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(n.max(1));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(n.max(1));
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<ReadLayer, Error>>>> = Mutex::new((0..n).map(|_| None).collect());
+    let results: Mutex<Vec<Option<Result<ReadLayer, Error>>>> =
+        Mutex::new((0..n).map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
@@ -202,7 +208,8 @@ pub fn read_layers(image: &Image, reporter: &dyn Reporter) -> Result<Layers, Err
     for (i, r) in results.into_iter().enumerate() {
         let Some(r) = r else { continue };
         let layer = r?;
-        tree.apply_layer(i, layer.entries).map_err(|e| layer_error(image, i, e.to_string()))?;
+        tree.apply_layer(i, layer.entries)
+            .map_err(|e| layer_error(image, i, e.to_string()))?;
         stats.push(layer.stats);
         data.push(layer.data);
     }
@@ -229,11 +236,24 @@ fn read_one(image: &Image, i: usize, reporter: &dyn Reporter) -> Result<ReadLaye
     let (section, size) = image.container.open(&blob.name)?;
     if let Some(want) = blob.size {
         if want != size {
-            return Err(Error::SizeMismatch { location: image.container.describe(&blob.name), expected: want, actual: size });
+            return Err(Error::SizeMismatch {
+                location: image.container.describe(&blob.name),
+                expected: want,
+                actual: size,
+            });
         }
     }
-    let short = blob.digest.as_ref().unwrap_or(&blob.diff_id).short().to_string();
-    reporter.begin(i, &format!("layer {}/{} {short}", i + 1, image.layers.len()), size);
+    let short = blob
+        .digest
+        .as_ref()
+        .unwrap_or(&blob.diff_id)
+        .short()
+        .to_string();
+    reporter.begin(
+        i,
+        &format!("layer {}/{} {short}", i + 1, image.layers.len()),
+        size,
+    );
     let progress = ProgressReader::new(section, reporter, i);
 
     // Sniff first: a plain layer is hashed once (its digest is its diff_id).
@@ -249,22 +269,32 @@ fn read_one(image: &Image, i: usize, reporter: &dyn Reporter) -> Result<ReadLaye
     let decoder = match compression {
         Compression::None => Decoder::Plain(buffered),
         Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(buffered)),
-        Compression::Zstd => {
-            Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(buffered).map_err(|e| err(e.to_string()))?)
-        }
+        Compression::Zstd => Decoder::Zstd(
+            zstd::stream::read::Decoder::with_buffer(buffered).map_err(|e| err(e.to_string()))?,
+        ),
     };
     let (spool, spool_file) = if compression == Compression::None {
         (None, None)
     } else {
         let f = tempfile::tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-        let w = BufWriter::with_capacity(256 << 10, f.try_clone().map_err(|e| Error::io(std::env::temp_dir(), e))?);
+        let w = BufWriter::with_capacity(
+            256 << 10,
+            f.try_clone()
+                .map_err(|e| Error::io(std::env::temp_dir(), e))?,
+        );
         (Some(w), Some(f))
     };
-    let tee = Tee { inner: HashingReader::new(decoder), spool };
+    let tee = Tee {
+        inner: HashingReader::new(decoder),
+        spool,
+    };
 
     let what = match compression {
         Compression::None => "reading the layer tar failed".to_string(),
-        c => format!("reading the layer failed (corrupt or truncated {} data?)", c.name()),
+        c => format!(
+            "reading the layer failed (corrupt or truncated {} data?)",
+            c.name()
+        ),
     };
     let mut archive = tar::Archive::new(tee);
     let mut entries = Vec::new();
@@ -279,17 +309,25 @@ fn read_one(image: &Image, i: usize, reporter: &dyn Reporter) -> Result<ReadLaye
     // The tar ends at its zero blocks; read the rest so the digests cover every byte.
     let mut tee = archive.into_inner();
     io::copy(&mut tee, &mut io::sink()).map_err(|e| err(format!("{what}: {e}")))?;
-    let Tee { inner: diff_reader, spool } = tee;
+    let Tee {
+        inner: diff_reader,
+        spool,
+    } = tee;
     if let Some(mut s) = spool {
         s.flush().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     }
     let (decoder, diff_id, uncompressed) = diff_reader.into_parts();
     let diff_id = diff_id.expect("the decoded stream is always hashed");
-    let (blob_digest, compressed) = decoder.into_blob().finish().map_err(|e| err(format!("{what}: {e}")))?;
+    let (blob_digest, compressed) = decoder
+        .into_blob()
+        .finish()
+        .map_err(|e| err(format!("{what}: {e}")))?;
     reporter.end(i);
     let digest = blob_digest.unwrap_or_else(|| diff_id.clone());
     if compressed != size {
-        return Err(err(format!("blob is {size} bytes but only {compressed} were read")));
+        return Err(err(format!(
+            "blob is {size} bytes but only {compressed} were read"
+        )));
     }
     if let Some(want) = &blob.digest {
         if want != &digest {
@@ -302,7 +340,10 @@ fn read_one(image: &Image, i: usize, reporter: &dyn Reporter) -> Result<ReadLaye
     }
     if diff_id != blob.diff_id {
         return Err(Error::DigestMismatch {
-            location: format!("{} (uncompressed, config diff_id)", image.container.describe(&blob.name)),
+            location: format!(
+                "{} (uncompressed, config diff_id)",
+                image.container.describe(&blob.name)
+            ),
             expected: blob.diff_id.to_string(),
             actual: diff_id.to_string(),
         });
@@ -321,14 +362,20 @@ fn read_one(image: &Image, i: usize, reporter: &dyn Reporter) -> Result<ReadLaye
         uncompressed_size: uncompressed,
         entries: count,
     };
-    Ok(ReadLayer { stats, entries, data })
+    Ok(ReadLayer {
+        stats,
+        entries,
+        data,
+    })
 }
 
 fn section_peek(c: &super::Container, name: &str, magic: &mut [u8; 4]) -> Result<usize, Error> {
     let (mut s, _) = c.open(name)?;
     let mut n = 0;
     while n < magic.len() {
-        let k = s.read(&mut magic[n..]).map_err(|e| Error::io(c.describe(name), e))?;
+        let k = s
+            .read(&mut magic[n..])
+            .map_err(|e| Error::io(c.describe(name), e))?;
         if k == 0 {
             break;
         }
@@ -337,7 +384,10 @@ fn section_peek(c: &super::Container, name: &str, magic: &mut [u8; 4]) -> Result
     Ok(n)
 }
 
-fn to_layer_entry<R: Read>(layer: usize, entry: &mut tar::Entry<R>) -> Result<Option<LayerEntry>, String> {
+fn to_layer_entry<R: Read>(
+    layer: usize,
+    entry: &mut tar::Entry<R>,
+) -> Result<Option<LayerEntry>, String> {
     let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
     let Some(path) = fs::entry_path(&raw).map_err(|e| e.to_string())? else {
         return Ok(None); // the root directory itself
@@ -348,7 +398,14 @@ fn to_layer_entry<R: Read>(layer: usize, entry: &mut tar::Entry<R>) -> Result<Op
         for ext in pax.flatten() {
             let Ok(key) = ext.key() else { continue };
             let value = ext.value_bytes();
-            let num = || std::str::from_utf8(value).ok()?.split('.').next()?.parse::<u64>().ok();
+            let num = || {
+                std::str::from_utf8(value)
+                    .ok()?
+                    .split('.')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            };
             match key {
                 "uid" => pax_uid = num(),
                 "gid" => pax_gid = num(),
@@ -363,14 +420,21 @@ fn to_layer_entry<R: Read>(layer: usize, entry: &mut tar::Entry<R>) -> Result<Op
     }
     let header = entry.header();
     let mut meta = Meta {
-        mode: header.mode().map_err(|e| format!("tar entry '{raw}': bad mode: {e}"))? & 0o7777,
+        mode: header
+            .mode()
+            .map_err(|e| format!("tar entry '{raw}': bad mode: {e}"))?
+            & 0o7777,
         uid: match pax_uid {
             Some(u) => u,
-            None => header.uid().map_err(|e| format!("tar entry '{raw}': bad uid: {e}"))?,
+            None => header
+                .uid()
+                .map_err(|e| format!("tar entry '{raw}': bad uid: {e}"))?,
         },
         gid: match pax_gid {
             Some(g) => g,
-            None => header.gid().map_err(|e| format!("tar entry '{raw}': bad gid: {e}"))?,
+            None => header
+                .gid()
+                .map_err(|e| format!("tar entry '{raw}': bad gid: {e}"))?,
         },
         mtime: pax_mtime.unwrap_or_else(|| header.mtime().unwrap_or(0)),
         size: 0,
@@ -383,22 +447,43 @@ fn to_layer_entry<R: Read>(layer: usize, entry: &mut tar::Entry<R>) -> Result<Op
     if let Some(rest) = base.strip_prefix(".wh.") {
         let join = |name: &str| dir.map_or(name.to_string(), |d| format!("{d}/{name}"));
         return Ok(match rest {
-            ".wh..opq" => Some(LayerEntry { path: dir.unwrap_or("").to_string(), kind: EntryKind::Opaque, meta }),
+            ".wh..opq" => Some(LayerEntry {
+                path: dir.unwrap_or("").to_string(),
+                kind: EntryKind::Opaque,
+                meta,
+            }),
             // Other AUFS metadata (.wh..wh.plnk, .wh..wh.aufs) is not content.
             r if r.starts_with(".wh.") => None,
-            r => Some(LayerEntry { path: join(r), kind: EntryKind::Whiteout, meta }),
+            r => Some(LayerEntry {
+                path: join(r),
+                kind: EntryKind::Whiteout,
+                meta,
+            }),
         });
     }
     use tar::EntryType as T;
     let link = || -> Result<String, String> {
-        let l = entry.link_name_bytes().ok_or_else(|| format!("tar entry '{raw}': link without a target"))?;
+        let l = entry
+            .link_name_bytes()
+            .ok_or_else(|| format!("tar entry '{raw}': link without a target"))?;
         Ok(String::from_utf8_lossy(&l).into_owned())
     };
-    let dev = || (header.device_major().ok().flatten().unwrap_or(0), header.device_minor().ok().flatten().unwrap_or(0));
+    let dev = || {
+        (
+            header.device_major().ok().flatten().unwrap_or(0),
+            header.device_minor().ok().flatten().unwrap_or(0),
+        )
+    };
     let kind = match header.entry_type() {
         T::Regular | T::Continuous => {
             meta.size = entry.size();
-            EntryKind::Node(Kind::File { data: DataRef { layer, offset: entry.raw_file_position() }, hardlink: None })
+            EntryKind::Node(Kind::File {
+                data: DataRef {
+                    layer,
+                    offset: entry.raw_file_position(),
+                },
+                hardlink: None,
+            })
         }
         T::Directory => EntryKind::Node(Kind::Dir),
         T::Symlink => EntryKind::Node(Kind::Symlink(link()?)),
@@ -418,7 +503,11 @@ fn to_layer_entry<R: Read>(layer: usize, entry: &mut tar::Entry<R>) -> Result<Op
             EntryKind::Node(Kind::BlockDevice(a, b))
         }
         T::Fifo => EntryKind::Node(Kind::Fifo),
-        T::GNUSparse => return Err(format!("tar entry '{raw}': GNU sparse files are not supported")),
+        T::GNUSparse => {
+            return Err(format!(
+                "tar entry '{raw}': GNU sparse files are not supported"
+            ))
+        }
         // Global PAX headers and vendor extensions carry no file.
         _ => return Ok(None),
     };
@@ -431,7 +520,10 @@ mod tests {
 
     #[test]
     fn media_types_and_magic() {
-        assert_eq!(Compression::from_media_type("application/vnd.oci.image.layer.v1.tar+zstd"), Some(Compression::Zstd));
+        assert_eq!(
+            Compression::from_media_type("application/vnd.oci.image.layer.v1.tar+zstd"),
+            Some(Compression::Zstd)
+        );
         assert_eq!(
             Compression::from_media_type("application/vnd.docker.image.rootfs.diff.tar.gzip"),
             Some(Compression::Gzip)
@@ -440,8 +532,14 @@ mod tests {
             Compression::from_media_type("application/vnd.oci.image.layer.nondistributable.v1.tar"),
             Some(Compression::None)
         );
-        assert_eq!(Compression::from_media_type("application/vnd.cncf.helm.chart.content.v1.tar+gzip"), None);
-        assert_eq!(Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd]), Compression::Zstd);
+        assert_eq!(
+            Compression::from_media_type("application/vnd.cncf.helm.chart.content.v1.tar+gzip"),
+            None
+        );
+        assert_eq!(
+            Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd]),
+            Compression::Zstd
+        );
         assert_eq!(Compression::sniff(b"usr/"), Compression::None);
     }
 }

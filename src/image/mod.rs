@@ -33,27 +33,54 @@ pub enum Error {
     #[error("{location}: {problem}")]
     Invalid { location: String, problem: String },
     #[error("{location}: digest mismatch: expected {expected}, content is {actual}")]
-    DigestMismatch { location: String, expected: String, actual: String },
+    DigestMismatch {
+        location: String,
+        expected: String,
+        actual: String,
+    },
     #[error("{location}: size mismatch: expected {expected} bytes, content is {actual} bytes")]
-    SizeMismatch { location: String, expected: u64, actual: u64 },
+    SizeMismatch {
+        location: String,
+        expected: u64,
+        actual: u64,
+    },
     #[error("{location}: malformed {what}: {source}")]
-    Json { location: String, what: &'static str, source: serde_json::Error },
+    Json {
+        location: String,
+        what: &'static str,
+        source: serde_json::Error,
+    },
     #[error("{location}: unknown media type '{media_type}' for {what}")]
-    MediaType { location: String, what: &'static str, media_type: String },
+    MediaType {
+        location: String,
+        what: &'static str,
+        media_type: String,
+    },
     #[error("{0}")]
     Select(String),
     #[error(transparent)]
     Ref(#[from] RefError),
     #[error("{location}: layer {layer} ({digest}): {problem}")]
-    Layer { location: String, layer: usize, digest: String, problem: String },
+    Layer {
+        location: String,
+        layer: usize,
+        digest: String,
+        problem: String,
+    },
 }
 
 impl Error {
     pub(crate) fn io(path: impl AsRef<Path>, source: io::Error) -> Error {
-        Error::Io { path: path.as_ref().display().to_string(), source }
+        Error::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
     }
     pub(crate) fn bad_archive(path: &Path, source: io::Error) -> Error {
-        Error::BadArchive { path: path.display().to_string(), source }
+        Error::BadArchive {
+            path: path.display().to_string(),
+            source,
+        }
     }
 }
 
@@ -116,15 +143,24 @@ impl Platform {
             [os, arch] | [os, arch, _] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
                 os: os.to_string(),
                 arch: normalise_arch(arch).to_string(),
-                variant: parts.get(2).map(|v| v.to_string()).filter(|v| !v.is_empty()),
+                variant: parts
+                    .get(2)
+                    .map(|v| v.to_string())
+                    .filter(|v| !v.is_empty()),
             }),
-            _ => Err(RefError(format!("--platform '{s}': expected os/arch[/variant], e.g. linux/amd64"))),
+            _ => Err(RefError(format!(
+                "--platform '{s}': expected os/arch[/variant], e.g. linux/amd64"
+            ))),
         }
     }
 
     /// The platform of the machine slim runs on, in GOARCH terms.
     pub fn host() -> Platform {
-        Platform { os: "linux".into(), arch: normalise_arch(std::env::consts::ARCH).into(), variant: None }
+        Platform {
+            os: "linux".into(),
+            arch: normalise_arch(std::env::consts::ARCH).into(),
+            variant: None,
+        }
     }
 
     fn matches(&self, os: &str, arch: &str, variant: Option<&str>) -> bool {
@@ -257,7 +293,9 @@ fn decompress_outer(path: &Path) -> Result<Option<tempfile::TempPath>, Error> {
     }
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut tmp = tempfile::NamedTempFile::new().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let mut r = codec.decoder(io::BufReader::new(f)).map_err(|e| Error::io(path, e))?;
+    let mut r = codec
+        .decoder(io::BufReader::new(f))
+        .map_err(|e| Error::io(path, e))?;
     io::copy(&mut r, tmp.as_file_mut()).map_err(|e| Error::Invalid {
         location: path.display().to_string(),
         problem: format!("corrupt {} data: {e}", codec.name()),
@@ -270,14 +308,21 @@ fn parse_json<T: serde::de::DeserializeOwned>(
     location: String,
     what: &'static str,
 ) -> Result<T, Error> {
-    serde_json::from_slice(bytes).map_err(|source| Error::Json { location, what, source })
+    serde_json::from_slice(bytes).map_err(|source| Error::Json {
+        location,
+        what,
+        source,
+    })
 }
 
 /// Reads a blob named by digest and checks its digest (and size, when known).
 fn read_blob(c: &Container, digest: &Digest, size: Option<u64>) -> Result<Vec<u8>, Error> {
     let name = format!("blobs/sha256/{}", digest.hex());
     if !c.exists(&name) {
-        return Err(Error::Missing { what: format!("blob {digest}"), location: c.describe(&name) });
+        return Err(Error::Missing {
+            what: format!("blob {digest}"),
+            location: c.describe(&name),
+        });
     }
     let bytes = c.read_small(&name, MAX_JSON)?;
     verify(&bytes, digest, size, c.describe(&name))?;
@@ -287,12 +332,20 @@ fn read_blob(c: &Container, digest: &Digest, size: Option<u64>) -> Result<Vec<u8
 fn verify(bytes: &[u8], digest: &Digest, size: Option<u64>, location: String) -> Result<(), Error> {
     if let Some(size) = size {
         if bytes.len() as u64 != size {
-            return Err(Error::SizeMismatch { location, expected: size, actual: bytes.len() as u64 });
+            return Err(Error::SizeMismatch {
+                location,
+                expected: size,
+                actual: bytes.len() as u64,
+            });
         }
     }
     let actual = Digest::of(bytes);
     if &actual != digest {
-        return Err(Error::DigestMismatch { location, expected: digest.to_string(), actual: actual.to_string() });
+        return Err(Error::DigestMismatch {
+            location,
+            expected: digest.to_string(),
+            actual: actual.to_string(),
+        });
     }
     Ok(())
 }
@@ -308,11 +361,20 @@ fn parse_digest(s: &str, location: &str) -> Result<Digest, Error> {
 fn digest_from_name(name: &str) -> Option<Digest> {
     let base = name.rsplit('/').next()?;
     let hex = base.strip_suffix(".json").unwrap_or(base);
-    let hex = if name.contains("blobs/sha256/") || base.ends_with(".json") { hex } else { return None };
+    let hex = if name.contains("blobs/sha256/") || base.ends_with(".json") {
+        hex
+    } else {
+        return None;
+    };
     Digest::parse(&format!("sha256:{hex}"))
 }
 
-fn load_config(c: &Container, name: &str, digest: &Digest, size: Option<u64>) -> Result<(Vec<u8>, ImageConfiguration), Error> {
+fn load_config(
+    c: &Container,
+    name: &str,
+    digest: &Digest,
+    size: Option<u64>,
+) -> Result<(Vec<u8>, ImageConfiguration), Error> {
     let bytes = if name.starts_with("blobs/") {
         read_blob(c, digest, size)?
     } else {
@@ -324,7 +386,11 @@ fn load_config(c: &Container, name: &str, digest: &Digest, size: Option<u64>) ->
     Ok((bytes, config))
 }
 
-fn open_docker(c: Container, reference: &ImageRef, platform: Option<&Platform>) -> Result<Image, Error> {
+fn open_docker(
+    c: Container,
+    reference: &ImageRef,
+    platform: Option<&Platform>,
+) -> Result<Image, Error> {
     let bytes = c.read_small("manifest.json", MAX_JSON)?;
     let loc = c.describe("manifest.json");
     let entries: Vec<DockerManifest> = parse_json(&bytes, loc.clone(), "docker manifest.json")?;
@@ -372,8 +438,13 @@ fn open_docker(c: Container, reference: &ImageRef, platform: Option<&Platform>) 
         .iter()
         .zip(diff_ids)
         .map(|(name, diff_id)| {
-            let digest = name.starts_with("blobs/sha256/").then(|| digest_from_name(name)).flatten();
-            let source = digest.as_ref().and_then(|d| entry.layer_sources.as_ref()?.get(d.as_str()));
+            let digest = name
+                .starts_with("blobs/sha256/")
+                .then(|| digest_from_name(name))
+                .flatten();
+            let source = digest
+                .as_ref()
+                .and_then(|d| entry.layer_sources.as_ref()?.get(d.as_str()));
             LayerBlob {
                 name: name.clone(),
                 size: source.map(|s| s.size),
@@ -420,22 +491,35 @@ fn list_or_none(v: &[String]) -> String {
     }
 }
 
-fn check_platform(config: &ImageConfiguration, wanted: Option<&Platform>, location: &str) -> Result<(), Error> {
+fn check_platform(
+    config: &ImageConfiguration,
+    wanted: Option<&Platform>,
+    location: &str,
+) -> Result<(), Error> {
     if let Some(w) = wanted {
         let (os, arch) = (config.os().to_string(), config.architecture().to_string());
         if !w.matches(&os, &arch, config.variant().as_deref()) {
-            return Err(Error::Select(format!("{location}: the image is for {os}/{arch}, not {w}")));
+            return Err(Error::Select(format!(
+                "{location}: the image is for {os}/{arch}, not {w}"
+            )));
         }
     }
     Ok(())
 }
 
-fn diff_ids(config: &ImageConfiguration, layers: usize, location: &str) -> Result<Vec<Digest>, Error> {
+fn diff_ids(
+    config: &ImageConfiguration,
+    layers: usize,
+    location: &str,
+) -> Result<Vec<Digest>, Error> {
     let ids = config.rootfs().diff_ids();
     if ids.len() != layers {
         return Err(Error::Invalid {
             location: location.to_string(),
-            problem: format!("config lists {} diff_ids but the manifest has {layers} layers", ids.len()),
+            problem: format!(
+                "config lists {} diff_ids but the manifest has {layers} layers",
+                ids.len()
+            ),
         });
     }
     ids.iter().map(|d| parse_digest(d, location)).collect()
@@ -449,23 +533,39 @@ struct Candidate {
     platform: Option<(String, String, Option<String>)>,
 }
 
-fn open_oci(c: Container, reference: &ImageRef, platform: Option<&Platform>) -> Result<Image, Error> {
+fn open_oci(
+    c: Container,
+    reference: &ImageRef,
+    platform: Option<&Platform>,
+) -> Result<Image, Error> {
     let index_loc = c.describe("index.json");
-    let index: ImageIndex = parse_json(&c.read_small("index.json", MAX_JSON)?, index_loc.clone(), "index.json")?;
+    let index: ImageIndex = parse_json(
+        &c.read_small("index.json", MAX_JSON)?,
+        index_loc.clone(),
+        "index.json",
+    )?;
     let mut found = Vec::new();
     walk_index(&c, &index, None, &mut found, 0)?;
     if let Some(t) = &reference.tag {
         let tags: Vec<String> = found.iter().filter_map(|f| f.tag.clone()).collect();
-        found.retain(|f| f.tag.as_deref() == Some(t) || f.tag.as_deref().is_some_and(|ft| ref_matches(ft, t)));
+        found.retain(|f| {
+            f.tag.as_deref() == Some(t) || f.tag.as_deref().is_some_and(|ft| ref_matches(ft, t))
+        });
         if found.is_empty() {
             let mut tags = tags;
             tags.sort();
             tags.dedup();
-            return Err(Error::Select(format!("{index_loc}: no image tagged '{t}'; available: {}", list_or_none(&tags))));
+            return Err(Error::Select(format!(
+                "{index_loc}: no image tagged '{t}'; available: {}",
+                list_or_none(&tags)
+            )));
         }
     }
     if found.is_empty() {
-        return Err(Error::Invalid { location: index_loc, problem: "lists no image manifest".into() });
+        return Err(Error::Invalid {
+            location: index_loc,
+            problem: "lists no image manifest".into(),
+        });
     }
     let with_platform = found.iter().any(|f| f.platform.is_some());
     if found.len() > 1 && with_platform {
@@ -478,7 +578,11 @@ fn open_oci(c: Container, reference: &ImageRef, platform: Option<&Platform>) -> 
                 None => format!("{os}/{arch}"),
             })
             .collect();
-        found.retain(|f| f.platform.as_ref().is_some_and(|(os, arch, v)| want.matches(os, arch, v.as_deref())));
+        found.retain(|f| {
+            f.platform
+                .as_ref()
+                .is_some_and(|(os, arch, v)| want.matches(os, arch, v.as_deref()))
+        });
         if found.is_empty() {
             return Err(Error::Select(format!(
                 "{index_loc}: no image for platform {want}; available: {} (choose with --platform)",
@@ -490,7 +594,10 @@ fn open_oci(c: Container, reference: &ImageRef, platform: Option<&Platform>) -> 
     found.sort_by(|a, b| a.digest.cmp(&b.digest));
     found.dedup_by(|a, b| a.digest == b.digest);
     if found.len() > 1 {
-        let tags: Vec<String> = found.iter().map(|f| f.tag.clone().unwrap_or_else(|| f.digest.to_string())).collect();
+        let tags: Vec<String> = found
+            .iter()
+            .map(|f| f.tag.clone().unwrap_or_else(|| f.digest.to_string()))
+            .collect();
         return Err(Error::Select(format!(
             "{index_loc}: the layout holds {} images; pick one with {}:{}:TAG (available: {})",
             found.len(),
@@ -507,12 +614,21 @@ fn open_oci(c: Container, reference: &ImageRef, platform: Option<&Platform>) -> 
         MediaType::ImageConfig => {}
         MediaType::Other(s) if s == "application/vnd.docker.container.image.v1+json" => {}
         other => {
-            return Err(Error::MediaType { location: mloc, what: "the config (not a container image?)", media_type: other.to_string() })
+            return Err(Error::MediaType {
+                location: mloc,
+                what: "the config (not a container image?)",
+                media_type: other.to_string(),
+            })
         }
     }
     let config_digest = parse_digest(manifest.config().digest().as_ref(), &mloc)?;
     let config_name = format!("blobs/sha256/{}", config_digest.hex());
-    let (config_raw, config) = load_config(&c, &config_name, &config_digest, Some(manifest.config().size()))?;
+    let (config_raw, config) = load_config(
+        &c,
+        &config_name,
+        &config_digest,
+        Some(manifest.config().size()),
+    )?;
     if !with_platform {
         check_platform(&config, platform, &c.describe(&config_name))?;
     }
@@ -521,14 +637,27 @@ fn open_oci(c: Container, reference: &ImageRef, platform: Option<&Platform>) -> 
     for (d, diff_id) in manifest.layers().iter().zip(ids) {
         let mt = d.media_type().to_string();
         if Compression::from_media_type(&mt).is_none() {
-            return Err(Error::MediaType { location: mloc, what: "a layer", media_type: mt });
+            return Err(Error::MediaType {
+                location: mloc,
+                what: "a layer",
+                media_type: mt,
+            });
         }
         let digest = parse_digest(d.digest().as_ref(), &mloc)?;
         let name = format!("blobs/sha256/{}", digest.hex());
         if !c.exists(&name) {
-            return Err(Error::Missing { what: format!("layer blob {digest}"), location: c.describe(&name) });
+            return Err(Error::Missing {
+                what: format!("layer blob {digest}"),
+                location: c.describe(&name),
+            });
         }
-        layers.push(LayerBlob { name, digest: Some(digest), size: Some(d.size()), media_type: Some(mt), diff_id });
+        layers.push(LayerBlob {
+            name,
+            digest: Some(digest),
+            size: Some(d.size()),
+            media_type: Some(mt),
+            diff_id,
+        });
     }
     Ok(Image {
         reference: reference.clone(),
@@ -548,9 +677,18 @@ const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifes
 const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// Collects the image manifests an index reaches, through nested indexes.
-fn walk_index(c: &Container, index: &ImageIndex, tag: Option<&str>, out: &mut Vec<Candidate>, depth: usize) -> Result<(), Error> {
+fn walk_index(
+    c: &Container,
+    index: &ImageIndex,
+    tag: Option<&str>,
+    out: &mut Vec<Candidate>,
+    depth: usize,
+) -> Result<(), Error> {
     if depth > 8 {
-        return Err(Error::Invalid { location: c.describe("index.json"), problem: "indexes nest too deeply".into() });
+        return Err(Error::Invalid {
+            location: c.describe("index.json"),
+            problem: "indexes nest too deeply".into(),
+        });
     }
     for d in index.manifests() {
         let ann = d.annotations().as_ref();
@@ -569,13 +707,27 @@ fn walk_index(c: &Container, index: &ImageIndex, tag: Option<&str>, out: &mut Ve
             let loc = c.describe(&format!("blobs/sha256/{}", digest.hex()));
             let nested: ImageIndex = parse_json(&bytes, loc, "image index")?;
             walk_index(c, &nested, this_tag.as_deref(), out, depth + 1)?;
-        } else if matches!(d.media_type(), MediaType::ImageManifest) || mt == MEDIA_DOCKER_MANIFEST {
+        } else if matches!(d.media_type(), MediaType::ImageManifest) || mt == MEDIA_DOCKER_MANIFEST
+        {
             let platform = d.platform().as_ref().map(|p| {
-                (p.os().to_string(), p.architecture().to_string(), p.variant().clone())
+                (
+                    p.os().to_string(),
+                    p.architecture().to_string(),
+                    p.variant().clone(),
+                )
             });
-            out.push(Candidate { digest, size: d.size(), tag: this_tag, platform });
+            out.push(Candidate {
+                digest,
+                size: d.size(),
+                tag: this_tag,
+                platform,
+            });
         } else {
-            return Err(Error::MediaType { location: c.describe("index.json"), what: "an index entry", media_type: mt });
+            return Err(Error::MediaType {
+                location: c.describe("index.json"),
+                what: "an index entry",
+                media_type: mt,
+            });
         }
     }
     Ok(())

@@ -58,7 +58,11 @@ impl ImageRef {
             if path.is_empty() {
                 return Err(RefError(format!("'{s}': no path after the transport")));
             }
-            Ok(ImageRef { transport: Some(t), path: PathBuf::from(path), tag })
+            Ok(ImageRef {
+                transport: Some(t),
+                path: PathBuf::from(path),
+                tag,
+            })
         };
         if let Some(rest) = s.strip_prefix("oci:") {
             return with(Transport::Oci, rest);
@@ -80,13 +84,22 @@ impl ImageRef {
         }
         // A bare path; `PATH:TAG` when PATH exists and the whole string does not.
         if !Path::new(s).exists() {
-            if let Some((p, t)) = s.rsplit_once(':') {
-                if Path::new(p).exists() && !t.contains('/') {
-                    return Ok(ImageRef { transport: None, path: p.into(), tag: Some(t.to_string()) });
+            for (i, _) in s.match_indices(':') {
+                let (p, t) = (&s[..i], &s[i + 1..]);
+                if !t.is_empty() && Path::new(p).exists() {
+                    return Ok(ImageRef {
+                        transport: None,
+                        path: p.into(),
+                        tag: Some(t.to_string()),
+                    });
                 }
             }
         }
-        Ok(ImageRef { transport: None, path: s.into(), tag: None })
+        Ok(ImageRef {
+            transport: None,
+            path: s.into(),
+            tag: None,
+        })
     }
 }
 
@@ -115,7 +128,13 @@ mod tests {
         assert_eq!(r.tag.as_deref(), Some("repo/name:tag"));
         let r = ImageRef::parse("oci:dir").unwrap();
         assert_eq!((r.transport, r.tag), (Some(Transport::Oci), None));
-        assert_eq!(ImageRef::parse("oci-archive:a.tar:v1").unwrap().tag.as_deref(), Some("v1"));
+        assert_eq!(
+            ImageRef::parse("oci-archive:a.tar:v1")
+                .unwrap()
+                .tag
+                .as_deref(),
+            Some("v1")
+        );
     }
 
     #[test]
@@ -131,6 +150,9 @@ mod tests {
         let p = d.path().join("img.oci");
         std::fs::create_dir(&p).unwrap();
         let r = ImageRef::parse(&format!("{}:v2", p.display())).unwrap();
-        assert_eq!((r.transport, r.path, r.tag.as_deref()), (None, p, Some("v2")));
+        assert_eq!(
+            (r.transport, r.path, r.tag.as_deref()),
+            (None, p, Some("v2"))
+        );
     }
 }

@@ -25,11 +25,18 @@ pub enum Error {
     #[error("{0}")]
     Dest(String),
     #[error("reading /{path} from layer {layer}: {source}")]
-    Source { path: String, layer: usize, source: io::Error },
+    Source {
+        path: String,
+        layer: usize,
+        source: io::Error,
+    },
 }
 
 fn io_err(path: &Path) -> impl Fn(io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.display().to_string(), source }
+    move |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Where and how to write an image.
@@ -52,7 +59,11 @@ impl Output {
                 Transport::Oci
             }
         });
-        Ok(Output { transport, path: r.path, tag: r.tag })
+        Ok(Output {
+            transport,
+            path: r.path,
+            tag: r.tag,
+        })
     }
 }
 
@@ -112,7 +123,10 @@ impl<W: Write> Encoder<W> {
         Ok(match c {
             Compression::None => Encoder::None(w),
             // GzEncoder writes mtime 0 and no file name: the output is reproducible.
-            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(w, flate2::Compression::default())),
+            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
+                w,
+                flate2::Compression::default(),
+            )),
             Compression::Zstd => Encoder::Zstd(zstd::stream::write::Encoder::new(w, 3)?),
         })
     }
@@ -135,11 +149,21 @@ struct BlobWriter {
 
 impl BlobWriter {
     fn new(dir: &Path, compression: Compression) -> Result<BlobWriter, Error> {
-        let file = tempfile::Builder::new().prefix(".slim-blob-").tempfile_in(dir).map_err(io_err(dir))?;
-        let f = file.reopen().map_err(io_err(file.path()))?;
-        let enc = Encoder::new(compression, HashingWriter::new(BufWriter::with_capacity(256 << 10, f)))
+        let file = tempfile::Builder::new()
+            .prefix(".slim-blob-")
+            .tempfile_in(dir)
             .map_err(io_err(dir))?;
-        Ok(BlobWriter { inner: HashingWriter::new(enc), file, compression })
+        let f = file.reopen().map_err(io_err(file.path()))?;
+        let enc = Encoder::new(
+            compression,
+            HashingWriter::new(BufWriter::with_capacity(256 << 10, f)),
+        )
+        .map_err(io_err(dir))?;
+        Ok(BlobWriter {
+            inner: HashingWriter::new(enc),
+            file,
+            compression,
+        })
     }
 
     fn finish(self) -> Result<BuiltLayer, Error> {
@@ -148,7 +172,14 @@ impl BlobWriter {
         let hw = enc.finish().map_err(io_err(&path))?;
         let (mut bw, digest, size) = hw.finish();
         bw.flush().map_err(io_err(&path))?;
-        Ok(BuiltLayer { file: self.file, digest, size, diff_id, compression: self.compression, uncompressed_size })
+        Ok(BuiltLayer {
+            file: self.file,
+            digest,
+            size,
+            diff_id,
+            compression: self.compression,
+            uncompressed_size,
+        })
     }
 }
 
@@ -176,15 +207,23 @@ pub fn build_layer(
     reporter.begin(task, "writing layer", total);
     let mut builder = tar::Builder::new(BlobWriter::new(dir, opts.compression)?);
     let out = dir.to_path_buf();
-    let werr = |e: io::Error| Error::Io { path: out.display().to_string(), source: e };
+    let werr = |e: io::Error| Error::Io {
+        path: out.display().to_string(),
+        source: e,
+    };
     // The first path written for each file's data; later ones become hardlinks to it.
     let mut written: HashMap<DataRef, String> = HashMap::new();
     for (path, node) in tree.iter() {
         let meta = &node.meta;
         if !meta.xattrs.is_empty() {
-            let pax: Vec<(String, &[u8])> =
-                meta.xattrs.iter().map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.as_slice())).collect();
-            builder.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), *v))).map_err(werr)?;
+            let pax: Vec<(String, &[u8])> = meta
+                .xattrs
+                .iter()
+                .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.as_slice()))
+                .collect();
+            builder
+                .append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), *v)))
+                .map_err(werr)?;
         }
         let mut h = tar::Header::new_gnu();
         h.set_mode(meta.mode);
@@ -195,7 +234,9 @@ pub fn build_layer(
         match &node.kind {
             Kind::Dir => {
                 h.set_entry_type(tar::EntryType::Directory);
-                builder.append_data(&mut h, format!("{path}/"), io::empty()).map_err(werr)?;
+                builder
+                    .append_data(&mut h, format!("{path}/"), io::empty())
+                    .map_err(werr)?;
             }
             Kind::File { data, .. } => {
                 if let Some(first) = written.get(data) {
@@ -207,7 +248,12 @@ pub fn build_layer(
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_size(meta.size);
                 let src = layers.open(node).expect("a file node has data");
-                let mut counted = SourceReader { inner: src, path, layer: node.layer, err: None };
+                let mut counted = SourceReader {
+                    inner: src,
+                    path,
+                    layer: node.layer,
+                    err: None,
+                };
                 let r = builder.append_data(&mut h, path, &mut counted);
                 if let Some(e) = counted.err.take() {
                     return Err(e);
@@ -220,15 +266,23 @@ pub fn build_layer(
                 builder.append_link(&mut h, path, target).map_err(werr)?;
             }
             Kind::CharDevice(a, b) | Kind::BlockDevice(a, b) => {
-                let t = if matches!(node.kind, Kind::CharDevice(..)) { tar::EntryType::Char } else { tar::EntryType::Block };
+                let t = if matches!(node.kind, Kind::CharDevice(..)) {
+                    tar::EntryType::Char
+                } else {
+                    tar::EntryType::Block
+                };
                 h.set_entry_type(t);
                 h.set_device_major(*a).map_err(werr)?;
                 h.set_device_minor(*b).map_err(werr)?;
-                builder.append_data(&mut h, path, io::empty()).map_err(werr)?;
+                builder
+                    .append_data(&mut h, path, io::empty())
+                    .map_err(werr)?;
             }
             Kind::Fifo => {
                 h.set_entry_type(tar::EntryType::Fifo);
-                builder.append_data(&mut h, path, io::empty()).map_err(werr)?;
+                builder
+                    .append_data(&mut h, path, io::empty())
+                    .map_err(werr)?;
             }
         }
     }
@@ -260,7 +314,11 @@ impl<R: Read> Read for SourceReader<'_, R> {
 
 /// Copies a layer's existing bytes into a blob: as stored (`keep`), or
 /// re-encoded from its uncompressed tar.
-pub fn copy_layer(src: impl Read, compression: Compression, dir: &Path) -> Result<BuiltLayer, Error> {
+pub fn copy_layer(
+    src: impl Read,
+    compression: Compression,
+    dir: &Path,
+) -> Result<BuiltLayer, Error> {
     let mut w = BlobWriter::new(dir, compression)?;
     let mut src = src;
     io::copy(&mut src, &mut w).map_err(io_err(dir))?;
@@ -268,13 +326,20 @@ pub fn copy_layer(src: impl Read, compression: Compression, dir: &Path) -> Resul
 }
 
 /// Copies a blob as it is (already verified), keeping its known digests.
-pub fn copy_verbatim(src: impl Read, stats: &super::LayerStats, dir: &Path) -> Result<BuiltLayer, Error> {
+pub fn copy_verbatim(
+    src: impl Read,
+    stats: &super::LayerStats,
+    dir: &Path,
+) -> Result<BuiltLayer, Error> {
     let mut w = BlobWriter::new(dir, Compression::None)?;
     let mut src = src;
     io::copy(&mut src, &mut w).map_err(io_err(dir))?;
     let mut b = w.finish()?;
     if b.digest != stats.digest {
-        return Err(Error::Dest(format!("layer {} changed while it was copied", stats.digest)));
+        return Err(Error::Dest(format!(
+            "layer {} changed while it was copied",
+            stats.digest
+        )));
     }
     b.diff_id = stats.diff_id.clone();
     b.compression = stats.compression;
@@ -285,14 +350,26 @@ pub fn copy_verbatim(src: impl Read, stats: &super::LayerStats, dir: &Path) -> R
 /// A config for new layers: `rootfs.diff_ids` replaced, a history entry
 /// added (earlier entries kept, marked as making no layer), `created` set
 /// when given. Unknown fields are kept; keys come out sorted.
-pub fn derive_config(raw: &[u8], diff_ids: &[Digest], created_by: &str, created: Option<&str>) -> Result<Vec<u8>, Error> {
-    let mut v: Value =
-        serde_json::from_slice(raw).map_err(|e| Error::Dest(format!("the source config is not JSON: {e}")))?;
+pub fn derive_config(
+    raw: &[u8],
+    diff_ids: &[Digest],
+    created_by: &str,
+    created: Option<&str>,
+) -> Result<Vec<u8>, Error> {
+    let mut v: Value = serde_json::from_slice(raw)
+        .map_err(|e| Error::Dest(format!("the source config is not JSON: {e}")))?;
     let Some(obj) = v.as_object_mut() else {
         return Err(Error::Dest("the source config is not a JSON object".into()));
     };
-    obj.insert("rootfs".into(), json!({"type": "layers", "diff_ids": diff_ids}));
-    let mut history: Vec<Value> = obj.get("history").and_then(|h| h.as_array()).cloned().unwrap_or_default();
+    obj.insert(
+        "rootfs".into(),
+        json!({"type": "layers", "diff_ids": diff_ids}),
+    );
+    let mut history: Vec<Value> = obj
+        .get("history")
+        .and_then(|h| h.as_array())
+        .cloned()
+        .unwrap_or_default();
     for h in &mut history {
         if let Some(o) = h.as_object_mut() {
             o.insert("empty_layer".into(), Value::Bool(true));
@@ -352,12 +429,15 @@ pub fn write_image(
     }
     let manifest = serde_json::to_vec(&manifest).expect("JSON values serialise");
     let manifest_digest = Digest::of(&manifest);
-    let mut desc = json!({"mediaType": MEDIA_MANIFEST, "digest": manifest_digest, "size": manifest.len()});
+    let mut desc =
+        json!({"mediaType": MEDIA_MANIFEST, "digest": manifest_digest, "size": manifest.len()});
     if let Some(t) = &out.tag {
         desc["annotations"] = json!({"org.opencontainers.image.ref.name": t});
     }
-    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [desc]}))
-        .expect("JSON values serialise");
+    let index = serde_json::to_vec(
+        &json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [desc]}),
+    )
+    .expect("JSON values serialise");
     let written = Written {
         path: out.path.clone(),
         transport: out.transport,
@@ -367,8 +447,14 @@ pub fn write_image(
     };
     let layout = || -> Vec<(String, Blob)> {
         let mut blobs = vec![
-            (format!("blobs/sha256/{}", config_digest.hex()), Blob::Bytes(config.to_vec())),
-            (format!("blobs/sha256/{}", manifest_digest.hex()), Blob::Bytes(manifest.clone())),
+            (
+                format!("blobs/sha256/{}", config_digest.hex()),
+                Blob::Bytes(config.to_vec()),
+            ),
+            (
+                format!("blobs/sha256/{}", manifest_digest.hex()),
+                Blob::Bytes(manifest.clone()),
+            ),
         ];
         blobs.sort_by(|a, b| a.0.cmp(&b.0));
         blobs
@@ -376,10 +462,15 @@ pub fn write_image(
     let parent = parent_dir(&out.path);
     match out.transport {
         Transport::Oci => {
-            let tmp = tempfile::Builder::new().prefix(".slim-tmp-").tempdir_in(&parent).map_err(io_err(&parent))?;
+            let tmp = tempfile::Builder::new()
+                .prefix(".slim-tmp-")
+                .tempdir_in(&parent)
+                .map_err(io_err(&parent))?;
             let root = tmp.path();
             std::fs::create_dir_all(root.join("blobs/sha256")).map_err(io_err(root))?;
-            let put = |name: &str, bytes: &[u8]| std::fs::write(root.join(name), bytes).map_err(io_err(&root.join(name)));
+            let put = |name: &str, bytes: &[u8]| {
+                std::fs::write(root.join(name), bytes).map_err(io_err(&root.join(name)))
+            };
             put("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
             put("index.json", &index)?;
             for (name, b) in layout() {
@@ -389,53 +480,82 @@ pub fn write_image(
             }
             for l in layers {
                 let dest = root.join(format!("blobs/sha256/{}", l.digest.hex()));
-                l.file.persist(&dest).map_err(|e| Error::Io { path: dest.display().to_string(), source: e.error })?;
+                l.file.persist(&dest).map_err(|e| Error::Io {
+                    path: dest.display().to_string(),
+                    source: e.error,
+                })?;
             }
             replace_dir(tmp.keep(), &out.path)?;
         }
         Transport::OciArchive => {
             let mut entries: Vec<(String, Blob)> = layout();
             for l in layers {
-                entries.push((format!("blobs/sha256/{}", l.digest.hex()), Blob::File(l.file)));
+                entries.push((
+                    format!("blobs/sha256/{}", l.digest.hex()),
+                    Blob::File(l.file),
+                ));
             }
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut all = vec![("blobs/".to_string(), Blob::Dir), ("blobs/sha256/".to_string(), Blob::Dir)];
+            let mut all = vec![
+                ("blobs/".to_string(), Blob::Dir),
+                ("blobs/sha256/".to_string(), Blob::Dir),
+            ];
             all.extend(entries);
             all.push(("index.json".into(), Blob::Bytes(index)));
-            all.push(("oci-layout".into(), Blob::Bytes(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec())));
+            all.push((
+                "oci-layout".into(),
+                Blob::Bytes(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+            ));
             write_tar(&out.path, all, mtime)?;
         }
         Transport::DockerArchive => {
-            let mut all = vec![(format!("{}.json", config_digest.hex()), Blob::Bytes(config.to_vec()))];
+            let mut all = vec![(
+                format!("{}.json", config_digest.hex()),
+                Blob::Bytes(config.to_vec()),
+            )];
             let mut paths = Vec::new();
             let mut parent_id: Option<String> = None;
             for l in layers {
                 if l.compression != Compression::None {
-                    return Err(Error::Dest("docker-archive layers must be uncompressed".into()));
+                    return Err(Error::Dest(
+                        "docker-archive layers must be uncompressed".into(),
+                    ));
                 }
                 // Legacy v1 layer ids: the chain of diff_ids, as `docker save` before 25 did.
                 let id = match &parent_id {
                     None => l.diff_id.hex().to_string(),
-                    Some(p) => Digest::of(format!("sha256:{p} {}", l.diff_id).as_bytes()).hex().to_string(),
+                    Some(p) => Digest::of(format!("sha256:{p} {}", l.diff_id).as_bytes())
+                        .hex()
+                        .to_string(),
                 };
-                let mut v1 = json!({"id": id, "created": "1970-01-01T00:00:00Z", "container_config": {}});
+                let mut v1 =
+                    json!({"id": id, "created": "1970-01-01T00:00:00Z", "container_config": {}});
                 if let Some(p) = &parent_id {
                     v1["parent"] = json!(p);
                 }
                 all.push((format!("{id}/"), Blob::Dir));
                 all.push((format!("{id}/VERSION"), Blob::Bytes(b"1.0".to_vec())));
-                all.push((format!("{id}/json"), Blob::Bytes(serde_json::to_vec(&v1).expect("JSON"))));
+                all.push((
+                    format!("{id}/json"),
+                    Blob::Bytes(serde_json::to_vec(&v1).expect("JSON")),
+                ));
                 all.push((format!("{id}/layer.tar"), Blob::File(l.file)));
                 paths.push(format!("{id}/layer.tar"));
                 parent_id = Some(id);
             }
             let tags: Vec<String> = out.tag.iter().map(|t| docker_ref(t)).collect();
             let manifest = json!([{"Config": format!("{}.json", config_digest.hex()), "RepoTags": tags, "Layers": paths}]);
-            all.push(("manifest.json".into(), Blob::Bytes(serde_json::to_vec(&manifest).expect("JSON"))));
+            all.push((
+                "manifest.json".into(),
+                Blob::Bytes(serde_json::to_vec(&manifest).expect("JSON")),
+            ));
             if let (Some(t), Some(top)) = (tags.first(), &parent_id) {
                 let (repo, tag) = t.rsplit_once(':').expect("docker_ref adds a tag");
                 let repos = json!({ repo: { tag: top } });
-                all.push(("repositories".into(), Blob::Bytes(serde_json::to_vec(&repos).expect("JSON"))));
+                all.push((
+                    "repositories".into(),
+                    Blob::Bytes(serde_json::to_vec(&repos).expect("JSON")),
+                ));
             }
             write_tar(&out.path, all, mtime)?;
         }
@@ -469,15 +589,27 @@ fn parent_dir(p: &Path) -> PathBuf {
 pub fn work_dir(out: &Output) -> Result<tempfile::TempDir, Error> {
     let parent = parent_dir(&out.path);
     if !parent.is_dir() {
-        return Err(Error::Dest(format!("{}: the directory to write into does not exist", parent.display())));
+        return Err(Error::Dest(format!(
+            "{}: the directory to write into does not exist",
+            parent.display()
+        )));
     }
-    tempfile::Builder::new().prefix(".slim-work-").tempdir_in(&parent).map_err(io_err(&parent))
+    tempfile::Builder::new()
+        .prefix(".slim-work-")
+        .tempdir_in(&parent)
+        .map_err(io_err(&parent))
 }
 
 fn write_tar(dest: &Path, entries: Vec<(String, Blob)>, mtime: u64) -> Result<(), Error> {
     let parent = parent_dir(dest);
-    let tmp = tempfile::Builder::new().prefix(".slim-tmp-").tempfile_in(&parent).map_err(io_err(&parent))?;
-    let mut b = tar::Builder::new(BufWriter::with_capacity(256 << 10, tmp.reopen().map_err(io_err(tmp.path()))?));
+    let tmp = tempfile::Builder::new()
+        .prefix(".slim-tmp-")
+        .tempfile_in(&parent)
+        .map_err(io_err(&parent))?;
+    let mut b = tar::Builder::new(BufWriter::with_capacity(
+        256 << 10,
+        tmp.reopen().map_err(io_err(tmp.path()))?,
+    ));
     let tmp_path = tmp.path().to_path_buf();
     let werr = io_err(&tmp_path);
     for (name, blob) in entries {
@@ -508,7 +640,10 @@ fn write_tar(dest: &Path, entries: Vec<(String, Blob)>, mtime: u64) -> Result<()
     let mut w = b.into_inner().map_err(&werr)?;
     w.flush().map_err(&werr)?;
     tmp.as_file().sync_all().map_err(&werr)?;
-    tmp.persist(dest).map_err(|e| Error::Io { path: dest.display().to_string(), source: e.error })?;
+    tmp.persist(dest).map_err(|e| Error::Io {
+        path: dest.display().to_string(),
+        source: e.error,
+    })?;
     Ok(())
 }
 
@@ -520,7 +655,9 @@ fn replace_dir(new: PathBuf, dest: &Path) -> Result<(), Error> {
         e
     };
     if dest.exists() {
-        let empty = std::fs::read_dir(dest).map(|mut d| d.next().is_none()).unwrap_or(false);
+        let empty = std::fs::read_dir(dest)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
         if !dest.is_dir() || !(empty || dest.join("oci-layout").is_file()) {
             return Err(cleanup(Error::Dest(format!(
                 "{}: exists and is not an OCI layout; refusing to replace it",
@@ -528,11 +665,17 @@ fn replace_dir(new: PathBuf, dest: &Path) -> Result<(), Error> {
             ))));
         }
         let old = new.with_extension("old");
-        std::fs::rename(dest, &old).map_err(io_err(dest)).map_err(cleanup)?;
-        std::fs::rename(&new, dest).map_err(io_err(dest)).map_err(cleanup)?;
+        std::fs::rename(dest, &old)
+            .map_err(io_err(dest))
+            .map_err(cleanup)?;
+        std::fs::rename(&new, dest)
+            .map_err(io_err(dest))
+            .map_err(cleanup)?;
         std::fs::remove_dir_all(&old).map_err(io_err(&old))?;
     } else {
-        std::fs::rename(&new, dest).map_err(io_err(dest)).map_err(cleanup)?;
+        std::fs::rename(&new, dest)
+            .map_err(io_err(dest))
+            .map_err(cleanup)?;
     }
     Ok(())
 }
@@ -543,10 +686,16 @@ mod tests {
 
     #[test]
     fn bare_destinations() {
-        assert_eq!(Output::parse("x.tar").unwrap().transport, Transport::OciArchive);
+        assert_eq!(
+            Output::parse("x.tar").unwrap().transport,
+            Transport::OciArchive
+        );
         assert_eq!(Output::parse("out/img").unwrap().transport, Transport::Oci);
         let o = Output::parse("docker-archive:x.tar:repo/a:1").unwrap();
-        assert_eq!((o.transport, o.tag.as_deref()), (Transport::DockerArchive, Some("repo/a:1")));
+        assert_eq!(
+            (o.transport, o.tag.as_deref()),
+            (Transport::DockerArchive, Some("repo/a:1"))
+        );
     }
 
     #[test]

@@ -1,0 +1,418 @@
+//! Test helpers: build small real images (OCI layouts, docker archives) in a
+//! temp dir, run the slim binary, and walk unpacked root filesystems.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// An entry of a synthetic layer tar.
+pub enum E<'a> {
+    Dir(&'a str),
+    File(&'a str, &'a [u8]),
+    Exec(&'a str, &'a [u8]),
+    Symlink(&'a str, &'a str),
+    Hardlink(&'a str, &'a str),
+    /// A file whose name is written raw into the header (for `..` and absolute names).
+    RawName(&'a str, &'a [u8]),
+}
+
+/// A tar of `entries`, in order, with fixed metadata.
+pub fn tar_of(entries: &[E]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mtime(1_700_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_size(0);
+        match e {
+            E::Dir(p) => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                b.append_data(&mut h, format!("{p}/"), &[][..]).unwrap();
+            }
+            E::File(p, data) | E::Exec(p, data) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(if matches!(e, E::Exec(..)) {
+                    0o755
+                } else {
+                    0o644
+                });
+                h.set_size(data.len() as u64);
+                b.append_data(&mut h, p, *data).unwrap();
+            }
+            E::Symlink(p, t) => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_mode(0o777);
+                b.append_link(&mut h, p, t).unwrap();
+            }
+            E::Hardlink(p, t) => {
+                h.set_entry_type(tar::EntryType::Link);
+                h.set_mode(0o644);
+                b.append_link(&mut h, p, t).unwrap();
+            }
+            E::RawName(p, data) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(0o644);
+                h.set_size(data.len() as u64);
+                let name = &mut h.as_old_mut().name;
+                name[..p.len()].copy_from_slice(p.as_bytes());
+                h.set_cksum();
+                b.append(&h, *data).unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Comp {
+    None,
+    Gzip,
+    Zstd,
+}
+
+pub fn compress(data: &[u8], c: Comp) -> Vec<u8> {
+    match c {
+        Comp::None => data.to_vec(),
+        Comp::Gzip => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        Comp::Zstd => zstd::encode_all(data, 3).unwrap(),
+    }
+}
+
+pub fn layer_media_type(c: Comp) -> &'static str {
+    match c {
+        Comp::None => "application/vnd.oci.image.layer.v1.tar",
+        Comp::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+        Comp::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+    }
+}
+
+/// A synthetic image: layer tars (uncompressed) and how to compress each.
+pub struct Img {
+    pub layers: Vec<(Vec<u8>, Comp)>,
+    pub arch: String,
+    pub entrypoint: Vec<String>,
+    pub env: Vec<String>,
+}
+
+impl Img {
+    pub fn new(layers: Vec<(Vec<u8>, Comp)>) -> Img {
+        Img {
+            layers,
+            arch: "amd64".into(),
+            entrypoint: vec!["/bin/app".into()],
+            env: vec!["PATH=/usr/local/bin:/usr/bin:/bin".into()],
+        }
+    }
+
+    pub fn config(&self) -> Value {
+        let diff_ids: Vec<String> = self
+            .layers
+            .iter()
+            .map(|(t, _)| format!("sha256:{}", sha256_hex(t)))
+            .collect();
+        json!({
+            "architecture": self.arch, "os": "linux",
+            "config": {"Entrypoint": self.entrypoint, "Env": self.env},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": self.layers.iter().enumerate().map(|(i, _)| json!({"created_by": format!("layer {i}")})).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Writes `bytes` as a blob of the layout at `dir`; returns a descriptor.
+pub fn put_blob(dir: &Path, media_type: &str, bytes: &[u8]) -> Value {
+    let hex = sha256_hex(bytes);
+    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    std::fs::write(dir.join("blobs/sha256").join(&hex), bytes).unwrap();
+    json!({"mediaType": media_type, "digest": format!("sha256:{hex}"), "size": bytes.len()})
+}
+
+/// Writes the image's config, layers and manifest into the layout at `dir`;
+/// returns the manifest descriptor (without platform or annotations).
+pub fn put_image(dir: &Path, img: &Img) -> Value {
+    let config = put_blob(
+        dir,
+        "application/vnd.oci.image.config.v1+json",
+        &serde_json::to_vec(&img.config()).unwrap(),
+    );
+    let layers: Vec<Value> = img
+        .layers
+        .iter()
+        .map(|(t, c)| put_blob(dir, layer_media_type(*c), &compress(t, *c)))
+        .collect();
+    let manifest = json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config, "layers": layers,
+    });
+    put_blob(
+        dir,
+        "application/vnd.oci.image.manifest.v1+json",
+        &serde_json::to_vec(&manifest).unwrap(),
+    )
+}
+
+/// Writes an OCI layout holding `img` tagged `tag`.
+pub fn oci_layout(dir: &Path, img: &Img, tag: &str) {
+    let mut desc = put_image(dir, img);
+    desc["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
+    write_index(dir, vec![desc]);
+}
+
+pub fn write_index(dir: &Path, manifests: Vec<Value>) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+/// A tar of every file under `dir` (names relative to it).
+pub fn tar_dir(dir: &Path, out: &Path) {
+    let mut b = tar::Builder::new(std::fs::File::create(out).unwrap());
+    b.follow_symlinks(false);
+    b.append_dir_all(".", dir).unwrap();
+    b.into_inner().unwrap();
+}
+
+/// A legacy `docker save` archive holding `images` with their repo tags.
+pub fn docker_archive(out: &Path, images: &[(&Img, &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut manifest = Vec::new();
+    for (img, tag) in images {
+        let config = serde_json::to_vec(&img.config()).unwrap();
+        let chex = sha256_hex(&config);
+        std::fs::write(dir.path().join(format!("{chex}.json")), &config).unwrap();
+        let mut paths = Vec::new();
+        for (t, c) in &img.layers {
+            let id = sha256_hex(t);
+            std::fs::create_dir_all(dir.path().join(&id)).unwrap();
+            std::fs::write(dir.path().join(&id).join("layer.tar"), compress(t, *c)).unwrap();
+            paths.push(format!("{id}/layer.tar"));
+        }
+        manifest
+            .push(json!({"Config": format!("{chex}.json"), "RepoTags": [tag], "Layers": paths}));
+    }
+    std::fs::write(
+        dir.path().join("manifest.json"),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    tar_dir(dir.path(), out);
+}
+
+/// Runs the slim binary.
+pub fn slim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_slim"))
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts slim succeeded, with its stderr in the message when not.
+pub fn ok(o: Output) -> Output {
+    assert!(
+        o.status.success(),
+        "slim failed ({:?}): {}",
+        o.status.code(),
+        stderr(&o)
+    );
+    o
+}
+
+/// Asserts slim failed as bad input (exit 2) with one message containing every `needle`, and no panic.
+pub fn fails_with(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "expected exit 2, got {:?}; stderr: {err}",
+        o.status.code()
+    );
+    assert!(!err.contains("panicked"), "slim panicked: {err}");
+    assert!(
+        err.starts_with("slim: error: "),
+        "message should start with 'slim: error: ': {err}"
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "expected one line: {err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "message should mention '{n}': {err}");
+    }
+}
+
+/// One entry of a file tree, comparable between slim and an unpacked rootfs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Sig {
+    pub kind: String,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub size: u64,
+    pub target: Option<String>,
+    pub sha256: Option<String>,
+}
+
+/// `slim ls --digests --format json IMAGE` as a map; hardlinks count as files
+/// (an unpacked rootfs cannot tell which name was the link).
+pub fn slim_tree(image: &str) -> BTreeMap<String, Sig> {
+    let o = ok(slim(&[
+        "ls",
+        "--digests",
+        "--format",
+        "json",
+        "--quiet",
+        image,
+    ]));
+    let v: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    v.into_iter()
+        .map(|e| {
+            let kind = match e["kind"].as_str().unwrap() {
+                "hardlink" => "file",
+                k => k,
+            };
+            let sig = Sig {
+                kind: kind.into(),
+                mode: u32::from_str_radix(e["mode"].as_str().unwrap(), 8).unwrap(),
+                uid: e["uid"].as_u64().unwrap(),
+                gid: e["gid"].as_u64().unwrap(),
+                size: e["size"].as_u64().unwrap(),
+                target: if kind == "symlink" {
+                    e["target"].as_str().map(String::from)
+                } else {
+                    None
+                },
+                sha256: e["sha256"].as_str().map(String::from),
+            };
+            (e["path"].as_str().unwrap().to_string(), sig)
+        })
+        .collect()
+}
+
+/// Walks an unpacked root filesystem (e.g. `umoci unpack`'s rootfs).
+pub fn walk_rootfs(root: &Path) -> BTreeMap<String, Sig> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let ft = m.file_type();
+            let rel = format!("/{}", p.strip_prefix(root).unwrap().display());
+            let (kind, size, target, sha) = if ft.is_dir() {
+                stack.push(p.clone());
+                ("dir", 0, None, None)
+            } else if ft.is_symlink() {
+                (
+                    "symlink",
+                    0,
+                    Some(std::fs::read_link(&p).unwrap().display().to_string()),
+                    None,
+                )
+            } else if ft.is_file() {
+                (
+                    "file",
+                    m.len(),
+                    None,
+                    Some(sha256_hex(&std::fs::read(&p).unwrap())),
+                )
+            } else if ft.is_char_device() {
+                ("char", 0, None, None)
+            } else if ft.is_block_device() {
+                ("block", 0, None, None)
+            } else {
+                ("fifo", 0, None, None)
+            };
+            let sig = Sig {
+                kind: kind.into(),
+                mode: m.mode() & 0o7777,
+                uid: m.uid() as u64,
+                gid: m.gid() as u64,
+                size,
+                target,
+                sha256: sha,
+            };
+            out.insert(rel, sig);
+        }
+    }
+    out
+}
+
+/// Prints the differences of two trees (up to 20) and panics if any.
+pub fn assert_same_tree(what: &str, got: &BTreeMap<String, Sig>, want: &BTreeMap<String, Sig>) {
+    let mut diffs = Vec::new();
+    for (p, s) in want {
+        match got.get(p) {
+            None => diffs.push(format!("missing in slim: {p} {s:?}")),
+            Some(g) if g != s => {
+                diffs.push(format!("differs: {p}\n   slim: {g:?}\n   want: {s:?}"))
+            }
+            _ => {}
+        }
+    }
+    for p in got.keys().filter(|p| !want.contains_key(*p)) {
+        diffs.push(format!("only in slim: {p}"));
+    }
+    if !diffs.is_empty() {
+        let n = diffs.len();
+        diffs.truncate(20);
+        panic!("{what}: {n} differences:\n{}", diffs.join("\n"));
+    }
+}
+
+/// The fixture images (fixtures/make-fixtures.sh), or a panic saying how to make them.
+pub fn fixtures() -> PathBuf {
+    let dir = PathBuf::from(
+        std::env::var("SLIM_FIXTURES").unwrap_or_else(|_| "/var/tmp/slim-fixtures".into()),
+    );
+    for n in ["nginx", "curl", "python3"] {
+        assert!(
+            dir.join(format!("{n}.info")).is_file(),
+            "fixture image {n} missing in {}: run `fixtures/make-fixtures.sh {}` (or scripts/test) first",
+            dir.display(),
+            dir.display()
+        );
+    }
+    dir
+}
+
+/// Asserts a host tool is installed (CI installs them; a missing one is a failure, not a skip).
+pub fn need(tool: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(
+        found,
+        "{tool} is not installed: run fixtures/install-deps.sh"
+    );
+}
