@@ -79,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         let config = write::derive_config(
             &image.config_raw,
-            &[layer.diff_id.clone()],
+            std::slice::from_ref(&layer.diff_id),
             &what,
             created.as_deref(),
         )?;

@@ -239,7 +239,7 @@ impl Container {
         }
         let mut buf = Vec::with_capacity(size as usize);
         r.read_to_end(&mut buf)
-            .map_err(|e| Error::io(&self.describe(name), e))?;
+            .map_err(|e| Error::io(self.describe(name), e))?;
         Ok(buf)
     }
 }
