@@ -5,11 +5,17 @@ mod common;
 use common::*;
 
 fn leftovers(dir: &std::path::Path) -> Vec<String> {
-    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 fn image(dir: &std::path::Path) -> String {
-    let img = Img::new(vec![(tar_of(&[E::Dir("bin"), E::Exec("bin/app", b"app")]), Comp::Gzip)]);
+    let img = Img::new(vec![(
+        tar_of(&[E::Dir("bin"), E::Exec("bin/app", b"app")]),
+        Comp::Gzip,
+    )]);
     oci_layout(dir, &img, "v1");
     dir.to_str().unwrap().to_string()
 }
@@ -51,7 +57,10 @@ fn an_existing_directory_that_is_not_an_image_is_never_replaced() {
     std::fs::write(precious.join("thesis.txt"), b"years of work").unwrap();
     let o = slim(&["copy", &s, &format!("oci:{}", precious.display())]);
     fails_with(&o, &["home", "not an OCI layout"]);
-    assert_eq!(std::fs::read(precious.join("thesis.txt")).unwrap(), b"years of work");
+    assert_eq!(
+        std::fs::read(precious.join("thesis.txt")).unwrap(),
+        b"years of work"
+    );
     assert_eq!(leftovers(out.path()), vec!["home".to_string()]);
 }
 
@@ -73,7 +82,10 @@ fn an_earlier_layout_is_replaced_whole() {
 fn missing_destination_directory_is_a_clear_error() {
     let src = tempfile::tempdir().unwrap();
     let s = image(src.path());
-    fails_with(&slim(&["copy", &s, "/nonexistent/dir/out.tar"]), &["/nonexistent/dir", "does not exist"]);
+    fails_with(
+        &slim(&["copy", &s, "/nonexistent/dir/out.tar"]),
+        &["/nonexistent/dir", "does not exist"],
+    );
 }
 
 #[test]
@@ -86,16 +98,38 @@ fn copy_keeps_zstd_and_plain_layers_or_reencodes_on_request() {
     oci_layout(&d.path().join("src"), &img, "v1");
     let src = d.path().join("src");
     let same = d.path().join("same");
-    ok(slim(&["copy", src.to_str().unwrap(), same.to_str().unwrap()]));
+    ok(slim(&[
+        "copy",
+        src.to_str().unwrap(),
+        same.to_str().unwrap(),
+    ]));
     // Blobs copied verbatim: the same manifest layers.
     let layers = |p: &std::path::Path| -> Vec<String> {
         let o = ok(slim(&["analyze", "--format", "json", p.to_str().unwrap()]));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        v["layers"].as_array().unwrap().iter().map(|l| format!("{} {}", l["digest"], l["compression"])).collect()
+        v["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| format!("{} {}", l["digest"], l["compression"]))
+            .collect()
     };
     assert_eq!(layers(&same), layers(&src));
     let gz = d.path().join("gz");
-    ok(slim(&["copy", "--compression", "gzip", src.to_str().unwrap(), gz.to_str().unwrap()]));
-    assert!(layers(&gz).iter().all(|l| l.ends_with("\"gzip\"")), "{:?}", layers(&gz));
-    assert_eq!(slim_tree(gz.to_str().unwrap()), slim_tree(src.to_str().unwrap()));
+    ok(slim(&[
+        "copy",
+        "--compression",
+        "gzip",
+        src.to_str().unwrap(),
+        gz.to_str().unwrap(),
+    ]));
+    assert!(
+        layers(&gz).iter().all(|l| l.ends_with("\"gzip\"")),
+        "{:?}",
+        layers(&gz)
+    );
+    assert_eq!(
+        slim_tree(gz.to_str().unwrap()),
+        slim_tree(src.to_str().unwrap())
+    );
 }

@@ -268,7 +268,9 @@ fn read_one(image: &Image, i: usize, reporter: &dyn Reporter) -> Result<ReadLaye
     let buffered = BufReader::with_capacity(256 << 10, blob_reader);
     let decoder = match compression {
         Compression::None => Decoder::Plain(buffered),
-        Compression::Gzip => Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(buffered))),
+        Compression::Gzip => {
+            Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(buffered)))
+        }
         Compression::Zstd => Decoder::Zstd(
             zstd::stream::read::Decoder::with_buffer(buffered).map_err(|e| err(e.to_string()))?,
         ),
