@@ -33,7 +33,7 @@ for name in nginx curl python3; do
     blobs=$(jq -r '.layers[].digest' "$layout/blobs/sha256/$(jq -r '.manifests[0].digest' "$layout/index.json" | cut -d: -f2)" | cut -d: -f2 | tr "\n" " ")
     gz=0
     for b in $blobs; do gz=$((gz + $(stat -c %s "$layout/blobs/sha256/$b"))); done
-    echo "== $name: $(echo "$blobs" | wc -w) layer(s), $((gz / 1048576)) MiB gzip, $(($(stat -c %s "$fx/$name.docker.tar") / 1048576)) MiB tar"
+    echo "== $name: $(echo "$blobs" | wc -w) layers, $((gz / 1048576)) MiB gzip, $(($(stat -c %s "$fx/$name.docker.tar") / 1048576)) MiB tar"
     best "floor: gzip -dc of the layers" sh -c "for b in $blobs; do gzip -dc < $layout/blobs/sha256/\$b; done"
     best "floor: gzip -dc | sha256sum, + sha256sum of the blobs" sh -c "for b in $blobs; do gzip -dc < $layout/blobs/sha256/\$b | sha256sum; sha256sum $layout/blobs/sha256/\$b; done"
     best "slim analyze oci-archive (gzip, verify both digests)" "$slim" analyze --quiet "$fx/$name.oci.tar"
