@@ -7,6 +7,8 @@
 
 pub mod analyze;
 pub mod cli;
+pub mod elf;
 pub mod fs;
 pub mod image;
 pub mod progress;
+pub mod trace;

@@ -1,0 +1,331 @@
+//! Library search as glibc's ld.so does it, inside the image root
+//! (ld.so(8), "Rpath token expansion" and the search order):
+//! DT_RPATH of the object and its loaders (only when the object has no
+//! DT_RUNPATH), LD_LIBRARY_PATH, DT_RUNPATH, the ld.so.conf directories
+//! (what /etc/ld.so.cache is built from), then the default directories.
+//! Candidates of the wrong ELF class or machine are skipped, as ld.so does.
+
+use crate::elf::ElfInfo;
+use crate::fs::Tree;
+use crate::image::Layers;
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+
+/// An ELF object found in the image.
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// The path it is loaded by (absolute, as searched or named).
+    pub path: String,
+    /// Its real path after following symlinks (absolute).
+    pub real: String,
+    /// Symlinks followed from `path` to `real` (absolute).
+    pub hops: Vec<String>,
+    pub info: Arc<ElfInfo>,
+}
+
+/// Reads ELF objects of an image and searches libraries like ld.so.
+pub struct Loader<'a> {
+    layers: &'a Layers,
+    conf_dirs: Vec<String>,
+    ld_library_path: Vec<String>,
+    cache: Mutex<HashMap<String, Option<Arc<ElfInfo>>>>,
+    /// ELF files that failed to parse: (path, problem).
+    pub malformed: Mutex<Vec<(String, String)>>,
+}
+
+fn abs(p: &str) -> String {
+    format!("/{}", p.trim_start_matches('/'))
+}
+
+fn dirname(p: &str) -> &str {
+    match p.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &p[..i],
+        None => ".",
+    }
+}
+
+impl<'a> Loader<'a> {
+    /// A loader for the image, with LD_LIBRARY_PATH from the image `env`.
+    pub fn new(layers: &'a Layers, env: &[String]) -> Loader<'a> {
+        let ld_library_path = env
+            .iter()
+            .find_map(|e| e.strip_prefix("LD_LIBRARY_PATH="))
+            .map(|v| {
+                v.split([':', ';'])
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut conf_dirs = Vec::new();
+        read_conf(layers, "/etc/ld.so.conf", &mut conf_dirs, 0);
+        Loader {
+            layers,
+            conf_dirs,
+            ld_library_path,
+            cache: Mutex::new(HashMap::new()),
+            malformed: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn tree(&self) -> &Tree {
+        &self.layers.tree
+    }
+
+    /// The directories from /etc/ld.so.conf and its includes, in order.
+    pub fn conf_dirs(&self) -> &[String] {
+        &self.conf_dirs
+    }
+
+    /// Opens `path` as an ELF object (following symlinks). None when it does
+    /// not exist, is not a regular file, or is not ELF.
+    pub fn object(&self, path: &str) -> Option<Object> {
+        let r = self.tree().resolve(path, true).ok()?;
+        let info = self.elf_at(&r.path)?;
+        Some(Object {
+            path: abs(path),
+            real: abs(&r.path),
+            hops: r.hops.iter().map(|h| abs(h)).collect(),
+            info,
+        })
+    }
+
+    /// The ELF info of the regular file at resolved path `real` (cached).
+    pub fn elf_at(&self, real: &str) -> Option<Arc<ElfInfo>> {
+        let key = real.trim_start_matches('/').to_string();
+        if let Some(hit) = self.cache.lock().expect("not poisoned").get(&key) {
+            return hit.clone();
+        }
+        let info = self.parse(&key);
+        self.cache
+            .lock()
+            .expect("not poisoned")
+            .insert(key, info.clone());
+        info
+    }
+
+    fn parse(&self, key: &str) -> Option<Arc<ElfInfo>> {
+        let node = self.tree().get(key)?;
+        let mut r = self.layers.open(node)?;
+        let mut magic = [0u8; 4];
+        if r.read_exact(&mut magic).is_err() || !crate::elf::is_elf(&magic) {
+            return None;
+        }
+        let mut bytes = magic.to_vec();
+        bytes.reserve(node.meta.size as usize);
+        r.read_to_end(&mut bytes).ok()?;
+        match ElfInfo::parse(&bytes) {
+            Ok(i) => i.map(Arc::new),
+            Err(e) => {
+                self.malformed
+                    .lock()
+                    .expect("not poisoned")
+                    .push((abs(key), e.to_string()));
+                None
+            }
+        }
+    }
+
+    /// Expands `$ORIGIN`, `$LIB` and `$PLATFORM` (and their `${…}` forms) in a
+    /// search path entry of `obj`. Relative entries are relative to the
+    /// process's working directory, which a static tracer cannot know: None.
+    fn expand(&self, entry: &str, obj: &Object) -> Option<String> {
+        let origin = dirname(if obj.info.kind == goblin::elf::header::ET_EXEC {
+            &obj.real
+        } else {
+            &obj.path
+        });
+        let lib = match obj.info.multiarch() {
+            Some(ma) => format!("lib/{ma}"),
+            None if obj.info.class == 64 => "lib64".into(),
+            None => "lib".into(),
+        };
+        let platform = match obj.info.machine_name().as_str() {
+            "x86-64" => "x86_64".to_string(),
+            m => m.to_string(),
+        };
+        let s = entry
+            .replace("${ORIGIN}", origin)
+            .replace("$ORIGIN", origin)
+            .replace("${LIB}", &lib)
+            .replace("$LIB", &lib)
+            .replace("${PLATFORM}", &platform)
+            .replace("$PLATFORM", &platform);
+        s.starts_with('/').then_some(s)
+    }
+
+    /// Default directories for objects like `obj`: multiarch first (Debian), then the classic ones.
+    fn default_dirs(&self, obj: &Object) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(ma) = obj.info.multiarch() {
+            v.push(format!("/lib/{ma}"));
+            v.push(format!("/usr/lib/{ma}"));
+        }
+        if obj.info.class == 64 {
+            v.push("/lib64".into());
+            v.push("/usr/lib64".into());
+        }
+        v.push("/lib".into());
+        v.push("/usr/lib".into());
+        v
+    }
+
+    /// Finds DT_NEEDED `name` of `obj`. `loader_rpaths` are the DT_RPATH
+    /// directories of the objects that loaded `obj`, nearest first (already expanded).
+    pub fn search(&self, name: &str, obj: &Object, loader_rpaths: &[String]) -> Option<Object> {
+        if name.contains('/') {
+            // A path: used as is (relative ones are relative to the cwd, unknown here).
+            return if name.starts_with('/') {
+                self.candidate(name, obj)
+            } else {
+                None
+            };
+        }
+        let mut dirs: Vec<String> = Vec::new();
+        if obj.info.runpath.is_empty() {
+            dirs.extend(obj.info.rpath.iter().filter_map(|e| self.expand(e, obj)));
+            dirs.extend(loader_rpaths.iter().cloned());
+        }
+        dirs.extend(
+            self.ld_library_path
+                .iter()
+                .filter_map(|e| self.expand(e, obj)),
+        );
+        dirs.extend(obj.info.runpath.iter().filter_map(|e| self.expand(e, obj)));
+        dirs.extend(self.conf_dirs.iter().cloned());
+        dirs.extend(self.default_dirs(obj));
+        let mut seen = std::collections::HashSet::new();
+        for d in dirs {
+            if !seen.insert(d.clone()) {
+                continue;
+            }
+            let p = format!("{}/{name}", d.trim_end_matches('/'));
+            if let Some(o) = self.candidate(&p, obj) {
+                return Some(o);
+            }
+        }
+        None
+    }
+
+    /// The rpath directories `obj` passes on to the objects it loads.
+    pub fn rpaths_for_children(&self, obj: &Object, inherited: &[String]) -> Vec<String> {
+        let mut v: Vec<String> = obj
+            .info
+            .rpath
+            .iter()
+            .filter_map(|e| self.expand(e, obj))
+            .collect();
+        v.extend(inherited.iter().cloned());
+        v
+    }
+
+    fn candidate(&self, path: &str, obj: &Object) -> Option<Object> {
+        let o = self.object(path)?;
+        obj.info.compatible(&o.info).then_some(o)
+    }
+}
+
+/// Reads an ld.so.conf file: directory lines (separated by whitespace,
+/// `:` or `,`), `include GLOB` lines (relative globs are relative to the
+/// including file's directory), comments; `hwcap` lines are obsolete and ignored.
+fn read_conf(layers: &Layers, path: &str, out: &mut Vec<String>, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    let Some(bytes) = layers.read(path, 1 << 20) else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&bytes).lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if let Some(pattern) = line
+            .strip_prefix("include")
+            .filter(|r| r.starts_with([' ', '\t']))
+        {
+            for pat in pattern.split_whitespace() {
+                let pat = if pat.starts_with('/') {
+                    pat.to_string()
+                } else {
+                    format!("{}/{pat}", dirname(path))
+                };
+                for f in glob(&layers.tree, &pat) {
+                    read_conf(layers, &f, out, depth + 1);
+                }
+            }
+        } else if line.starts_with("hwcap") {
+            continue;
+        } else {
+            for d in line
+                .split([' ', '\t', ':', ','])
+                .filter(|d| d.starts_with('/'))
+            {
+                let d = d.trim_end_matches('/').to_string();
+                let d = if d.is_empty() { "/".to_string() } else { d };
+                if !out.contains(&d) {
+                    out.push(d);
+                }
+            }
+        }
+    }
+}
+
+/// Expands a glob whose last component may hold `*` and `?`, sorted as glob(3) does.
+fn glob(tree: &Tree, pattern: &str) -> Vec<String> {
+    let (dir, pat) = (
+        dirname(pattern),
+        &pattern[dirname(pattern).len()..].trim_start_matches('/'),
+    );
+    let Ok(r) = tree.resolve(dir, true) else {
+        return Vec::new();
+    };
+    let prefix = if r.path.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", r.path)
+    };
+    let mut v: Vec<String> = tree
+        .subtree(&r.path)
+        .filter_map(|(p, _)| p.strip_prefix(&prefix))
+        .filter(|name| !name.contains('/') && wildcard(pat, name))
+        .map(|name| format!("{}/{name}", dir.trim_end_matches('/')))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `*` and `?` matching of a whole name; a leading dot must be matched literally.
+fn wildcard(pat: &str, name: &str) -> bool {
+    fn m(p: &[u8], n: &[u8]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => m(&p[1..], n) || (!n.is_empty() && m(p, &n[1..])),
+            (Some(b'?'), Some(_)) => m(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a == b => m(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    if name.starts_with('.') && !pat.starts_with('.') {
+        return false;
+    }
+    m(pat.as_bytes(), name.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard("*.conf", "libc.conf"));
+        assert!(!wildcard("*.conf", "libc.conf.bak"));
+        assert!(!wildcard("*.conf", ".hidden.conf"));
+        assert!(wildcard("x86_64-?inux-gnu.conf", "x86_64-linux-gnu.conf"));
+    }
+
+    #[test]
+    fn dirnames() {
+        assert_eq!(dirname("/usr/lib/x.so"), "/usr/lib");
+        assert_eq!(dirname("/x"), "/");
+    }
+}

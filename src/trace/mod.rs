@@ -1,0 +1,102 @@
+//! From the entrypoint to the set of files it needs: the ELF loader closure.
+
+pub mod loader;
+
+pub use loader::{Loader, Object};
+
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// An edge of the dependency graph: `from` needs `name`, found at `to`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Edge {
+    pub from: String,
+    /// `interp` for PT_INTERP, else the DT_NEEDED name.
+    pub name: String,
+    pub kind: EdgeKind,
+    /// Real path of what was found; None when not found.
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum EdgeKind {
+    Interpreter,
+    Needed,
+}
+
+/// The ELF closure of some roots.
+#[derive(Debug, Default, Serialize)]
+pub struct Closure {
+    /// Every object, by real path, with the paths it was loaded by.
+    pub objects: BTreeMap<String, BTreeSet<String>>,
+    pub edges: Vec<Edge>,
+    /// Symlinks followed on the way (keep them and their targets).
+    pub symlinks: BTreeSet<String>,
+}
+
+impl Closure {
+    /// Edges whose library was not found.
+    pub fn missing(&self) -> impl Iterator<Item = &Edge> {
+        self.edges.iter().filter(|e| e.to.is_none())
+    }
+}
+
+/// Follows PT_INTERP and DT_NEEDED from `roots` (paths in the image) as
+/// ld.so would load them: breadth first, each name loaded once (the first
+/// object found for a DT_NEEDED name satisfies later requests of that name,
+/// as ld.so matches already-loaded objects by name).
+pub fn elf_closure(loader: &Loader, roots: &[Object]) -> Closure {
+    let mut c = Closure::default();
+    let mut by_name: BTreeMap<String, Option<Object>> = BTreeMap::new();
+    let mut queue: VecDeque<(Object, Vec<String>)> = VecDeque::new();
+    for r in roots {
+        note(&mut c, r);
+        queue.push_back((r.clone(), Vec::new()));
+    }
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    while let Some((obj, inherited)) = queue.pop_front() {
+        if !done.insert(obj.real.clone()) {
+            continue;
+        }
+        if let Some(interp) = &obj.info.interp {
+            let found = loader.object(interp);
+            c.edges.push(Edge {
+                from: obj.real.clone(),
+                name: interp.clone(),
+                kind: EdgeKind::Interpreter,
+                to: found.as_ref().map(|o| o.real.clone()),
+            });
+            if let Some(o) = found {
+                note(&mut c, &o);
+                queue.push_back((o, Vec::new()));
+            }
+        }
+        let child_rpaths = loader.rpaths_for_children(&obj, &inherited);
+        for name in &obj.info.needed {
+            let found = by_name
+                .entry(name.clone())
+                .or_insert_with(|| loader.search(name, &obj, &inherited))
+                .clone();
+            c.edges.push(Edge {
+                from: obj.real.clone(),
+                name: name.clone(),
+                kind: EdgeKind::Needed,
+                to: found.as_ref().map(|o| o.real.clone()),
+            });
+            if let Some(o) = found {
+                note(&mut c, &o);
+                queue.push_back((o, child_rpaths.clone()));
+            }
+        }
+    }
+    c
+}
+
+fn note(c: &mut Closure, o: &Object) {
+    c.objects
+        .entry(o.real.clone())
+        .or_default()
+        .insert(o.path.clone());
+    c.symlinks.extend(o.hops.iter().cloned());
+}
