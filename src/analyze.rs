@@ -50,6 +50,75 @@ pub struct Report {
     pub package_managers: Vec<String>,
     pub largest_directories: Vec<DirSize>,
     pub hidden: HiddenSummary,
+    /// The entrypoint's ELF dependency graph (PT_INTERP and DT_NEEDED, as ld.so resolves them).
+    pub dependencies: Option<crate::trace::Closure>,
+    /// Problems found on the way, with stable kebab-case codes.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// A finding with a stable code (`elf-unresolved-needed`, `entrypoint-needs-shell`, …).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub code: &'static str,
+    /// error | warning | info
+    pub severity: &'static str,
+    pub path: Option<String>,
+    pub message: String,
+}
+
+const SHELL_NAMES: &[&str] = &["sh", "bash", "dash", "ash", "zsh", "ksh", "busybox"];
+
+/// Follows `#!` lines from `path` to the ELF program that really runs,
+/// noting when that program is a shell. Returns the ELF object, if any.
+fn follow_interpreters(
+    loader: &crate::trace::Loader,
+    layers: &Layers,
+    path: &str,
+    env: &[String],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<crate::trace::Object> {
+    let mut cur = path.to_string();
+    for _ in 0..4 {
+        if let Some(o) = loader.object(&cur) {
+            let base = cur.rsplit('/').next().unwrap_or("");
+            if SHELL_NAMES.contains(&base) {
+                diags.push(Diagnostic {
+                    code: "entrypoint-needs-shell",
+                    severity: "warning",
+                    path: Some(cur.clone()),
+                    message: format!(
+                        "the entrypoint runs a shell ({cur}): a distroless image has none"
+                    ),
+                });
+            }
+            return Some(o);
+        }
+        let head = layers.read(&cur, 512)?;
+        let line = head.strip_prefix(b"#!")?;
+        let line =
+            String::from_utf8_lossy(line.split(|b| *b == b'\n').next().unwrap_or(&[])).into_owned();
+        let mut words = line.split_whitespace();
+        let interp = words.next()?.to_string();
+        let next = if interp.ends_with("/env") {
+            let prog = words.find(|w| !w.starts_with('-'))?.to_string();
+            match resolve_entrypoint(&layers.tree, &prog, env, "/") {
+                Ok(Ok(p)) => p,
+                _ => {
+                    diags.push(Diagnostic {
+                        code: "interpreter-not-found",
+                        severity: "error",
+                        path: Some(cur.clone()),
+                        message: format!("{cur} runs '{prog}' through env, which is not in PATH"),
+                    });
+                    return None;
+                }
+            }
+        } else {
+            interp
+        };
+        cur = next;
+    }
+    None
 }
 
 #[derive(Debug, Serialize)]
@@ -244,6 +313,74 @@ pub fn analyze(image: &Image, layers: &Layers) -> Result<Report, Error> {
             })
         }
     };
+    let mut diagnostics = Vec::new();
+    let mut dependencies = None;
+    if let Some(ep) = &entrypoint {
+        if ep.argv.len() >= 2
+            && SHELL_NAMES
+                .iter()
+                .any(|s| ep.argv[0].ends_with(&format!("/{s}")) || ep.argv[0] == *s)
+            && ep.argv[1] == "-c"
+        {
+            diagnostics.push(Diagnostic {
+                code: "entrypoint-needs-shell",
+                severity: "warning",
+                path: None,
+                message: format!(
+                    "shell-form command ({} -c …): a distroless image has no shell",
+                    ep.argv[0]
+                ),
+            });
+        }
+        match &ep.resolved {
+            Some(path) => {
+                let loader = crate::trace::Loader::new(layers, &config.env);
+                if let Some(root) =
+                    follow_interpreters(&loader, layers, path, &config.env, &mut diagnostics)
+                {
+                    let c = crate::trace::elf_closure(&loader, std::slice::from_ref(&root));
+                    for e in c.missing() {
+                        diagnostics.push(Diagnostic {
+                            code: "elf-unresolved-needed",
+                            severity: "error",
+                            path: Some(e.from.clone()),
+                            message: format!(
+                                "{} needs {}, which is not found in the image",
+                                e.from, e.name
+                            ),
+                        });
+                    }
+                    for obj in c.objects.keys() {
+                        if loader.elf_at(obj).is_some_and(|i| i.imports("dlopen"))
+                            && !obj.contains("/libc.so")
+                        {
+                            diagnostics.push(Diagnostic {
+                                code: "elf-dlopen",
+                                severity: "info",
+                                path: Some(obj.clone()),
+                                message: format!("{obj} imports dlopen: it may load libraries its DT_NEEDED does not name"),
+                            });
+                        }
+                    }
+                    for (p, problem) in loader.malformed.lock().expect("not poisoned").iter() {
+                        diagnostics.push(Diagnostic {
+                            code: "elf-malformed",
+                            severity: "warning",
+                            path: Some(p.clone()),
+                            message: format!("{p}: {problem}"),
+                        });
+                    }
+                    dependencies = Some(c);
+                }
+            }
+            None => diagnostics.push(Diagnostic {
+                code: "entrypoint-not-found",
+                severity: "error",
+                path: None,
+                message: ep.problem.clone().unwrap_or_default(),
+            }),
+        }
+    }
     for p in ["/etc/os-release", "/usr/lib/os-release"] {
         if let Err(e @ crate::fs::ResolveError::Loop { .. }) = layers.tree.resolve(p, true) {
             return Err(Error::Resolve {
@@ -363,6 +500,8 @@ pub fn analyze(image: &Image, layers: &Layers) -> Result<Report, Error> {
             bytes: hidden_bytes,
             largest: hidden_list,
         },
+        dependencies,
+        diagnostics,
     })
 }
 

@@ -110,6 +110,56 @@ fn analyze_matches_the_fixture_ground_truth() {
             _ => "/usr/bin/python3.11",
         };
         assert_eq!(r["entrypoint"]["resolved"], want_ep, "{name}");
+        // The entrypoint's ELF closure: every DT_NEEDED resolved, libc and the loader in it.
+        let deps = &r["dependencies"];
+        let objects: Vec<&str> = deps["objects"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert!(
+            objects.contains(&"/usr/lib/x86_64-linux-gnu/libc.so.6"),
+            "{name}: {objects:?}"
+        );
+        assert!(
+            objects.contains(&"/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
+            "{name}: {objects:?}"
+        );
+        assert!(
+            deps["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| !e["to"].is_null()),
+            "{name}: {deps}"
+        );
+        if name == "nginx" {
+            assert!(
+                objects.contains(&"/usr/lib/x86_64-linux-gnu/libssl.so.3"),
+                "{objects:?}"
+            );
+            let links: Vec<&str> = deps["symlinks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap())
+                .collect();
+            assert!(
+                links.contains(&"/lib64"),
+                "the merged-/usr hop is kept: {links:?}"
+            );
+        }
+        let codes: Vec<&str> = r["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["code"].as_str().unwrap())
+            .collect();
+        assert!(
+            !codes.contains(&"elf-unresolved-needed"),
+            "{name}: {codes:?}"
+        );
         let rootfs: u64 = info(&fx, name, "rootfs_tar_bytes").parse().unwrap();
         let total = r["totals"]["uncompressed_size"].as_u64().unwrap();
         if name != "curl" {

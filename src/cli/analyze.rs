@@ -44,6 +44,36 @@ fn words(v: &[String]) -> String {
     }
 }
 
+/// An lddtree-like tree: each object's needs once, repeats not expanded.
+fn print_tree(
+    o: &mut impl Write,
+    c: &crate::trace::Closure,
+    from: &str,
+    depth: usize,
+    shown: &mut std::collections::BTreeSet<String>,
+) -> std::io::Result<()> {
+    if depth == 1 {
+        writeln!(o, "  {from}")?;
+    }
+    if !shown.insert(from.to_string()) {
+        return Ok(());
+    }
+    for e in c.edges.iter().filter(|e| e.from == from) {
+        let pad = "  ".repeat(depth + 1);
+        match &e.to {
+            Some(to) if e.kind == crate::trace::EdgeKind::Interpreter => {
+                writeln!(o, "{pad}interpreter {to}")?
+            }
+            Some(to) => {
+                writeln!(o, "{pad}{} => {to}", e.name)?;
+                print_tree(o, c, to, depth + 1, shown)?;
+            }
+            None => writeln!(o, "{pad}{} => NOT FOUND", e.name)?,
+        }
+    }
+    Ok(())
+}
+
 fn print_human(o: &mut impl Write, r: &Report) -> std::io::Result<()> {
     let name = r
         .name
@@ -158,6 +188,27 @@ fn print_human(o: &mut impl Write, r: &Report) -> std::io::Result<()> {
             d.files,
             d.path
         )?;
+    }
+    if let Some(c) = &r.dependencies {
+        let missing = c.missing().count();
+        writeln!(
+            o,
+            "Dependencies {} ELF objects, {} unresolved",
+            c.objects.len(),
+            missing
+        )?;
+        if let Some(root) = c
+            .edges
+            .first()
+            .map(|e| e.from.clone())
+            .or_else(|| c.objects.keys().next().cloned())
+        {
+            let mut shown = std::collections::BTreeSet::new();
+            print_tree(o, c, &root, 1, &mut shown)?;
+        }
+    }
+    for d in &r.diagnostics {
+        writeln!(o, "{:<12} {} [{}]", d.severity, d.message, d.code)?;
     }
     if r.hidden.files == 0 {
         writeln!(
