@@ -52,73 +52,33 @@ pub struct Report {
     pub hidden: HiddenSummary,
     /// The entrypoint's ELF dependency graph (PT_INTERP and DT_NEEDED, as ld.so resolves them).
     pub dependencies: Option<crate::trace::Closure>,
+    /// What a slimmed image would keep.
+    pub projected: Projected,
     /// Problems found on the way, with stable kebab-case codes.
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// A finding with a stable code (`elf-unresolved-needed`, `entrypoint-needs-shell`, …).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub code: &'static str,
-    /// error | warning | info
-    pub severity: &'static str,
-    pub path: Option<String>,
-    pub message: String,
+/// The slimmed image slim would make: what the trace keeps.
+#[derive(Debug, Serialize)]
+pub struct Projected {
+    /// Kept paths of any kind.
+    pub paths: usize,
+    /// Regular files kept and their bytes (before the distroless skeleton is added).
+    pub files: usize,
+    pub bytes: u64,
+    /// Kept paths per kind of reason (entrypoint, elf-needed, rule, package, symlink-hop, …).
+    pub by_reason: BTreeMap<String, usize>,
+    /// Packages whose config and data are kept (the entrypoint's and its dependencies).
+    pub packages: Vec<String>,
 }
 
-const SHELL_NAMES: &[&str] = &["sh", "bash", "dash", "ash", "zsh", "ksh", "busybox"];
-
-/// Follows `#!` lines from `path` to the ELF program that really runs,
-/// noting when that program is a shell. Returns the ELF object, if any.
-fn follow_interpreters(
-    loader: &crate::trace::Loader,
-    layers: &Layers,
-    path: &str,
-    env: &[String],
-    diags: &mut Vec<Diagnostic>,
-) -> Option<crate::trace::Object> {
-    let mut cur = path.to_string();
-    for _ in 0..4 {
-        if let Some(o) = loader.object(&cur) {
-            let base = cur.rsplit('/').next().unwrap_or("");
-            if SHELL_NAMES.contains(&base) {
-                diags.push(Diagnostic {
-                    code: "entrypoint-needs-shell",
-                    severity: "warning",
-                    path: Some(cur.clone()),
-                    message: format!(
-                        "the entrypoint runs a shell ({cur}): a distroless image has none"
-                    ),
-                });
-            }
-            return Some(o);
-        }
-        let head = layers.read(&cur, 512)?;
-        let line = head.strip_prefix(b"#!")?;
-        let line =
-            String::from_utf8_lossy(line.split(|b| *b == b'\n').next().unwrap_or(&[])).into_owned();
-        let mut words = line.split_whitespace();
-        let interp = words.next()?.to_string();
-        let next = if interp.ends_with("/env") {
-            let prog = words.find(|w| !w.starts_with('-'))?.to_string();
-            match resolve_entrypoint(&layers.tree, &prog, env, "/") {
-                Ok(Ok(p)) => p,
-                _ => {
-                    diags.push(Diagnostic {
-                        code: "interpreter-not-found",
-                        severity: "error",
-                        path: Some(cur.clone()),
-                        message: format!("{cur} runs '{prog}' through env, which is not in PATH"),
-                    });
-                    return None;
-                }
-            }
-        } else {
-            interp
-        };
-        cur = next;
-    }
-    None
+/// What to trace besides the image's own entrypoint.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Replaces Entrypoint + Cmd (like `docker run --entrypoint`).
+    pub entrypoint: Option<Vec<String>>,
+    pub exec: Vec<String>,
+    pub rules: crate::rules::Rules,
 }
 
 #[derive(Debug, Serialize)]
@@ -142,6 +102,8 @@ pub struct Entrypoint {
     pub problem: Option<String>,
 }
 
+pub use crate::trace::Diagnostic;
+
 /// Problems that make the analysis meaningless.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -150,6 +112,37 @@ pub enum Error {
         what: String,
         source: crate::fs::ResolveError,
     },
+}
+
+/// Runs the trace the report is built on.
+pub fn run_trace(
+    image: &Image,
+    layers: &Layers,
+    opts: &Options,
+) -> Result<crate::trace::Trace, Error> {
+    let cfg = image.config.config().as_ref();
+    let strings = |v: Option<&Vec<String>>| v.cloned().unwrap_or_default();
+    let argv = match &opts.entrypoint {
+        Some(e) => e.clone(),
+        None => {
+            let mut v = strings(cfg.and_then(|c| c.entrypoint().as_ref()));
+            v.extend(strings(cfg.and_then(|c| c.cmd().as_ref())));
+            v
+        }
+    };
+    let topts = crate::trace::TraceOptions {
+        argv,
+        env: strings(cfg.and_then(|c| c.env().as_ref())),
+        workdir: cfg
+            .and_then(|c| c.working_dir().clone())
+            .unwrap_or_default(),
+        exec: opts.exec.clone(),
+    };
+    let catalog = crate::catalog::Catalog::read(layers);
+    crate::trace::trace(layers, &catalog, &opts.rules, &topts).map_err(|e| Error::Resolve {
+        what: "entrypoint".into(),
+        source: e,
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -215,58 +208,12 @@ fn slash(p: &str) -> String {
     format!("/{p}")
 }
 
-/// The default PATH of container runtimes when the image sets none.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Finds the program a container runs: argv[0] through PATH (from the
-/// image Env) or relative to WorkingDir, following symlinks in the image.
-/// A symlink loop on the way is an error: the image cannot start.
-pub fn resolve_entrypoint(
-    tree: &crate::fs::Tree,
-    argv0: &str,
-    env: &[String],
-    workdir: &str,
-) -> Result<Result<String, String>, Error> {
-    let loop_err =
-        |what: String, e: crate::fs::ResolveError| Err(Error::Resolve { what, source: e });
-    let candidates: Vec<String> = if argv0.contains('/') {
-        let abs = if argv0.starts_with('/') {
-            argv0.to_string()
-        } else {
-            format!("{}/{argv0}", workdir.trim_end_matches('/'))
-        };
-        vec![abs]
-    } else {
-        let path = env
-            .iter()
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or(DEFAULT_PATH);
-        path.split(':')
-            .filter(|d| !d.is_empty())
-            .map(|d| format!("{}/{argv0}", d.trim_end_matches('/')))
-            .collect()
-    };
-    for c in &candidates {
-        match tree.resolve(c, true) {
-            Ok(r) if tree.get(&r.path).is_some_and(|n| n.is_file()) => {
-                return Ok(Ok(slash(&r.path)))
-            }
-            Ok(_) => {}
-            Err(e @ crate::fs::ResolveError::Loop { .. }) => {
-                return loop_err(format!("entrypoint {argv0}"), e)
-            }
-            Err(_) => {}
-        }
-    }
-    Ok(Err(if argv0.contains('/') {
-        format!("{argv0} is not a regular file in the image")
-    } else {
-        format!("{argv0} not found in PATH")
-    }))
-}
-
 /// Builds the report of an image whose layers have been read.
-pub fn analyze(image: &Image, layers: &Layers) -> Result<Report, Error> {
+pub fn analyze(
+    image: &Image,
+    layers: &Layers,
+    trace: &crate::trace::Trace,
+) -> Result<Report, Error> {
     let cfg = image.config.config().as_ref();
     let strings = |v: Option<&Vec<String>>| v.cloned().unwrap_or_default();
     let config = ConfigSummary {
@@ -293,94 +240,32 @@ pub fn analyze(image: &Image, layers: &Layers) -> Result<Report, Error> {
         .chain(&config.cmd)
         .cloned()
         .collect();
-    let entrypoint = match argv.first() {
-        None => None,
-        Some(argv0) => {
-            let wd = if config.workdir.is_empty() {
-                "/"
-            } else {
-                &config.workdir
-            };
-            let r = resolve_entrypoint(&layers.tree, argv0, &config.env, wd)?;
-            let (resolved, problem) = match r {
-                Ok(p) => (Some(p), None),
-                Err(p) => (None, Some(p)),
-            };
-            Some(Entrypoint {
-                argv,
-                resolved,
-                problem,
-            })
-        }
-    };
-    let mut diagnostics = Vec::new();
-    let mut dependencies = None;
-    if let Some(ep) = &entrypoint {
-        if ep.argv.len() >= 2
-            && SHELL_NAMES
-                .iter()
-                .any(|s| ep.argv[0].ends_with(&format!("/{s}")) || ep.argv[0] == *s)
-            && ep.argv[1] == "-c"
-        {
-            diagnostics.push(Diagnostic {
-                code: "entrypoint-needs-shell",
-                severity: "warning",
-                path: None,
-                message: format!(
-                    "shell-form command ({} -c …): a distroless image has no shell",
-                    ep.argv[0]
-                ),
-            });
-        }
-        match &ep.resolved {
-            Some(path) => {
-                let loader = crate::trace::Loader::new(layers, &config.env);
-                if let Some(root) =
-                    follow_interpreters(&loader, layers, path, &config.env, &mut diagnostics)
-                {
-                    let c = crate::trace::elf_closure(&loader, std::slice::from_ref(&root));
-                    for e in c.missing() {
-                        diagnostics.push(Diagnostic {
-                            code: "elf-unresolved-needed",
-                            severity: "error",
-                            path: Some(e.from.clone()),
-                            message: format!(
-                                "{} needs {}, which is not found in the image",
-                                e.from, e.name
-                            ),
-                        });
-                    }
-                    for obj in c.objects.keys() {
-                        if loader.elf_at(obj).is_some_and(|i| i.imports("dlopen"))
-                            && !obj.contains("/libc.so")
-                        {
-                            diagnostics.push(Diagnostic {
-                                code: "elf-dlopen",
-                                severity: "info",
-                                path: Some(obj.clone()),
-                                message: format!("{obj} imports dlopen: it may load libraries its DT_NEEDED does not name"),
-                            });
-                        }
-                    }
-                    for (p, problem) in loader.malformed.lock().expect("not poisoned").iter() {
-                        diagnostics.push(Diagnostic {
-                            code: "elf-malformed",
-                            severity: "warning",
-                            path: Some(p.clone()),
-                            message: format!("{p}: {problem}"),
-                        });
-                    }
-                    dependencies = Some(c);
-                }
-            }
-            None => diagnostics.push(Diagnostic {
-                code: "entrypoint-not-found",
-                severity: "error",
-                path: None,
-                message: ep.problem.clone().unwrap_or_default(),
-            }),
-        }
+    let entrypoint = argv.first().map(|_| Entrypoint {
+        argv: argv.clone(),
+        resolved: trace.entrypoint.clone(),
+        problem: trace
+            .diagnostics
+            .iter()
+            .find(|d| d.code == "entrypoint-not-found")
+            .map(|d| d.message.clone()),
+    });
+    let diagnostics = trace.diagnostics.clone();
+    let dependencies = (!trace.closure.objects.is_empty()).then(|| trace.closure.clone());
+    let (files, bytes) = trace.size(&layers.tree);
+    let mut by_reason = BTreeMap::new();
+    for r in trace.kept.values() {
+        let v = serde_json::to_value(r).unwrap_or_default();
+        *by_reason
+            .entry(v["kind"].as_str().unwrap_or("other").to_string())
+            .or_insert(0) += 1;
     }
+    let projected = Projected {
+        paths: trace.kept.len(),
+        files,
+        bytes,
+        by_reason,
+        packages: trace.packages.clone(),
+    };
     for p in ["/etc/os-release", "/usr/lib/os-release"] {
         if let Err(e @ crate::fs::ResolveError::Loop { .. }) = layers.tree.resolve(p, true) {
             return Err(Error::Resolve {
@@ -501,6 +386,7 @@ pub fn analyze(image: &Image, layers: &Layers) -> Result<Report, Error> {
             largest: hidden_list,
         },
         dependencies,
+        projected,
         diagnostics,
     })
 }

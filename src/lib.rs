@@ -6,9 +6,11 @@
 #![deny(unsafe_code)]
 
 pub mod analyze;
+pub mod catalog;
 pub mod cli;
 pub mod elf;
 pub mod fs;
 pub mod image;
 pub mod progress;
+pub mod rules;
 pub mod trace;

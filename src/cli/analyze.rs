@@ -5,13 +5,20 @@ use crate::analyze::Report;
 use std::io::Write;
 use std::process::ExitCode;
 
-/// Report what an image is made of: config, layers, OS, package databases,
-/// shells and package managers present, largest directories, and bytes hidden
-/// by later layers (wasted, as `dive` shows).
+/// Report what an image is made of and what its entrypoint really needs.
+///
+/// The report shows the config, layers, OS, package databases, shells and
+/// package managers present, largest directories, bytes hidden by later layers
+/// (wasted, as `dive` shows), the entrypoint's ELF dependency tree as the
+/// dynamic loader resolves it, run-time loads found by the rules (NSS,
+/// libgcc_s, gconv, OpenSSL, JVM, Python, Node), the entrypoint package's
+/// data, and the projected size of the slimmed image.
 ///
 /// Examples:
 ///   slim analyze nginx.tar
-///   slim analyze oci:./layout:1.2 --platform linux/arm64 --format json | jq .totals
+///   slim analyze oci:./layout:1.2 --platform linux/arm64 --format json | jq .projected
+///   slim analyze nginx.tar --explain /usr/lib/x86_64-linux-gnu/libssl.so.3
+///   slim analyze app.tar --exec /usr/bin/healthcheck --rules my-rules.toml
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -20,12 +27,45 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
+    /// Why PATH would be kept (the chain of reasons back to the entrypoint), or why it would be dropped.
+    #[arg(long, value_name = "PATH")]
+    explain: Option<String>,
+    /// Another program the image runs (helper, probe); its needs are kept too. Repeatable.
+    #[arg(long, value_name = "PATH")]
+    exec: Vec<String>,
+    /// Trace this program instead of the image's Entrypoint and Cmd (like `docker run --entrypoint`).
+    #[arg(long, value_name = "PROGRAM")]
+    entrypoint: Option<String>,
+    /// Extra run-time rules (TOML, the format of rules/runtime.toml); a rule named like a built-in one replaces it.
+    #[arg(long, value_name = "FILE")]
+    rules: Vec<std::path::PathBuf>,
+}
+
+/// Built-in rules plus the user's.
+pub(crate) fn load_rules(files: &[std::path::PathBuf]) -> anyhow::Result<crate::rules::Rules> {
+    let mut rules = crate::rules::Rules::builtin();
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+        rules.extend(crate::rules::Rules::parse(&text, &f.display().to_string())?);
+    }
+    Ok(rules)
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let rules = load_rules(&args.rules)?;
     let (image, layers) = super::load(&args.image, args.format == Format::Human)?;
-    let report = crate::analyze::analyze(&image, &layers)?;
+    let opts = crate::analyze::Options {
+        entrypoint: args.entrypoint.clone().map(|e| vec![e]),
+        exec: args.exec.clone(),
+        rules,
+    };
+    let trace = crate::analyze::run_trace(&image, &layers, &opts)?;
     let mut out = std::io::stdout().lock();
+    if let Some(path) = &args.explain {
+        return explain(&mut out, &layers, &trace, path, args.format);
+    }
+    let report = crate::analyze::analyze(&image, &layers, &trace)?;
     match args.format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut out, &report)?;
@@ -42,6 +82,66 @@ fn words(v: &[String]) -> String {
     } else {
         serde_json::to_string(v).unwrap_or_default()
     }
+}
+
+/// `--explain PATH`: the chain of reasons, or why the path would be dropped.
+fn explain(
+    o: &mut impl Write,
+    layers: &crate::image::Layers,
+    trace: &crate::trace::Trace,
+    path: &str,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let tree = &layers.tree;
+    let real = tree
+        .resolve(path, false)
+        .map(|r| format!("/{}", r.path))
+        .ok();
+    let chain = real
+        .as_deref()
+        .map(|p| trace.explain(p))
+        .unwrap_or_default();
+    let dropped = if !chain.is_empty() {
+        None
+    } else if real.is_none() || tree.get(real.as_deref().unwrap_or("")).is_none() {
+        Some(format!("{path} is not in the image"))
+    } else {
+        let catalog = crate::catalog::Catalog::read(layers);
+        let owners: Vec<String> = catalog
+            .owners(real.as_deref().unwrap_or(""))
+            .map(|p| p.name.clone())
+            .collect();
+        Some(if owners.is_empty() {
+            format!("{path} would be dropped: the trace does not reach it, no rule keeps it, and no package owns it")
+        } else {
+            format!(
+                "{path} would be dropped: the trace does not reach it and no rule keeps it; it belongs to {} (not the entrypoint's package or one it depends on, or excluded as docs/scripts/executables)",
+                owners.join(", ")
+            )
+        })
+    };
+    match format {
+        Format::Json => {
+            let v = serde_json::json!({
+                "path": path,
+                "kept": dropped.is_none(),
+                "chain": chain.iter().map(|(p, r)| serde_json::json!({"path": p, "reason": r, "text": r.to_string()})).collect::<Vec<_>>(),
+                "dropped": dropped,
+            });
+            serde_json::to_writer_pretty(&mut *o, &v)?;
+            writeln!(o)?;
+        }
+        Format::Human => match &dropped {
+            Some(why) => writeln!(o, "{why}")?,
+            None => {
+                writeln!(o, "{path} is kept:")?;
+                for (p, r) in &chain {
+                    writeln!(o, "  {p}\n      <- {r}")?;
+                }
+            }
+        },
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// An lddtree-like tree: each object's needs once, repeats not expanded.
@@ -206,6 +306,23 @@ fn print_human(o: &mut impl Write, r: &Report) -> std::io::Result<()> {
             let mut shown = std::collections::BTreeSet::new();
             print_tree(o, c, &root, 1, &mut shown)?;
         }
+    }
+    let p = &r.projected;
+    let reasons: Vec<String> = p
+        .by_reason
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
+    writeln!(
+        o,
+        "Projected    {} files, {} (of {}) kept: {}",
+        p.files,
+        human_bytes(p.bytes),
+        human_bytes(t.file_bytes),
+        reasons.join(", ")
+    )?;
+    if !p.packages.is_empty() {
+        writeln!(o, "Data of      {}", p.packages.join(" "))?;
     }
     for d in &r.diagnostics {
         writeln!(o, "{:<12} {} [{}]", d.severity, d.message, d.code)?;

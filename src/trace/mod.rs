@@ -1,8 +1,12 @@
-//! From the entrypoint to the set of files it needs: the ELF loader closure.
+//! From the entrypoint to the set of files it needs, each with the reason
+//! it is needed: the ELF loader closure, run-time rules, and the entrypoint
+//! package's data.
 
 pub mod loader;
+mod run;
 
 pub use loader::{Loader, Object};
+pub use run::{resolve_program, trace, Diagnostic, Reason, Trace, TraceOptions};
 
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -26,13 +30,14 @@ pub enum EdgeKind {
 }
 
 /// The ELF closure of some roots.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct Closure {
     /// Every object, by real path, with the paths it was loaded by.
     pub objects: BTreeMap<String, BTreeSet<String>>,
     pub edges: Vec<Edge>,
-    /// Symlinks followed on the way (keep them and their targets).
-    pub symlinks: BTreeSet<String>,
+    /// Symlinks followed on the way (keep them and their targets), with the
+    /// real path each led to.
+    pub symlinks: BTreeMap<String, String>,
 }
 
 impl Closure {
@@ -98,5 +103,9 @@ fn note(c: &mut Closure, o: &Object) {
         .entry(o.real.clone())
         .or_default()
         .insert(o.path.clone());
-    c.symlinks.extend(o.hops.iter().cloned());
+    for h in &o.hops {
+        c.symlinks
+            .entry(h.clone())
+            .or_insert_with(|| o.real.clone());
+    }
 }

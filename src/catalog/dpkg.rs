@@ -1,0 +1,156 @@
+//! dpkg's database: `/var/lib/dpkg/status` with `info/<pkg>[:<arch>].list`,
+//! and distroless-style `/var/lib/dpkg/status.d/<pkg>` (+ `<pkg>.md5sums`).
+
+use super::{deb822, Package};
+use crate::image::Layers;
+
+const STATUS: &str = "/var/lib/dpkg/status";
+const STATUS_D: &str = "/var/lib/dpkg/status.d";
+
+/// Parses a Depends-style field into groups of alternative package names
+/// (versions and architecture qualifiers dropped).
+pub fn parse_depends(v: &str) -> Vec<Vec<String>> {
+    v.split(',')
+        .map(|group| {
+            group
+                .split('|')
+                .filter_map(|alt| {
+                    let name = alt.trim().split([' ', '(', '[', '<']).next()?.trim();
+                    let name = name.split(':').next()?;
+                    (!name.is_empty()).then(|| name.to_string())
+                })
+                .collect::<Vec<_>>()
+        })
+        .filter(|g| !g.is_empty())
+        .collect()
+}
+
+fn package(p: &deb822::Paragraph, db: &str) -> Option<Package> {
+    let name = p.get("Package")?.to_string();
+    let version = p.get("Version").unwrap_or_default().to_string();
+    // "Source: name (version)" when the source version differs.
+    let (source, source_version) = match p.get("Source") {
+        Some(s) => {
+            let mut it = s.splitn(2, ' ');
+            let n = it.next().unwrap_or_default().to_string();
+            let v = it.next().map(|v| {
+                v.trim_matches(|c| c == '(' || c == ')' || c == ' ')
+                    .to_string()
+            });
+            (Some(n), v)
+        }
+        None => (None, None),
+    };
+    let mut depends = parse_depends(p.get("Pre-Depends").unwrap_or_default());
+    depends.extend(parse_depends(p.get("Depends").unwrap_or_default()));
+    let provides = parse_depends(p.get("Provides").unwrap_or_default())
+        .into_iter()
+        .flatten()
+        .collect();
+    Some(Package {
+        kind: "deb",
+        name,
+        version,
+        arch: p.get("Architecture").unwrap_or_default().to_string(),
+        source,
+        source_version,
+        depends,
+        provides,
+        files: Vec::new(),
+        record: p.raw.clone(),
+        db: db.to_string(),
+    })
+}
+
+fn installed(p: &deb822::Paragraph) -> bool {
+    // Status: want flag state; only "installed" packages are really there.
+    p.get("Status")
+        .is_some_and(|s| s.split_whitespace().nth(2) == Some("installed"))
+}
+
+fn list_lines(layers: &Layers, path: &str) -> Option<Vec<String>> {
+    let bytes = layers.read(path, 64 << 20)?;
+    Some(
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|l| l.starts_with('/') && *l != "/." && *l != "/")
+            .map(String::from)
+            .collect(),
+    )
+}
+
+/// Every installed package of the dpkg databases in the image.
+pub fn read(layers: &Layers) -> Vec<Package> {
+    let mut out = Vec::new();
+    if let Some(bytes) = layers.read(STATUS, 256 << 20) {
+        for p in deb822::parse(&String::from_utf8_lossy(&bytes)) {
+            if !installed(&p) {
+                continue;
+            }
+            let Some(mut pkg) = package(&p, STATUS) else {
+                continue;
+            };
+            let info = "/var/lib/dpkg/info";
+            pkg.files = list_lines(layers, &format!("{info}/{}:{}.list", pkg.name, pkg.arch))
+                .or_else(|| list_lines(layers, &format!("{info}/{}.list", pkg.name)))
+                .unwrap_or_default();
+            out.push(pkg);
+        }
+    }
+    // distroless: one status paragraph per file, file lists from .md5sums.
+    if let Ok(r) = layers.tree.resolve(STATUS_D, true) {
+        let prefix = format!("{}/", r.path);
+        let names: Vec<String> = layers
+            .tree
+            .subtree(&r.path)
+            .filter(|(p, n)| {
+                n.is_file() && !p[prefix.len()..].contains('/') && !p.ends_with(".md5sums")
+            })
+            .map(|(p, _)| p.to_string())
+            .collect();
+        for path in names {
+            let Some(bytes) = layers.read(&path, 16 << 20) else {
+                continue;
+            };
+            for p in deb822::parse(&String::from_utf8_lossy(&bytes)) {
+                let Some(mut pkg) = package(&p, &format!("/{path}")) else {
+                    continue;
+                };
+                if p.get("Status").is_some() && !installed(&p) {
+                    continue;
+                }
+                if let Some(sums) = layers.read(&format!("/{path}.md5sums"), 64 << 20) {
+                    pkg.files = String::from_utf8_lossy(&sums)
+                        .lines()
+                        .filter_map(|l| {
+                            l.split_once("  ")
+                                .map(|(_, f)| format!("/{}", f.trim_start_matches('/')))
+                        })
+                        .collect();
+                }
+                out.push(pkg);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_depends;
+
+    #[test]
+    fn depends_groups_alternatives_and_drops_versions() {
+        let d = parse_depends("libc6 (>= 2.34), nginx-common (= 1.22.1-9), libssl3 | libssl1.1, python3:any, foo [amd64]");
+        assert_eq!(
+            d,
+            vec![
+                vec!["libc6".to_string()],
+                vec!["nginx-common".into()],
+                vec!["libssl3".into(), "libssl1.1".into()],
+                vec!["python3".into()],
+                vec!["foo".into()]
+            ]
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! Package databases: which packages an image holds and which files each owns.
+//! One reader per format (dpkg now; apk and rpm to come), one shared type.
+
+pub mod deb822;
+pub mod dpkg;
+
+use crate::image::Layers;
+use std::collections::HashMap;
+
+/// An installed package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    /// `deb`, `apk`, `rpm`
+    pub kind: &'static str,
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    /// Source package name and version, when they differ from the binary's.
+    pub source: Option<String>,
+    pub source_version: Option<String>,
+    /// Dependencies (Pre-Depends and Depends): groups of alternatives.
+    pub depends: Vec<Vec<String>>,
+    /// Virtual package names this package provides.
+    pub provides: Vec<String>,
+    /// Owned paths as the database lists them (absolute, not resolved).
+    pub files: Vec<String>,
+    /// The package's database record, verbatim (a dpkg status paragraph).
+    pub record: String,
+    /// Where the record came from (`/var/lib/dpkg/status`, `/var/lib/dpkg/status.d/x`).
+    pub db: String,
+}
+
+/// The packages of an image, with file ownership.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub packages: Vec<Package>,
+    /// Real path (symlinks in parents resolved, no leading `/`) → package indexes.
+    owners: HashMap<String, Vec<usize>>,
+    by_name: HashMap<String, Vec<usize>>,
+}
+
+impl Catalog {
+    /// Reads every package database the image has.
+    pub fn read(layers: &Layers) -> Catalog {
+        let mut c = Catalog {
+            packages: dpkg::read(layers),
+            ..Catalog::default()
+        };
+        c.packages
+            .sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
+        c.packages
+            .dedup_by(|a, b| a.name == b.name && a.arch == b.arch && a.kind == b.kind);
+        for (i, p) in c.packages.iter().enumerate() {
+            c.by_name.entry(p.name.clone()).or_default().push(i);
+            for v in &p.provides {
+                c.by_name.entry(v.clone()).or_default().push(i);
+            }
+            for f in &p.files {
+                // dpkg records paths as unpacked (/lib/x.so); merged-/usr moves them (/usr/lib/x.so).
+                let key = match layers.tree.resolve(f, false) {
+                    Ok(r) => r.path,
+                    Err(_) => f.trim_start_matches('/').to_string(),
+                };
+                c.owners.entry(key).or_default().push(i);
+            }
+        }
+        c
+    }
+
+    /// Packages owning the real path `path`.
+    pub fn owners(&self, path: &str) -> impl Iterator<Item = &Package> {
+        self.owners
+            .get(path.trim_start_matches('/'))
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.packages[i])
+    }
+
+    /// Packages named `name` (or providing it).
+    pub fn named(&self, name: &str) -> impl Iterator<Item = &Package> {
+        self.by_name
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.packages[i])
+    }
+
+    /// `name` and every package it depends on, transitively (the first
+    /// alternative present wins), each with the package that pulled it in.
+    pub fn with_dependencies(
+        &self,
+        name: &str,
+        skip: &[String],
+    ) -> Vec<(&Package, Option<String>)> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut todo: std::collections::VecDeque<(String, Option<String>)> =
+            [(name.to_string(), None)].into();
+        while let Some((n, parent)) = todo.pop_front() {
+            let Some(p) = self.named(&n).next() else {
+                continue;
+            };
+            if skip.contains(&p.name) || !seen.insert((p.name.clone(), p.arch.clone())) {
+                continue;
+            }
+            for group in &p.depends {
+                if let Some(alt) = group.iter().find(|a| self.named(a).next().is_some()) {
+                    todo.push_back((alt.clone(), Some(p.name.clone())));
+                }
+            }
+            out.push((p, parent));
+        }
+        out
+    }
+
+    /// Installed packages built from source `source`.
+    pub fn from_source<'a>(&'a self, source: &'a str) -> impl Iterator<Item = &'a Package> + 'a {
+        self.packages
+            .iter()
+            .filter(move |p| p.source.as_deref().unwrap_or(&p.name) == source)
+    }
+
+    /// Every path some package owns (real paths, no leading `/`).
+    pub fn is_owned(&self, path: &str) -> bool {
+        self.owners.contains_key(path.trim_start_matches('/'))
+    }
+}

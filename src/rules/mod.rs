@@ -1,0 +1,297 @@
+//! Run-time rules (`rules/*.toml`, embedded at build time, extendable with
+//! `--rules FILE`) and the glob matching they use over the image tree.
+
+use crate::fs::Tree;
+use serde::Deserialize;
+use std::collections::BTreeSet;
+
+/// The built-in rules.
+pub const BUILTIN: &str = include_str!("../../rules/runtime.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub name: String,
+    pub why: String,
+    #[serde(default)]
+    pub when: When,
+    #[serde(default)]
+    pub keep: Vec<String>,
+    /// Also keep the NSS modules named in /etc/nsswitch.conf.
+    #[serde(default)]
+    pub nss: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    #[serde(default)]
+    pub kept: Vec<String>,
+    #[serde(default)]
+    pub imports: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageData {
+    pub why: String,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Kept files scanned for absolute paths they reference.
+    #[serde(default, rename = "config-files")]
+    pub config_files: Vec<String>,
+    /// Packages never followed for data.
+    #[serde(default, rename = "skip-packages")]
+    pub skip_packages: Vec<String>,
+}
+
+/// A set of rules.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<Rule>,
+    #[serde(default, rename = "package-data")]
+    pub package_data: Option<PackageData>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct Error {
+    pub origin: String,
+    pub message: String,
+}
+
+impl Rules {
+    /// Parses a rules file; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Rules, Error> {
+        toml::from_str(text).map_err(|e| Error {
+            origin: origin.to_string(),
+            message: e.to_string().trim().replace('\n', " "),
+        })
+    }
+
+    /// The built-in rules.
+    pub fn builtin() -> Rules {
+        Rules::parse(BUILTIN, "rules/runtime.toml").expect("the built-in rules parse (tested)")
+    }
+
+    /// Adds `other`'s rules; a rule named like an existing one replaces it.
+    pub fn extend(&mut self, other: Rules) {
+        for r in other.rules {
+            match self.rules.iter_mut().find(|x| x.name == r.name) {
+                Some(x) => *x = r,
+                None => self.rules.push(r),
+            }
+        }
+        if let Some(pd) = other.package_data {
+            match &mut self.package_data {
+                Some(mine) => {
+                    mine.exclude.extend(pd.exclude);
+                    mine.skip_packages.extend(pd.skip_packages);
+                    mine.config_files.extend(pd.config_files);
+                }
+                None => self.package_data = Some(pd),
+            }
+        }
+    }
+}
+
+/// Whether `path` (absolute or not) matches glob `pat` (`*`, `?` within a
+/// component, `**` for any number of components).
+pub fn matches(pat: &str, path: &str) -> bool {
+    let p: Vec<&str> = pat.split('/').filter(|c| !c.is_empty()).collect();
+    let s: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    fn m(p: &[&str], s: &[&str]) -> bool {
+        match p.first() {
+            None => s.is_empty(),
+            Some(&"**") => (0..=s.len()).any(|i| m(&p[1..], &s[i..])),
+            Some(c) => !s.is_empty() && component(c, s[0]) && m(&p[1..], &s[1..]),
+        }
+    }
+    m(&p, &s)
+}
+
+/// `*` and `?` matching of one path component.
+pub fn component(pat: &str, name: &str) -> bool {
+    fn m(p: &[u8], n: &[u8]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => m(&p[1..], n) || (!n.is_empty() && m(p, &n[1..])),
+            (Some(b'?'), Some(_)) => m(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a == b => m(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    m(pat.as_bytes(), name.as_bytes())
+}
+
+/// Normalises `.` and `..` lexically (`..` at the root stays at the root).
+pub fn normalize(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+/// The image paths a glob matches, as real paths (symlinks in the
+/// directories on the way followed inside the image). Also returns the
+/// symlinks followed, so they can be kept.
+pub fn glob(tree: &Tree, pattern: &str) -> (Vec<String>, BTreeSet<String>) {
+    let comps: Vec<String> = normalize(pattern)
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect();
+    let mut out = BTreeSet::new();
+    let mut hops = BTreeSet::new();
+    walk(tree, String::new(), &comps, &mut out, &mut hops, 0);
+    (out.into_iter().collect(), hops)
+}
+
+fn is_wild(c: &str) -> bool {
+    c.contains(['*', '?'])
+}
+
+fn children<'a>(tree: &'a Tree, dir: &str) -> Vec<&'a str> {
+    let prefix = if dir.is_empty() {
+        String::new()
+    } else {
+        format!("{dir}/")
+    };
+    tree.subtree(dir)
+        .filter_map(|(p, _)| p.strip_prefix(prefix.as_str()))
+        .filter(|rest| !rest.contains('/'))
+        .collect::<Vec<_>>()
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Resolves `path` when it is a symlink to a directory, noting the hops.
+fn enter(tree: &Tree, path: String, hops: &mut BTreeSet<String>) -> Option<String> {
+    match tree.get(&path) {
+        Some(n) if n.is_dir() => Some(path),
+        Some(n) if n.symlink_target().is_some() => {
+            let r = tree.resolve(&path, true).ok()?;
+            tree.get(&r.path).filter(|n| n.is_dir())?;
+            hops.extend(r.hops.iter().map(|h| format!("/{h}")));
+            Some(r.path)
+        }
+        _ => None,
+    }
+}
+
+fn walk(
+    tree: &Tree,
+    dir: String,
+    comps: &[String],
+    out: &mut BTreeSet<String>,
+    hops: &mut BTreeSet<String>,
+    depth: usize,
+) {
+    if depth > 64 {
+        return;
+    }
+    let Some((c, rest)) = comps.split_first() else {
+        return;
+    };
+    if c == "**" {
+        // Zero components, then one more level at a time (real directories only: no symlink cycles).
+        walk(tree, dir.clone(), rest, out, hops, depth + 1);
+        if rest.is_empty() {
+            for (p, _) in tree.subtree(&dir) {
+                out.insert(format!("/{p}"));
+            }
+            return;
+        }
+        let dirs: Vec<String> = tree
+            .subtree(&dir)
+            .filter(|(_, n)| n.is_dir())
+            .map(|(p, _)| p.to_string())
+            .collect();
+        for d in dirs {
+            walk(tree, d, rest, out, hops, depth + 1);
+        }
+        return;
+    }
+    let names: Vec<String> = if is_wild(c) {
+        children(tree, &dir)
+            .into_iter()
+            .filter(|n| component(c, n))
+            .map(String::from)
+            .collect()
+    } else {
+        vec![c.clone()]
+    };
+    for n in names {
+        let p = join(&dir, &n);
+        if tree.get(&p).is_none() {
+            continue;
+        }
+        if rest.is_empty() {
+            out.insert(format!("/{p}"));
+        } else if let Some(d) = enter(tree, p, hops) {
+            walk(tree, d, rest, out, hops, depth + 1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_rules_parse() {
+        let r = Rules::builtin();
+        assert!(r.rules.iter().any(|r| r.name == "nss" && r.nss));
+        assert!(r.package_data.is_some());
+    }
+
+    #[test]
+    fn globs() {
+        assert!(matches(
+            "**/libc.so.6",
+            "/usr/lib/x86_64-linux-gnu/libc.so.6"
+        ));
+        assert!(matches("**/bin/python?.*", "/usr/bin/python3.11"));
+        assert!(!matches("**/bin/python?.*", "/usr/bin/python3"));
+        assert!(matches("/usr/share/doc/**", "/usr/share/doc/a/b"));
+        assert!(matches("/usr/share/doc/**", "/usr/share/doc"));
+        assert!(matches("/etc/rc?.d/**", "/etc/rc2.d/S01x"));
+        assert_eq!(
+            normalize("/usr/lib/jvm/x/lib/../conf"),
+            "/usr/lib/jvm/x/conf"
+        );
+    }
+
+    #[test]
+    fn user_rules_replace_by_name_and_unknown_fields_are_errors() {
+        let mut r = Rules::builtin();
+        let n = r.rules.len();
+        r.extend(Rules::parse("[[rule]]\nname = \"nss\"\nwhy = \"mine\"\n", "x").unwrap());
+        assert_eq!(r.rules.len(), n);
+        assert_eq!(
+            r.rules.iter().find(|r| r.name == "nss").unwrap().why,
+            "mine"
+        );
+        let e = Rules::parse(
+            "[[rule]]\nname = \"x\"\nwhy = \"y\"\nkeeep = []\n",
+            "my.toml",
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("my.toml: "), "{e}");
+    }
+}
