@@ -404,9 +404,7 @@ fn follow_interpreters(
         let mut words = line.split_whitespace();
         let interp = words.next()?.to_string();
         let next = if interp.ends_with("/env") {
-            let Some(prog) = words.find(|w| !w.starts_with('-')) else {
-                return None;
-            };
+            let prog = words.find(|w| !w.starts_with('-'))?;
             st.keep(&interp, Reason::Interpreter { of: real.clone() });
             match resolve_program(&st.layers.tree, prog, env, "/") {
                 Ok(Ok(p)) => p,
