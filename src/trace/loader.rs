@@ -79,6 +79,26 @@ impl<'a> Loader<'a> {
         &self.conf_dirs
     }
 
+    /// What ld.so finds at a search candidate `path`: nothing, an ELF object,
+    /// or a file it cannot load, which stops the search with an error (glibc's
+    /// open_verify: "invalid ELF header", "file too short").
+    fn probe(&self, path: &str) -> Result<Option<Object>, String> {
+        let Ok(r) = self.tree().resolve(path, true) else {
+            return Ok(None);
+        };
+        let Some(node) = self.tree().get(&r.path) else {
+            return Ok(None);
+        };
+        if !node.is_file() {
+            return Ok(None);
+        }
+        match self.object(path) {
+            Some(o) => Ok(Some(o)),
+            None if node.meta.size < 64 => Err(format!("{}: file too short", abs(path))),
+            None => Err(format!("{}: invalid ELF header", abs(path))),
+        }
+    }
+
     /// Opens `path` as an ELF object (following symlinks). None when it does
     /// not exist, is not a regular file, or is not ELF.
     pub fn object(&self, path: &str) -> Option<Object> {
@@ -173,14 +193,20 @@ impl<'a> Loader<'a> {
     }
 
     /// Finds DT_NEEDED `name` of `obj`. `loader_rpaths` are the DT_RPATH
-    /// directories of the objects that loaded `obj`, nearest first (already expanded).
-    pub fn search(&self, name: &str, obj: &Object, loader_rpaths: &[String]) -> Option<Object> {
+    /// directories of the objects that loaded `obj`, nearest first (already
+    /// expanded). `Err` when the search stops at a file ld.so cannot load.
+    pub fn search(
+        &self,
+        name: &str,
+        obj: &Object,
+        loader_rpaths: &[String],
+    ) -> Result<Option<Object>, String> {
         if name.contains('/') {
             // A path: used as is (relative ones are relative to the cwd, unknown here).
             return if name.starts_with('/') {
                 self.candidate(name, obj)
             } else {
-                None
+                Ok(None)
             };
         }
         let mut dirs: Vec<String> = Vec::new();
@@ -202,11 +228,11 @@ impl<'a> Loader<'a> {
                 continue;
             }
             let p = format!("{}/{name}", d.trim_end_matches('/'));
-            if let Some(o) = self.candidate(&p, obj) {
-                return Some(o);
+            if let Some(o) = self.candidate(&p, obj)? {
+                return Ok(Some(o));
             }
         }
-        None
+        Ok(None)
     }
 
     /// The rpath directories `obj` passes on to the objects it loads.
@@ -221,9 +247,9 @@ impl<'a> Loader<'a> {
         v
     }
 
-    fn candidate(&self, path: &str, obj: &Object) -> Option<Object> {
-        let o = self.object(path)?;
-        obj.info.compatible(&o.info).then_some(o)
+    /// A candidate of the wrong class or machine is skipped, as ld.so does.
+    fn candidate(&self, path: &str, obj: &Object) -> Result<Option<Object>, String> {
+        Ok(self.probe(path)?.filter(|o| obj.info.compatible(&o.info)))
     }
 }
 

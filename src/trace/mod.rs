@@ -20,6 +20,9 @@ pub struct Edge {
     pub kind: EdgeKind,
     /// Real path of what was found; None when not found.
     pub to: Option<String>,
+    /// Why the loader would fail here, when it finds a file it cannot load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -53,7 +56,7 @@ impl Closure {
 /// as ld.so matches already-loaded objects by name).
 pub fn elf_closure(loader: &Loader, roots: &[Object]) -> Closure {
     let mut c = Closure::default();
-    let mut by_name: BTreeMap<String, Option<Object>> = BTreeMap::new();
+    let mut by_name: BTreeMap<String, Result<Option<Object>, String>> = BTreeMap::new();
     let mut queue: VecDeque<(Object, Vec<String>)> = VecDeque::new();
     for r in roots {
         note(&mut c, r);
@@ -71,6 +74,7 @@ pub fn elf_closure(loader: &Loader, roots: &[Object]) -> Closure {
                 name: interp.clone(),
                 kind: EdgeKind::Interpreter,
                 to: found.as_ref().map(|o| o.real.clone()),
+                problem: None,
             });
             if let Some(o) = found {
                 note(&mut c, &o);
@@ -83,11 +87,16 @@ pub fn elf_closure(loader: &Loader, roots: &[Object]) -> Closure {
                 .entry(name.clone())
                 .or_insert_with(|| loader.search(name, &obj, &inherited))
                 .clone();
+            let (found, problem) = match found {
+                Ok(f) => (f, None),
+                Err(p) => (None, Some(p)),
+            };
             c.edges.push(Edge {
                 from: obj.real.clone(),
                 name: name.clone(),
                 kind: EdgeKind::Needed,
                 to: found.as_ref().map(|o| o.real.clone()),
+                problem,
             });
             if let Some(o) = found {
                 note(&mut c, &o);

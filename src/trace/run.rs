@@ -311,15 +311,27 @@ pub fn trace(
         }
     }
     for e in st.t.closure.missing() {
-        st.t.diagnostics.push(Diagnostic::new(
-            "elf-unresolved-needed",
-            "error",
-            Some(&e.from),
-            format!(
-                "{} needs {}, which is not found in the image",
-                e.from, e.name
+        let d = match &e.problem {
+            Some(p) => Diagnostic::new(
+                "elf-invalid-candidate",
+                "error",
+                Some(&e.from),
+                format!(
+                    "{} needs {}: the loader stops at {p} and the program will not start",
+                    e.from, e.name
+                ),
             ),
-        ));
+            None => Diagnostic::new(
+                "elf-unresolved-needed",
+                "error",
+                Some(&e.from),
+                format!(
+                    "{} needs {}, which is not found in the image",
+                    e.from, e.name
+                ),
+            ),
+        };
+        st.t.diagnostics.push(d);
     }
     let dlopeners: Vec<String> =
         st.t.closure
@@ -505,7 +517,7 @@ fn apply_rules(st: &mut State, rules: &Rules, fired: &mut BTreeSet<(String, Stri
                     continue;
                 };
                 for (module, detail) in nss_modules(st.layers) {
-                    if let Some(o) = st.loader.search(&module, &root, &[]) {
+                    if let Ok(Some(o)) = st.loader.search(&module, &root, &[]) {
                         let r = Reason::Rule {
                             rule: rule.name.clone(),
                             trigger: file.clone(),

@@ -1,0 +1,506 @@
+//! The loader's rules on small synthetic images: C programs compiled with gcc
+//! in the test, laid out in a root filesystem with the host's glibc, traced by
+//! slim, and checked against the real loader (`chroot ROOT ld.so --list`,
+//! with the cache built by `ldconfig -r ROOT`).
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Root {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    src: PathBuf,
+}
+
+fn sh(cmd: &mut Command) {
+    let o = cmd.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+impl Root {
+    /// A root with the host's dynamic loader and libc, merged-/usr style.
+    fn new() -> Root {
+        need("gcc");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("root");
+        let src = tmp.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        let ma = dir.join("usr/lib/x86_64-linux-gnu");
+        std::fs::create_dir_all(&ma).unwrap();
+        std::fs::create_dir_all(dir.join("usr/bin")).unwrap();
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        for (l, t) in [
+            ("lib", "usr/lib"),
+            ("lib64", "usr/lib64"),
+            ("bin", "usr/bin"),
+        ] {
+            symlink(t, dir.join(l)).unwrap();
+        }
+        std::fs::create_dir_all(dir.join("usr/lib64")).unwrap();
+        for f in ["libc.so.6", "ld-linux-x86-64.so.2"] {
+            std::fs::copy(Path::new("/lib/x86_64-linux-gnu").join(f), ma.join(f)).unwrap();
+        }
+        symlink(
+            "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+            dir.join("usr/lib64/ld-linux-x86-64.so.2"),
+        )
+        .unwrap();
+        Root {
+            _tmp: tmp,
+            dir,
+            src,
+        }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.join(p.trim_start_matches('/'))
+    }
+
+    /// Compiles a shared library `soname` (needing `needs`) into image dir `dir`.
+    fn lib(&self, dir: &str, soname: &str, needs: &[&str], extra: &[&str]) {
+        let c = self.src.join(format!("{soname}.c"));
+        std::fs::write(
+            &c,
+            format!(
+                "int f_{}(void) {{ return 1; }}\n",
+                soname.replace(['.', '-'], "_")
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir_all(self.path(dir)).unwrap();
+        let mut cmd = Command::new("gcc");
+        cmd.args(["-shared", "-fPIC", "-o"])
+            .arg(self.path(dir).join(soname))
+            .arg(&c);
+        cmd.arg(format!("-Wl,-soname,{soname}"))
+            .arg("-Wl,--no-as-needed");
+        cmd.args(extra);
+        for n in needs {
+            cmd.arg(format!("-l:{n}"));
+        }
+        sh(&mut cmd);
+    }
+
+    /// Compiles a program into image path `path`, linked against `needs` (found via `-L` dirs in `extra`).
+    fn prog(&self, path: &str, needs: &[&str], extra: &[&str]) {
+        let c = self.src.join("main.c");
+        std::fs::write(&c, "int main(void) { return 0; }\n").unwrap();
+        std::fs::create_dir_all(self.path(path).parent().unwrap()).unwrap();
+        let mut cmd = Command::new("gcc");
+        cmd.arg("-o")
+            .arg(self.path(path))
+            .arg(&c)
+            .arg("-Wl,--no-as-needed");
+        cmd.args(extra);
+        for n in needs {
+            cmd.arg(format!("-l:{n}"));
+        }
+        sh(&mut cmd);
+    }
+
+    /// Packs the root as an image with Entrypoint `argv0` and `env`; returns the layout path.
+    fn image(&self, argv0: &str, env: &[&str]) -> String {
+        let layer = self._tmp.path().join("layer.tar");
+        tar_dir(&self.dir, &layer);
+        let mut img = Img::new(vec![(std::fs::read(&layer).unwrap(), Comp::Gzip)]);
+        img.entrypoint = vec![argv0.to_string()];
+        img.env = env.iter().map(|s| s.to_string()).collect();
+        let out = self._tmp.path().join("image");
+        let _ = std::fs::remove_dir_all(&out);
+        oci_layout(&out, &img, "t");
+        out.display().to_string()
+    }
+
+    /// slim's resolution: DT_NEEDED name → real path (None when unresolved), for edges from `from`.
+    fn slim_edges(
+        &self,
+        argv0: &str,
+        env: &[&str],
+    ) -> (Value, Vec<(String, String, Option<String>)>) {
+        let image = self.image(argv0, env);
+        let o = ok(slim(&["analyze", "--format", "json", "--quiet", &image]));
+        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let edges = r["dependencies"]["edges"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .map(|e| {
+                        (
+                            e["from"].as_str().unwrap().to_string(),
+                            e["name"].as_str().unwrap().to_string(),
+                            e["to"].as_str().map(String::from),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (r, edges)
+    }
+
+    /// What the real loader resolves `name` to for `prog`, in a chroot, and what it says on stderr.
+    fn real_loader(&self, prog: &str, env: &[&str]) -> Vec<(String, String)> {
+        self.real_loader_full(prog, env).0
+    }
+
+    fn real_loader_full(&self, prog: &str, env: &[&str]) -> (Vec<(String, String)>, String) {
+        sh(Command::new("ldconfig").arg("-r").arg(&self.dir));
+        let mut cmd = Command::new("/usr/sbin/chroot");
+        cmd.arg(&self.dir)
+            .args(["/lib64/ld-linux-x86-64.so.2", "--list", prog])
+            .env_clear();
+        for e in env {
+            let (k, v) = e.split_once('=').unwrap();
+            cmd.env(k, v);
+        }
+        let o = cmd.output().unwrap();
+        let list = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| {
+                let (n, rest) = l.trim().split_once(" => ")?;
+                Some((n.to_string(), rest.split(" (").next()?.trim().to_string()))
+            })
+            .collect();
+        (list, String::from_utf8_lossy(&o.stderr).into_owned())
+    }
+}
+
+fn to<'a>(edges: &'a [(String, String, Option<String>)], name: &str) -> Option<&'a str> {
+    edges
+        .iter()
+        .find(|(_, n, _)| n == name)
+        .and_then(|(_, _, t)| t.as_deref())
+}
+
+fn real_to(list: &[(String, String)], name: &str) -> String {
+    list.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, p)| p.clone())
+        .unwrap_or_else(|| format!("{name}: not listed in {list:?}"))
+}
+
+#[test]
+fn runpath_origin_relative_to_the_binary() {
+    let r = Root::new();
+    r.lib("/opt/app/lib", "libfoo.so", &[], &[]);
+    r.prog(
+        "/opt/app/bin/app",
+        &["libfoo.so"],
+        &[
+            &format!("-L{}", r.path("/opt/app/lib").display()),
+            "-Wl,--enable-new-dtags",
+            "-Wl,-rpath,$ORIGIN/../lib",
+        ],
+    );
+    let (_, edges) = r.slim_edges("/opt/app/bin/app", &[]);
+    assert_eq!(to(&edges, "libfoo.so"), Some("/opt/app/lib/libfoo.so"));
+    assert_eq!(
+        to(&edges, "libc.so.6"),
+        Some("/usr/lib/x86_64-linux-gnu/libc.so.6")
+    );
+    assert_eq!(
+        real_to(&r.real_loader("/opt/app/bin/app", &[]), "libfoo.so"),
+        "/opt/app/bin/../lib/libfoo.so"
+    );
+}
+
+#[test]
+fn rpath_beats_ld_library_path_but_runpath_does_not() {
+    let r = Root::new();
+    r.lib("/rp", "libbar.so", &[], &[]);
+    r.lib("/ld", "libbar.so", &[], &[]);
+    let l = format!("-L{}", r.path("/rp").display());
+    r.prog(
+        "/usr/bin/with-rpath",
+        &["libbar.so"],
+        &[&l, "-Wl,--disable-new-dtags", "-Wl,-rpath,/rp"],
+    );
+    r.prog(
+        "/usr/bin/with-runpath",
+        &["libbar.so"],
+        &[&l, "-Wl,--enable-new-dtags", "-Wl,-rpath,/rp"],
+    );
+    let env = ["LD_LIBRARY_PATH=/ld", "PATH=/usr/bin"];
+    let (_, e) = r.slim_edges("with-rpath", &env);
+    assert_eq!(to(&e, "libbar.so"), Some("/rp/libbar.so"));
+    assert_eq!(
+        real_to(&r.real_loader("/usr/bin/with-rpath", &env), "libbar.so"),
+        "/rp/libbar.so"
+    );
+    let (_, e) = r.slim_edges("with-runpath", &env);
+    assert_eq!(to(&e, "libbar.so"), Some("/ld/libbar.so"));
+    assert_eq!(
+        real_to(&r.real_loader("/usr/bin/with-runpath", &env), "libbar.so"),
+        "/ld/libbar.so"
+    );
+}
+
+#[test]
+fn ld_so_conf_include_is_followed() {
+    let r = Root::new();
+    r.lib("/opt/x/lib", "libx.so", &[], &[]);
+    std::fs::create_dir_all(r.path("/etc/ld.so.conf.d")).unwrap();
+    std::fs::write(
+        r.path("/etc/ld.so.conf"),
+        "# comment\ninclude /etc/ld.so.conf.d/*.conf\n",
+    )
+    .unwrap();
+    std::fs::write(r.path("/etc/ld.so.conf.d/x.conf"), "/opt/x/lib\n").unwrap();
+    std::fs::write(r.path("/etc/ld.so.conf.d/ignored.txt"), "/nope\n").unwrap();
+    r.prog(
+        "/usr/bin/app",
+        &["libx.so"],
+        &[&format!("-L{}", r.path("/opt/x/lib").display())],
+    );
+    let (_, e) = r.slim_edges("/usr/bin/app", &[]);
+    assert_eq!(to(&e, "libx.so"), Some("/opt/x/lib/libx.so"));
+    assert_eq!(
+        real_to(&r.real_loader("/usr/bin/app", &[]), "libx.so"),
+        "/opt/x/lib/libx.so"
+    );
+}
+
+#[test]
+fn symlink_chain_through_an_absolute_link_keeps_every_hop() {
+    let r = Root::new();
+    r.lib("/opt/real", "libchain.so.1", &[], &[]);
+    std::fs::rename(
+        r.path("/opt/real/libchain.so.1"),
+        r.path("/opt/real/libchain.so.1.0"),
+    )
+    .unwrap();
+    symlink("libchain.so.1.0", r.path("/opt/real/libchain.so.1")).unwrap();
+    symlink(
+        "/opt/real/libchain.so.1",
+        r.path("/usr/lib/x86_64-linux-gnu/libchain.so.1"),
+    )
+    .unwrap();
+    // Link against a copy named by the soname the program will ask for.
+    let d = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        r.path("/opt/real/libchain.so.1.0"),
+        d.path().join("libchain.so.1"),
+    )
+    .unwrap();
+    r.prog(
+        "/usr/bin/app",
+        &["libchain.so.1"],
+        &[&format!("-L{}", d.path().display())],
+    );
+    let (rep, e) = r.slim_edges("/usr/bin/app", &[]);
+    assert_eq!(to(&e, "libchain.so.1"), Some("/opt/real/libchain.so.1.0"));
+    let links: Vec<&str> = rep["dependencies"]["symlinks"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for hop in [
+        "/lib",
+        "/usr/lib/x86_64-linux-gnu/libchain.so.1",
+        "/opt/real/libchain.so.1",
+    ] {
+        assert!(links.contains(&hop), "{hop} missing from {links:?}");
+    }
+    // --explain walks from the real file back to the entrypoint.
+    let image = r.image("/usr/bin/app", &[]);
+    let o = ok(slim(&[
+        "analyze",
+        "--quiet",
+        "--explain",
+        "/opt/real/libchain.so.1",
+        "--format",
+        "json",
+        &image,
+    ]));
+    let x: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(x["kept"], true);
+    assert_eq!(x["chain"][0]["reason"]["kind"], "symlink-hop");
+    let last = x["chain"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["reason"]["kind"], "entrypoint", "{x}");
+    assert_eq!(
+        real_to(&r.real_loader("/usr/bin/app", &[]), "libchain.so.1"),
+        "/lib/x86_64-linux-gnu/libchain.so.1"
+    );
+}
+
+#[test]
+fn missing_library_is_a_diagnostic_not_a_panic() {
+    let r = Root::new();
+    r.lib("/tmp/build", "libgone.so", &[], &[]);
+    r.prog(
+        "/usr/bin/app",
+        &["libgone.so"],
+        &[&format!("-L{}", r.path("/tmp/build").display())],
+    );
+    std::fs::remove_file(r.path("/tmp/build/libgone.so")).unwrap();
+    let (rep, e) = r.slim_edges("/usr/bin/app", &[]);
+    assert_eq!(to(&e, "libgone.so"), None);
+    let d: Vec<&Value> = rep["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "elf-unresolved-needed")
+        .collect();
+    assert_eq!(d.len(), 1, "{}", rep["diagnostics"]);
+    assert!(d[0]["message"].as_str().unwrap().contains("libgone.so"));
+    let (_, err) = r.real_loader_full("/usr/bin/app", &[]);
+    assert!(
+        err.contains("libgone.so: cannot open shared object file"),
+        "{err}"
+    );
+}
+
+/// A 32-bit i386 ELF header padded to a page (ld.so reads that much before checking the class).
+fn elf32_stub() -> Vec<u8> {
+    let mut h = vec![0u8; 4096];
+    h[..4].copy_from_slice(b"\x7fELF");
+    h[4] = 1; // ELFCLASS32
+    h[5] = 1; // little endian
+    h[6] = 1; // EV_CURRENT
+    h[16] = 3; // ET_DYN
+    h[18] = 3; // EM_386
+    h[20] = 1; // e_version
+    h[40] = 52; // e_ehsize
+    h
+}
+
+#[test]
+fn a_32_bit_library_earlier_in_the_path_is_skipped() {
+    let r = Root::new();
+    r.lib("/usr/lib/x86_64-linux-gnu", "libfoo.so", &[], &[]);
+    r.prog(
+        "/usr/bin/app",
+        &["libfoo.so"],
+        &[&format!(
+            "-L{}",
+            r.path("/usr/lib/x86_64-linux-gnu").display()
+        )],
+    );
+    std::fs::create_dir_all(r.path("/early")).unwrap();
+    std::fs::write(r.path("/early/libfoo.so"), elf32_stub()).unwrap();
+    let env = ["LD_LIBRARY_PATH=/early"];
+    let (_, e) = r.slim_edges("/usr/bin/app", &env);
+    assert_eq!(
+        to(&e, "libfoo.so"),
+        Some("/usr/lib/x86_64-linux-gnu/libfoo.so")
+    );
+    assert_eq!(
+        real_to(&r.real_loader("/usr/bin/app", &env), "libfoo.so"),
+        "/lib/x86_64-linux-gnu/libfoo.so"
+    );
+}
+
+#[test]
+fn a_non_elf_file_named_like_the_library_stops_the_loader() {
+    // glibc does not skip it: "invalid ELF header" ends the program's start.
+    let r = Root::new();
+    r.lib("/usr/lib/x86_64-linux-gnu", "libtxt.so", &[], &[]);
+    r.prog(
+        "/usr/bin/app",
+        &["libtxt.so"],
+        &[&format!(
+            "-L{}",
+            r.path("/usr/lib/x86_64-linux-gnu").display()
+        )],
+    );
+    std::fs::create_dir_all(r.path("/early")).unwrap();
+    std::fs::write(
+        r.path("/early/libtxt.so"),
+        format!("/* GNU ld script */\nINPUT(-ltxt)\n{}\n", "#".repeat(100)),
+    )
+    .unwrap();
+    let env = ["LD_LIBRARY_PATH=/early"];
+    let (rep, e) = r.slim_edges("/usr/bin/app", &env);
+    assert_eq!(to(&e, "libtxt.so"), None);
+    let d: Vec<&Value> = rep["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "elf-invalid-candidate")
+        .collect();
+    assert_eq!(d.len(), 1, "{}", rep["diagnostics"]);
+    assert!(
+        d[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/early/libtxt.so: invalid ELF header"),
+        "{}",
+        d[0]
+    );
+    let (_, err) = r.real_loader_full("/usr/bin/app", &env);
+    assert!(
+        err.contains("/early/libtxt.so: invalid ELF header"),
+        "{err}"
+    );
+    // Without it on the path, the real library is found.
+    let (_, e) = r.slim_edges("/usr/bin/app", &[]);
+    assert_eq!(
+        to(&e, "libtxt.so"),
+        Some("/usr/lib/x86_64-linux-gnu/libtxt.so")
+    );
+}
+
+#[test]
+fn cyclic_needed_terminates() {
+    let r = Root::new();
+    let l = format!("-L{}", r.path("/usr/lib/x86_64-linux-gnu").display());
+    r.lib("/usr/lib/x86_64-linux-gnu", "libb.so", &[], &[]);
+    r.lib("/usr/lib/x86_64-linux-gnu", "liba.so", &["libb.so"], &[&l]);
+    r.lib("/usr/lib/x86_64-linux-gnu", "libb.so", &["liba.so"], &[&l]);
+    r.prog("/usr/bin/app", &["liba.so"], &[&l]);
+    let (rep, e) = r.slim_edges("/usr/bin/app", &[]);
+    assert_eq!(to(&e, "liba.so"), Some("/usr/lib/x86_64-linux-gnu/liba.so"));
+    assert_eq!(to(&e, "libb.so"), Some("/usr/lib/x86_64-linux-gnu/libb.so"));
+    assert!(
+        e.iter()
+            .any(|(f, n, _)| f.ends_with("libb.so") && n == "liba.so"),
+        "{e:?}"
+    );
+    assert!(rep["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["code"] != "elf-unresolved-needed"));
+}
+
+#[test]
+fn scripts_are_followed_to_their_interpreter_and_shells_are_flagged() {
+    let r = Root::new();
+    r.prog("/usr/bin/tool", &[], &[]);
+    std::fs::copy(r.path("/usr/bin/tool"), r.path("/usr/bin/sh")).unwrap();
+    std::fs::write(r.path("/usr/bin/run.sh"), "#!/bin/sh\nexec tool\n").unwrap();
+    std::fs::write(
+        r.path("/usr/bin/run.py"),
+        "#!/usr/bin/env tool -u\nprint()\n",
+    )
+    .unwrap();
+    std::fs::copy(r.path("/usr/bin/tool"), r.path("/usr/bin/env")).unwrap();
+    let (rep, _) = r.slim_edges("/usr/bin/run.sh", &["PATH=/usr/bin"]);
+    let codes: Vec<&str> = rep["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"entrypoint-needs-shell"), "{codes:?}");
+    assert!(rep["dependencies"]["objects"]
+        .as_object()
+        .unwrap()
+        .contains_key("/usr/bin/sh"));
+    let (rep, _) = r.slim_edges("/usr/bin/run.py", &["PATH=/usr/bin"]);
+    let objects = rep["dependencies"]["objects"].as_object().unwrap();
+    assert!(objects.contains_key("/usr/bin/tool"), "{objects:?}");
+    assert!(rep["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["code"] != "entrypoint-needs-shell"));
+}
