@@ -128,6 +128,28 @@ mod tests {
     }
 
     #[test]
+    fn truncated_and_corrupted_elf_never_panics() {
+        // A cheap, always-run cousin of `cargo fuzz run elf`.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let head = &me[..me.len().min(1 << 16)];
+        for cut in (0..head.len()).step_by(97) {
+            let _ = ElfInfo::parse(&head[..cut]);
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..300 {
+            let mut b = head.to_vec();
+            for _ in 0..8 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let i = (seed as usize) % b.len();
+                b[i] = (seed >> 32) as u8;
+            }
+            let _ = ElfInfo::parse(&b);
+        }
+    }
+
+    #[test]
     fn reads_this_test_binary() {
         let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         let info = ElfInfo::parse(&me).unwrap().unwrap();

@@ -22,6 +22,11 @@ pub struct Object {
     /// Symlinks followed from `path` to `real` (absolute).
     pub hops: Vec<String>,
     pub info: Arc<ElfInfo>,
+    /// What `$ORIGIN` expands to: the directory of the real path for a
+    /// program (glibc reads /proc/self/exe) and of an object opened by path;
+    /// the directory of the path a library was found by in a search (glibc
+    /// keeps that name as given, without resolving symlinks).
+    pub origin: String,
 }
 
 /// Reads ELF objects of an image and searches libraries like ld.so.
@@ -104,11 +109,14 @@ impl<'a> Loader<'a> {
     pub fn object(&self, path: &str) -> Option<Object> {
         let r = self.tree().resolve(path, true).ok()?;
         let info = self.elf_at(&r.path)?;
+        let real = abs(&r.path);
+        let origin = dirname(&real).to_string();
         Some(Object {
             path: abs(path),
-            real: abs(&r.path),
+            real,
             hops: r.hops.iter().map(|h| abs(h)).collect(),
             info,
+            origin,
         })
     }
 
@@ -152,11 +160,7 @@ impl<'a> Loader<'a> {
     /// search path entry of `obj`. Relative entries are relative to the
     /// process's working directory, which a static tracer cannot know: None.
     fn expand(&self, entry: &str, obj: &Object) -> Option<String> {
-        let origin = dirname(if obj.info.kind == goblin::elf::header::ET_EXEC {
-            &obj.real
-        } else {
-            &obj.path
-        });
+        let origin = obj.origin.as_str();
         let lib = match obj.info.multiarch() {
             Some(ma) => format!("lib/{ma}"),
             None if obj.info.class == 64 => "lib64".into(),
@@ -249,7 +253,13 @@ impl<'a> Loader<'a> {
 
     /// A candidate of the wrong class or machine is skipped, as ld.so does.
     fn candidate(&self, path: &str, obj: &Object) -> Result<Option<Object>, String> {
-        Ok(self.probe(path)?.filter(|o| obj.info.compatible(&o.info)))
+        Ok(self
+            .probe(path)?
+            .filter(|o| obj.info.compatible(&o.info))
+            .map(|mut o| {
+                o.origin = dirname(&o.path).to_string();
+                o
+            }))
     }
 }
 

@@ -62,6 +62,16 @@ pub fn elf_closure(loader: &Loader, roots: &[Object]) -> Closure {
         note(&mut c, r);
         queue.push_back((r.clone(), Vec::new()));
     }
+    // ld.so satisfies a DT_NEEDED from objects already loaded, matched by
+    // soname, before searching: a plugin needing libjvm.so finds the one its
+    // host loaded. Roots (programs, and libraries a host dlopens) are loaded first.
+    for r in roots {
+        if let Some(so) = &r.info.soname {
+            by_name
+                .entry(so.clone())
+                .or_insert_with(|| Ok(Some(r.clone())));
+        }
+    }
     let mut done: BTreeSet<String> = BTreeSet::new();
     while let Some((obj, inherited)) = queue.pop_front() {
         if !done.insert(obj.real.clone()) {

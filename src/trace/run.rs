@@ -341,10 +341,11 @@ pub fn trace(
             .cloned()
             .collect();
     for o in dlopeners {
-        let explained = rules
-            .rules
-            .iter()
-            .any(|r| r.when.kept.iter().any(|g| rules::matches(g, &o)));
+        let explained = matches!(st.t.kept.get(&o), Some(Reason::Rule { .. }))
+            || rules
+                .rules
+                .iter()
+                .any(|r| r.when.kept.iter().any(|g| rules::matches(g, &o)));
         if !explained {
             st.t.diagnostics.push(Diagnostic::new(
                 "elf-dlopen",
