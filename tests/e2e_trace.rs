@@ -178,7 +178,6 @@ fn compare(name: &str) {
     let want = lddtree(&root, &files);
     let mut diffs = Vec::new();
     let (mut via_loader, mut via_origin) = (0, 0);
-    let (mut via_loader, mut via_origin) = (0, 0);
     for f in &files {
         let obj = loader.object(f).unwrap();
         let c = slim::trace::elf_closure(&loader, std::slice::from_ref(&obj));
@@ -212,12 +211,11 @@ fn compare(name: &str) {
                 && got.difference(w).all(|p| origin_explains(&root, &c, p));
             via_loader += usize::from(by_loader);
             if by_loader && std::env::var("SLIM_SHOW_TIES").is_ok() {
-                println!("tie {f}: only slim {:?} only lddtree {:?} missing {missing:?} vs {wmissing:?}", got.difference(w).collect::<Vec<_>>(), w.difference(&got).collect::<Vec<_>>());
-            }
-            via_origin += usize::from(!by_loader && by_origin);
-            via_loader += usize::from(by_loader);
-            if by_loader && std::env::var("SLIM_SHOW_TIES").is_ok() {
-                println!("tie {f}: only slim {:?} only lddtree {:?} missing {missing:?} vs {wmissing:?}", got.difference(w).collect::<Vec<_>>(), w.difference(&got).collect::<Vec<_>>());
+                println!(
+                    "tie {f}: only slim {:?} only lddtree {:?} missing {missing:?} vs {wmissing:?}",
+                    got.difference(w).collect::<Vec<_>>(),
+                    w.difference(&got).collect::<Vec<_>>()
+                );
             }
             via_origin += usize::from(!by_loader && by_origin);
             let explained = by_loader || by_origin;
