@@ -120,6 +120,21 @@ impl<'a> Loader<'a> {
         })
     }
 
+    /// Parses many files at once on all cores; results land in the cache.
+    pub fn preload(&self, paths: &[String]) {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(p) = paths.get(i) else { break };
+                    self.elf_at(p);
+                });
+            }
+        });
+    }
+
     /// The ELF info of the regular file at resolved path `real` (cached).
     pub fn elf_at(&self, real: &str) -> Option<Arc<ElfInfo>> {
         let key = real.trim_start_matches('/').to_string();
