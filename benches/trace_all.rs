@@ -7,7 +7,10 @@
 use std::time::Instant;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let Some(image) = args.first() else {
         eprintln!("usage: cargo bench --bench trace_all -- IMAGE [LIST_OUT]");
         std::process::exit(2);
@@ -20,11 +23,20 @@ fn main() {
 
     let t1 = Instant::now();
     let loader = slim::trace::Loader::new(&layers, &[]);
-    let files: Vec<String> = layers.tree.iter().filter(|(_, n)| n.is_file()).map(|(p, _)| p.to_string()).collect();
+    let files: Vec<String> = layers
+        .tree
+        .iter()
+        .filter(|(_, n)| n.is_file())
+        .map(|(p, _)| p.to_string())
+        .collect();
     loader.preload(&files);
     let elfs: Vec<String> = files
         .iter()
-        .filter(|p| loader.elf_at(p).is_some_and(|i| i.kind != goblin::elf::header::ET_REL))
+        .filter(|p| {
+            loader
+                .elf_at(p)
+                .is_some_and(|i| i.kind != goblin::elf::header::ET_REL)
+        })
         .map(|p| format!("/{p}"))
         .collect();
     let parse = t1.elapsed().as_secs_f64();
@@ -33,7 +45,9 @@ fn main() {
     let mut edges = 0;
     for f in &elfs {
         let obj = loader.object(f).expect("an ELF file");
-        edges += slim::trace::elf_closure(&loader, std::slice::from_ref(&obj)).edges.len();
+        edges += slim::trace::elf_closure(&loader, std::slice::from_ref(&obj))
+            .edges
+            .len();
     }
     let closure = t2.elapsed().as_secs_f64();
     if let Some(out) = args.get(1) {

@@ -70,6 +70,14 @@ pub struct Projected {
     pub by_reason: BTreeMap<String, usize>,
     /// Packages whose config and data are kept (the entrypoint's and its dependencies).
     pub packages: Vec<String>,
+    /// Every kept path with the reason it was first kept for.
+    pub kept: Vec<KeptPath>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeptPath {
+    pub path: String,
+    pub reason: crate::trace::Reason,
 }
 
 /// What to trace besides the image's own entrypoint.
@@ -259,12 +267,21 @@ pub fn analyze(
             .entry(v["kind"].as_str().unwrap_or("other").to_string())
             .or_insert(0) += 1;
     }
+    let kept = trace
+        .kept
+        .iter()
+        .map(|(p, r)| KeptPath {
+            path: p.clone(),
+            reason: r.clone(),
+        })
+        .collect();
     let projected = Projected {
         paths: trace.kept.len(),
         files,
         bytes,
         by_reason,
         packages: trace.packages.clone(),
+        kept,
     };
     for p in ["/etc/os-release", "/usr/lib/os-release"] {
         if let Err(e @ crate::fs::ResolveError::Loop { .. }) = layers.tree.resolve(p, true) {
