@@ -504,3 +504,45 @@ fn scripts_are_followed_to_their_interpreter_and_shells_are_flagged() {
         .iter()
         .all(|d| d["code"] != "entrypoint-needs-shell"));
 }
+
+#[test]
+fn glibc_hwcaps_variants_are_kept_beside_the_baseline() {
+    // ld.so prefers DIR/glibc-hwcaps/x86-64-v2/NAME on a CPU of that level;
+    // which one runs depends on the CPU, so both must be in the image.
+    let r = Root::new();
+    let ma = "/usr/lib/x86_64-linux-gnu";
+    r.lib(ma, "libfast.so", &[], &[]);
+    r.lib(
+        &format!("{ma}/glibc-hwcaps/x86-64-v2"),
+        "libfast.so",
+        &[],
+        &[],
+    );
+    r.prog(
+        "/usr/bin/app",
+        &["libfast.so"],
+        &[&format!("-L{}", r.path(ma).display())],
+    );
+    let (rep, e) = r.slim_edges("/usr/bin/app", &[]);
+    assert_eq!(
+        to(&e, "libfast.so"),
+        Some("/usr/lib/x86_64-linux-gnu/libfast.so")
+    );
+    let objects = rep["dependencies"]["objects"].as_object().unwrap();
+    let variant = "/usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v2/libfast.so";
+    assert!(objects.contains_key(variant), "{objects:?}");
+    let hw: Vec<&Value> = rep["dependencies"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "hwcaps")
+        .collect();
+    assert_eq!(hw.len(), 1, "{hw:?}");
+    // Whatever this CPU makes the real loader pick is one of them.
+    let picked = real_to(&r.real_loader("/usr/bin/app", &[]), "libfast.so");
+    let picked = picked.replace("/lib/", "/usr/lib/");
+    assert!(
+        picked == variant || picked == "/usr/lib/x86_64-linux-gnu/libfast.so",
+        "real loader picked {picked}"
+    );
+}

@@ -254,6 +254,27 @@ impl<'a> Loader<'a> {
         Ok(None)
     }
 
+    /// glibc-hwcaps variants of a library found in a search: objects of the
+    /// same name under `DIR/glibc-hwcaps/*/` (glibc 2.33+), compatible with it.
+    /// Which one ld.so loads depends on the CPU, so all of them are kept.
+    pub fn hwcaps_variants(&self, found: &Object) -> Vec<Object> {
+        let (dir, name) = (
+            dirname(&found.path),
+            found.path.rsplit('/').next().unwrap_or(""),
+        );
+        let pattern = format!("{}/glibc-hwcaps/*/{name}", dir.trim_end_matches('/'));
+        let (paths, _) = crate::rules::glob(self.tree(), &pattern);
+        paths
+            .iter()
+            .filter_map(|p| self.object(p))
+            .filter(|o| o.info.compatible(&found.info) && o.real != found.real)
+            .map(|mut o| {
+                o.origin = dirname(&o.path).to_string();
+                o
+            })
+            .collect()
+    }
+
     /// The rpath directories `obj` passes on to the objects it loads.
     pub fn rpaths_for_children(&self, obj: &Object, inherited: &[String]) -> Vec<String> {
         let mut v: Vec<String> = obj

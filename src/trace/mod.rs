@@ -30,6 +30,9 @@ pub struct Edge {
 pub enum EdgeKind {
     Interpreter,
     Needed,
+    /// A glibc-hwcaps variant of a DT_NEEDED library (`DIR/glibc-hwcaps/x86-64-v3/NAME`),
+    /// which ld.so prefers on CPUs of that level: kept beside the baseline.
+    Hwcaps,
 }
 
 /// The ELF closure of some roots.
@@ -109,6 +112,17 @@ pub fn elf_closure(loader: &Loader, roots: &[Object]) -> Closure {
                 problem,
             });
             if let Some(o) = found {
+                for alt in loader.hwcaps_variants(&o) {
+                    c.edges.push(Edge {
+                        from: obj.real.clone(),
+                        name: name.clone(),
+                        kind: EdgeKind::Hwcaps,
+                        to: Some(alt.real.clone()),
+                        problem: None,
+                    });
+                    note(&mut c, &alt);
+                    queue.push_back((alt, child_rpaths.clone()));
+                }
                 note(&mut c, &o);
                 queue.push_back((o, child_rpaths.clone()));
             }

@@ -289,7 +289,7 @@ pub fn trace(
             let Some(to) = &e.to else { continue };
             let reason = match e.kind {
                 EdgeKind::Interpreter => Reason::Interpreter { of: e.from.clone() },
-                EdgeKind::Needed => Reason::ElfNeeded {
+                EdgeKind::Needed | EdgeKind::Hwcaps => Reason::ElfNeeded {
                     by: e.from.clone(),
                     name: e.name.clone(),
                 },
