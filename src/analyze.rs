@@ -126,6 +126,7 @@ pub enum Error {
 pub fn run_trace(
     image: &Image,
     layers: &Layers,
+    catalog: &crate::catalog::Catalog,
     opts: &Options,
 ) -> Result<crate::trace::Trace, Error> {
     let cfg = image.config.config().as_ref();
@@ -146,8 +147,7 @@ pub fn run_trace(
             .unwrap_or_default(),
         exec: opts.exec.clone(),
     };
-    let catalog = crate::catalog::Catalog::read(layers);
-    crate::trace::trace(layers, &catalog, &opts.rules, &topts).map_err(|e| Error::Resolve {
+    crate::trace::trace(layers, catalog, &opts.rules, &topts).map_err(|e| Error::Resolve {
         what: "entrypoint".into(),
         source: e,
     })

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod elf;
 pub mod fs;
 pub mod image;
+pub mod plan;
 pub mod progress;
 pub mod rules;
 pub mod trace;

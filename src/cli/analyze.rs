@@ -60,7 +60,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         exec: args.exec.clone(),
         rules,
     };
-    let trace = crate::analyze::run_trace(&image, &layers, &opts)?;
+    let catalog = crate::catalog::Catalog::read(&layers);
+    let trace = crate::analyze::run_trace(&image, &layers, &catalog, &opts)?;
     let mut out = std::io::stdout().lock();
     if let Some(path) = &args.explain {
         return explain(&mut out, &layers, &trace, path, args.format);

@@ -39,7 +39,7 @@ pub struct Args {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
-enum Codec {
+pub(crate) enum Codec {
     Gzip,
     Zstd,
     None,

@@ -5,6 +5,7 @@ mod analyze;
 mod copy;
 mod ls;
 mod progress;
+mod rewrite;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
@@ -30,6 +31,7 @@ enum Command {
     Analyze(analyze::Args),
     Copy(copy::Args),
     Ls(ls::Args),
+    Rewrite(rewrite::Args),
 }
 
 /// Output format of reports.
@@ -62,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Analyze(a) => analyze::run(a),
         Command::Copy(a) => copy::run(a),
         Command::Ls(a) => ls::run(a),
+        Command::Rewrite(a) => rewrite::run(a),
     };
     match result {
         Ok(code) => code,

@@ -192,12 +192,24 @@ impl Write for BlobWriter {
     }
 }
 
+/// Where the bytes of a tree's regular files come from.
+pub trait Content {
+    /// The contents of a regular file node.
+    fn open_node(&self, node: &crate::fs::Node) -> Option<Box<dyn Read + '_>>;
+}
+
+impl Content for Layers {
+    fn open_node(&self, node: &crate::fs::Node) -> Option<Box<dyn Read + '_>> {
+        self.open(node).map(|s| Box::new(s) as Box<dyn Read>)
+    }
+}
+
 /// Writes `tree` as one layer tar: entries sorted by path, parents first,
 /// numeric owners only, mtimes clamped, hardlinked files stored once and
 /// linked after. File contents are streamed from `layers`.
 pub fn build_layer(
     tree: &Tree,
-    layers: &Layers,
+    layers: &dyn Content,
     opts: LayerOptions,
     dir: &Path,
     reporter: &dyn Reporter,
@@ -247,7 +259,7 @@ pub fn build_layer(
                 written.insert(*data, path.to_string());
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_size(meta.size);
-                let src = layers.open(node).expect("a file node has data");
+                let src = layers.open_node(node).expect("a file node has data");
                 let mut counted = SourceReader {
                     inner: src,
                     path,

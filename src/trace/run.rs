@@ -685,6 +685,23 @@ fn config_references(
                     continue;
                 }
                 let Ok(r) = st.layers.tree.resolve(word, true) else {
+                    // A file the program will create (`pid /run/nginx.pid;`):
+                    // keep the directory it goes in.
+                    let parent = word.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+                    if parent.len() > 1 {
+                        if let Ok(d) = st.layers.tree.resolve(parent, true) {
+                            let abs = format!("/{}", d.path);
+                            if st.layers.tree.get(&d.path).is_some_and(|n| n.is_dir())
+                                && !excluded(&abs)
+                            {
+                                let reason = Reason::ConfigReference {
+                                    config: config.clone(),
+                                    line: i + 1,
+                                };
+                                new |= st.keep(parent, reason);
+                            }
+                        }
+                    }
                     continue;
                 };
                 let abs = format!("/{}", r.path);

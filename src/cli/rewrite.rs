@@ -1,0 +1,263 @@
+//! `slim rewrite`: write the slimmed image.
+
+use super::{human_bytes, progress::Bars, Format, ImageArgs};
+use crate::image::write::{self, LayerOptions, Output};
+use crate::image::{Compression, Transport};
+use anyhow::Context;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::process::ExitCode;
+
+/// Turn the image into a distroless one that still runs, and say what went.
+///
+/// slim traces what the entrypoint needs (see `slim analyze`), adds the
+/// profile's skeleton (users and groups, nsswitch, CA certificates, time
+/// zones, os-release, /tmp, /home/nonroot, SSL_CERT_FILE) and package metadata
+/// scanners read (/var/lib/dpkg/status.d, copyright files), and writes one
+/// reproducible layer. Shells, package managers, docs and everything the
+/// trace did not reach are left out. An entrypoint that needs a shell is
+/// refused, with the ways out, instead of writing an image that cannot start.
+///
+/// Examples:
+///   slim rewrite nginx.tar --to distroless -o nginx-slim.tar
+///   slim rewrite app.tar --to distroless --nonroot --keep '/etc/app/**' -o oci:out:1.0
+///   slim rewrite app.tar --to distroless --dry-run --format json | jq .dropped
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    #[command(flatten)]
+    image: ImageArgs,
+    /// The profile: `distroless`, or a profile file (the format of rules/distroless.toml).
+    #[arg(long, value_name = "PROFILE", default_value = "distroless")]
+    to: String,
+    /// Where to write the image (as for `slim copy`).
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "DEST",
+        required_unless_present = "dry_run"
+    )]
+    output: Option<String>,
+    /// Run as the non-root user 65532, in /home/nonroot unless the image sets a WorkingDir.
+    #[arg(long)]
+    nonroot: bool,
+    /// Also keep paths matching this glob (`*`, `?`, `**`). Repeatable.
+    #[arg(long, value_name = "PATH_OR_GLOB")]
+    keep: Vec<String>,
+    /// Also keep every file of this dpkg package (docs excepted). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    keep_package: Vec<String>,
+    /// Leave out paths matching this glob, whatever keeps them. Repeatable.
+    #[arg(long, value_name = "PATH_OR_GLOB")]
+    drop: Vec<String>,
+    /// Another program the image runs (helper, probe): its needs are kept. Repeatable.
+    #[arg(long, value_name = "PATH")]
+    exec: Vec<String>,
+    /// Extra run-time rules (see `slim analyze --help`).
+    #[arg(long, value_name = "FILE")]
+    rules: Vec<std::path::PathBuf>,
+    /// Print the plan (kept and dropped files and bytes by category) without writing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Output format of the plan.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Also save the plan as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    report: Option<std::path::PathBuf>,
+    /// Layer compression (docker-archive layers are always uncompressed).
+    #[arg(long, value_enum, default_value = "gzip")]
+    compression: super::copy::Codec,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let out = args.output.as_deref().map(Output::parse).transpose()?;
+    let sde = super::source_date_epoch()?;
+    let rules = super::analyze::load_rules(&args.rules)?;
+    let profile = crate::plan::Profile::load(&args.to)?;
+    let (image, layers) = super::load(&args.image, args.format == Format::Human)?;
+    let catalog = crate::catalog::Catalog::read(&layers);
+    let aopts = crate::analyze::Options {
+        entrypoint: None,
+        exec: args.exec.clone(),
+        rules,
+    };
+    let trace = crate::analyze::run_trace(&image, &layers, &catalog, &aopts)?;
+    for d in trace.diagnostics.iter().filter(|d| d.severity == "error") {
+        eprintln!("slim: warning: {} [{}]", d.message, d.code);
+    }
+    let popts = crate::plan::Options {
+        keep: args.keep.clone(),
+        keep_packages: args.keep_package.clone(),
+        drop: args.drop.clone(),
+    };
+    let plan = crate::plan::plan(&layers, &catalog, &trace, &profile, &popts)?;
+
+    let mut report = serde_json::to_value(&plan)?;
+    report["source"] = json!(image.reference.to_string());
+    report["profile"] = json!(profile.name);
+    let written = match (&out, args.dry_run) {
+        (Some(out), false) => {
+            let work = write::work_dir(out)?;
+            let bars = Bars::new(!args.image.quiet && args.format == Format::Human);
+            let compression = match out.transport {
+                Transport::DockerArchive => Compression::None,
+                _ => args.compression.into(),
+            };
+            let layer = write::build_layer(
+                &plan.tree,
+                &crate::plan::PlanContent {
+                    plan: &plan,
+                    layers: &layers,
+                },
+                LayerOptions {
+                    compression,
+                    clamp_mtime: sde,
+                },
+                work.path(),
+                &bars,
+                0,
+            )?;
+            bars.clear();
+            let config = slim_config(&image.config_raw, &profile, args.nonroot)?;
+            let kept: u64 = plan.kept.values().map(|c| c.bytes).sum();
+            let files: usize = plan.kept.values().map(|c| c.files).sum();
+            let what = format!(
+                "slim rewrite --to {}: kept {files} of {} files ({} of {})",
+                profile.name,
+                plan.source_files,
+                human_bytes(kept),
+                human_bytes(plan.source_bytes)
+            );
+            let created = sde.map(super::copy::rfc3339);
+            let config = write::derive_config(
+                &config,
+                std::slice::from_ref(&layer.diff_id),
+                &what,
+                created.as_deref(),
+            )?;
+            let base = image
+                .manifest_digest
+                .as_ref()
+                .unwrap_or(&image.config_digest)
+                .to_string();
+            let mut ann = vec![("org.opencontainers.image.base.digest".to_string(), base)];
+            ann.push((
+                "org.opencontainers.image.base.name".to_string(),
+                image
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| image.reference.to_string()),
+            ));
+            let w = write::write_image(out, &config, vec![layer], &ann, sde.unwrap_or(0))
+                .with_context(|| format!("writing {}", out.path.display()))?;
+            report["written"] = serde_json::to_value(&w)?;
+            Some(w)
+        }
+        _ => None,
+    };
+    if let Some(p) = &args.report {
+        std::fs::write(p, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    let mut o = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut o, &report)?;
+            writeln!(o)?;
+        }
+        Format::Human => {
+            let kept_files: usize = plan.kept.values().map(|c| c.files).sum();
+            let kept_bytes: u64 = plan.kept.values().map(|c| c.bytes).sum();
+            writeln!(
+                o,
+                "Kept       {kept_files} files, {} (of {} files, {})",
+                human_bytes(kept_bytes),
+                plan.source_files,
+                human_bytes(plan.source_bytes)
+            )?;
+            for (k, c) in &plan.kept {
+                writeln!(
+                    o,
+                    "  {:<16} {:>6} files {:>10}",
+                    k,
+                    c.files,
+                    human_bytes(c.bytes)
+                )?;
+            }
+            let dropped_files: usize = plan.dropped.values().map(|c| c.files).sum();
+            let dropped_bytes: u64 = plan.dropped.values().map(|c| c.bytes).sum();
+            writeln!(
+                o,
+                "Dropped    {dropped_files} files, {}",
+                human_bytes(dropped_bytes)
+            )?;
+            for (k, c) in &plan.dropped {
+                writeln!(
+                    o,
+                    "  {:<16} {:>6} files {:>10}",
+                    k,
+                    c.files,
+                    human_bytes(c.bytes)
+                )?;
+            }
+            writeln!(
+                o,
+                "Packages   {} with metadata in /var/lib/dpkg/status.d",
+                plan.packages.len()
+            )?;
+            match &written {
+                Some(w) => writeln!(
+                    o,
+                    "Written    {} {} ({})",
+                    w.transport.name(),
+                    w.path.display(),
+                    w.manifest_digest
+                )?,
+                None => writeln!(o, "Dry run    nothing written")?,
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The source config with the profile's Env, and the non-root user when asked.
+fn slim_config(
+    raw: &[u8],
+    profile: &crate::plan::Profile,
+    nonroot: bool,
+) -> anyhow::Result<Vec<u8>> {
+    let mut v: Value = serde_json::from_slice(raw).context("the source config is not JSON")?;
+    let cfg = v
+        .as_object_mut()
+        .context("the source config is not an object")?
+        .entry("config")
+        .or_insert_with(|| json!({}));
+    let cfg = cfg
+        .as_object_mut()
+        .context("config.config is not an object")?;
+    let env = cfg.entry("Env").or_insert_with(|| json!([]));
+    if env.is_null() {
+        *env = json!([]);
+    }
+    let list = env.as_array_mut().context("config Env is not a list")?;
+    for e in &profile.env {
+        let key = e.split('=').next().unwrap_or_default();
+        if !list
+            .iter()
+            .any(|x| x.as_str().is_some_and(|s| s.split('=').next() == Some(key)))
+        {
+            list.push(json!(e));
+        }
+    }
+    if nonroot {
+        if let Some(n) = &profile.nonroot {
+            cfg.insert("User".into(), json!(n.user));
+            let wd = cfg.get("WorkingDir").and_then(|w| w.as_str()).unwrap_or("");
+            if wd.is_empty() || wd == "/" {
+                cfg.insert("WorkingDir".into(), json!(n.workdir));
+            }
+        }
+    }
+    Ok(serde_json::to_vec(&v)?)
+}

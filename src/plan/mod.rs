@@ -1,0 +1,604 @@
+//! From a trace to the slimmed image's file tree: what the trace keeps, the
+//! profile's skeleton (users, CA certificates, time zones, /tmp …), the
+//! user's `--keep`/`--drop`, and package metadata scanners read
+//! (`/var/lib/dpkg/status.d/<pkg>`, `<pkg>.md5sums`, copyright files).
+
+use crate::catalog::Catalog;
+use crate::fs::{DataRef, Kind, Meta, Node, Tree};
+use crate::image::write::Content;
+use crate::image::Layers;
+use crate::rules;
+use crate::trace::Trace;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+
+/// The built-in distroless profile.
+pub const DISTROLESS: &str = include_str!("../../rules/distroless.toml");
+
+/// Files slim makes (passwd, status.d …) live in this pseudo-layer.
+const MADE: usize = usize::MAX;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileFile {
+    pub profile: Profile,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    #[serde(default)]
+    pub keep: Vec<String>,
+    #[serde(default)]
+    pub drop: Vec<String>,
+    #[serde(default)]
+    pub users: Vec<User>,
+    #[serde(default)]
+    pub groups: Vec<Group>,
+    #[serde(default)]
+    pub dirs: Vec<Dir>,
+    #[serde(default)]
+    pub env: Vec<String>,
+    pub nonroot: Option<NonRoot>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    pub uid: u64,
+    pub gid: u64,
+    pub home: String,
+    pub shell: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub name: String,
+    pub gid: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dir {
+    pub path: String,
+    pub mode: String,
+    #[serde(default)]
+    pub uid: u64,
+    #[serde(default)]
+    pub gid: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NonRoot {
+    pub user: String,
+    pub workdir: String,
+}
+
+impl Profile {
+    /// `distroless`, or a profile file.
+    pub fn load(name_or_path: &str) -> Result<Profile, rules::Error> {
+        let (text, origin) = if name_or_path == "distroless" {
+            (DISTROLESS.to_string(), "rules/distroless.toml".to_string())
+        } else {
+            let t = std::fs::read_to_string(name_or_path).map_err(|e| rules::Error {
+                origin: name_or_path.to_string(),
+                message: format!("{e} (--to takes `distroless` or a profile file)"),
+            })?;
+            (t, name_or_path.to_string())
+        };
+        let f: ProfileFile = toml::from_str(&text).map_err(|e| rules::Error {
+            origin,
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        Ok(f.profile)
+    }
+}
+
+/// What the user asks for on top of the profile.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub keep: Vec<String>,
+    pub keep_packages: Vec<String>,
+    pub drop: Vec<String>,
+}
+
+/// Why a path is in the output, by category (for the plan summary).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub files: usize,
+    pub bytes: u64,
+}
+
+/// The plan: the output tree and what it is made of.
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    #[serde(skip)]
+    pub tree: Tree,
+    #[serde(skip)]
+    made: Vec<Vec<u8>>,
+    /// Output path → category (`entrypoint`, `elf-needed`, `rule`, `package`, `profile`, `keep`, `metadata`, `parent` …).
+    #[serde(skip)]
+    pub why: BTreeMap<String, String>,
+    /// Regular files and bytes kept, by category.
+    pub kept: BTreeMap<String, Counts>,
+    /// Regular files and bytes of the source image left out, by category.
+    pub dropped: BTreeMap<String, Counts>,
+    /// Packages that still have a file in the image (their metadata is written).
+    pub packages: Vec<String>,
+    pub source_files: usize,
+    pub source_bytes: u64,
+}
+
+/// A plan that cannot be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    NeedsShell(String),
+}
+
+fn abs(p: &str) -> String {
+    format!("/{}", p.trim_start_matches('/'))
+}
+
+struct Builder<'a> {
+    layers: &'a Layers,
+    tree: Tree,
+    why: BTreeMap<String, String>,
+    made: Vec<Vec<u8>>,
+}
+
+impl Builder<'_> {
+    /// Copies the source node at real path `p` (and its parent directories) into the output.
+    fn take(&mut self, p: &str, why: &str) {
+        let src = &self.layers.tree;
+        let key = p.trim_start_matches('/');
+        let Some(node) = src.get(key) else { return };
+        let mut dir = key;
+        while let Some((parent, _)) = dir.rsplit_once('/') {
+            if self.tree.get(parent).is_none() {
+                if let Some(n) = src.get(parent) {
+                    self.tree.insert(parent, n.clone());
+                    self.why
+                        .entry(abs(parent))
+                        .or_insert_with(|| "parent".into());
+                }
+            }
+            dir = parent;
+        }
+        if self.tree.get(key).is_none() {
+            self.tree.insert(key, node.clone());
+        }
+        self.why.insert(abs(key), why.to_string());
+    }
+
+    /// Like `take`, following a symlink: every hop and the target.
+    fn take_path(&mut self, path: &str, why: &str) {
+        let src = &self.layers.tree;
+        let Ok(r) = src.resolve(path, false) else {
+            return;
+        };
+        let hops = r.hops.clone();
+        for h in hops {
+            self.take(&h, "symlink-hop");
+        }
+        self.take(&r.path, why);
+        if src
+            .get(&r.path)
+            .is_some_and(|n| n.symlink_target().is_some())
+        {
+            if let Ok(full) = src.resolve(&r.path, true) {
+                for h in &full.hops {
+                    self.take(h, "symlink-hop");
+                }
+                self.take(&full.path, why);
+            }
+        }
+    }
+
+    /// Adds a file slim makes, replacing any source file there.
+    fn make(&mut self, path: &str, bytes: Vec<u8>, meta: Meta, why: &str) {
+        let key = path.trim_start_matches('/');
+        if let Some((parent, _)) = key.rsplit_once('/') {
+            if self.tree.get(parent).is_none() {
+                self.take(parent, "parent");
+            }
+            self.ensure_dir(parent);
+        }
+        let size = bytes.len() as u64;
+        self.made.push(bytes);
+        let data = DataRef {
+            layer: MADE,
+            offset: (self.made.len() - 1) as u64,
+        };
+        self.tree.insert(
+            key,
+            Node {
+                kind: Kind::File {
+                    data,
+                    hardlink: None,
+                },
+                meta: Meta { size, ..meta },
+                layer: MADE,
+            },
+        );
+        self.why.insert(abs(key), why.to_string());
+    }
+
+    fn ensure_dir(&mut self, key: &str) {
+        let mut acc = String::new();
+        for c in key.split('/').filter(|c| !c.is_empty()) {
+            if !acc.is_empty() {
+                acc.push('/');
+            }
+            acc.push_str(c);
+            if self.tree.get(&acc).is_none() {
+                match self.layers.tree.get(&acc) {
+                    Some(n) if n.is_dir() => self.tree.insert(&acc, n.clone()),
+                    _ => {
+                        let meta = Meta {
+                            mode: 0o755,
+                            ..Meta::default()
+                        };
+                        self.tree.insert(
+                            &acc,
+                            Node {
+                                kind: Kind::Dir,
+                                meta,
+                                layer: MADE,
+                            },
+                        );
+                    }
+                }
+                self.why.entry(abs(&acc)).or_insert_with(|| "parent".into());
+            }
+        }
+    }
+}
+
+/// Lines of a passwd/group file, plus `extra` entries whose name is absent.
+fn merge_db(original: Option<Vec<u8>>, extra: &[String]) -> Vec<u8> {
+    let mut text = original
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let names: BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| l.split(':').next())
+        .map(String::from)
+        .collect();
+    for e in extra {
+        let name = e.split(':').next().unwrap_or_default();
+        if !names.contains(name) {
+            text.push_str(e);
+            text.push('\n');
+        }
+    }
+    text.into_bytes()
+}
+
+fn category_of_dropped(path: &str, node: &Node) -> &'static str {
+    let base = path.rsplit('/').next().unwrap_or("");
+    if crate::analyze::SHELLS.contains(&base) && path.contains("bin/") {
+        "shells"
+    } else if crate::analyze::PACKAGE_MANAGERS.contains(&base) && path.contains("bin/")
+        || path.starts_with("var/lib/dpkg")
+        || path.starts_with("var/lib/apt")
+        || path.starts_with("var/cache/apt")
+    {
+        "package-managers"
+    } else if ["usr/share/doc/", "usr/share/man/", "usr/share/info/"]
+        .iter()
+        .any(|d| path.starts_with(d))
+    {
+        "docs"
+    } else if path.starts_with("usr/share/locale/") || path.starts_with("usr/lib/locale/") {
+        "locales"
+    } else if path.contains("/bin/") || path.contains("/sbin/") || path.starts_with("bin/") {
+        "executables"
+    } else if base.contains(".so") || path.contains("/lib/") && node.meta.mode & 0o111 != 0 {
+        "libraries"
+    } else {
+        "other"
+    }
+}
+
+/// Plans the slimmed image.
+pub fn plan(
+    layers: &Layers,
+    catalog: &Catalog,
+    trace: &Trace,
+    profile: &Profile,
+    opts: &Options,
+) -> Result<Plan, Error> {
+    let src = &layers.tree;
+    let user_kept = |p: &str| opts.keep.iter().any(|g| rules::matches(g, p));
+    if let Some(d) = trace
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "entrypoint-needs-shell")
+    {
+        let shell = d.path.clone().unwrap_or_else(|| "/bin/sh".into());
+        if !user_kept(&shell) && !user_kept("/bin/sh") {
+            return Err(Error::NeedsShell(format!(
+                "{}. A distroless image has no shell, so this image would not start. \
+                 Either keep one (--keep {shell}), or make the Entrypoint/Cmd run the program directly \
+                 (exec form, e.g. [\"/usr/bin/app\", \"--flag\"])",
+                d.message
+            )));
+        }
+    }
+    let mut b = Builder {
+        layers,
+        tree: Tree::new(),
+        why: BTreeMap::new(),
+        made: Vec::new(),
+    };
+    let dropped_by = |p: &str| {
+        opts.drop.iter().any(|g| rules::matches(g, p))
+            || profile.drop.iter().any(|g| rules::matches(g, p))
+    };
+    // 1. What the trace keeps (the profile's drops only yield to what the program needs).
+    for (p, reason) in &trace.kept {
+        let kind = serde_json::to_value(reason)
+            .ok()
+            .and_then(|v| v["kind"].as_str().map(String::from))
+            .unwrap_or_default();
+        let essential = matches!(
+            kind.as_str(),
+            "entrypoint" | "exec" | "interpreter" | "elf-needed" | "symlink-hop"
+        );
+        if opts.drop.iter().any(|g| rules::matches(g, p)) || (!essential && dropped_by(p)) {
+            continue;
+        }
+        b.take(p, &kind);
+    }
+    // 2. The profile's skeleton, then the user's --keep and --keep-package.
+    for g in &profile.keep {
+        let (paths, hops) = rules::glob(src, g);
+        for p in paths.iter().chain(hops.iter()) {
+            if !dropped_by(p) {
+                b.take_path(p, "profile");
+            }
+        }
+    }
+    for g in &opts.keep {
+        let (paths, hops) = rules::glob(src, g);
+        for p in paths.iter().chain(hops.iter()) {
+            b.take_path(p, "keep");
+        }
+    }
+    for name in &opts.keep_packages {
+        if let Some(pkg) = catalog.named(name).next() {
+            for f in &pkg.files {
+                let doc = ["/usr/share/doc/", "/usr/share/man/", "/usr/share/info/"]
+                    .iter()
+                    .any(|d| f.starts_with(d));
+                if !doc && !opts.drop.iter().any(|g| rules::matches(g, f)) {
+                    b.take_path(f, "keep-package");
+                }
+            }
+        }
+    }
+    // 3. Users and groups: the image's own plus the profile's.
+    let users: Vec<String> = profile
+        .users
+        .iter()
+        .map(|u| {
+            format!(
+                "{}:x:{}:{}:{}:{}:{}",
+                u.name, u.uid, u.gid, u.name, u.home, u.shell
+            )
+        })
+        .collect();
+    let groups: Vec<String> = profile
+        .groups
+        .iter()
+        .map(|g| format!("{}:x:{}:", g.name, g.gid))
+        .collect();
+    let file_meta = |p: &str, mode: u32| {
+        src.get(p).map(|n| n.meta.clone()).unwrap_or(Meta {
+            mode,
+            ..Meta::default()
+        })
+    };
+    let passwd = merge_db(layers.read("/etc/passwd", 16 << 20), &users);
+    b.make(
+        "/etc/passwd",
+        passwd,
+        file_meta("etc/passwd", 0o644),
+        "profile",
+    );
+    let group = merge_db(layers.read("/etc/group", 16 << 20), &groups);
+    b.make(
+        "/etc/group",
+        group,
+        file_meta("etc/group", 0o644),
+        "profile",
+    );
+    for d in &profile.dirs {
+        let key = d.path.trim_matches('/').to_string();
+        b.ensure_dir(&key);
+        let mode = u32::from_str_radix(&d.mode, 8).unwrap_or(0o755);
+        let mut node = b.tree.get(&key).cloned().unwrap_or(Node {
+            kind: Kind::Dir,
+            meta: Meta::default(),
+            layer: MADE,
+        });
+        if node.is_dir() {
+            node.meta.mode = mode;
+            node.meta.uid = d.uid;
+            node.meta.gid = d.gid;
+            b.tree.insert(&key, node);
+            b.why.insert(abs(&key), "profile".into());
+        }
+    }
+
+    // 4. Package metadata for every package that still has a file here.
+    let mut present: BTreeMap<String, &crate::catalog::Package> = BTreeMap::new();
+    for (p, n) in b.tree.iter() {
+        if n.is_dir() || n.layer == MADE {
+            continue;
+        }
+        for pkg in catalog.owners(p) {
+            present.entry(pkg.name.clone()).or_insert(pkg);
+        }
+    }
+    let mut packages = Vec::new();
+    for (name, pkg) in &present {
+        if pkg.kind != "deb" {
+            continue;
+        }
+        let meta = Meta {
+            mode: 0o644,
+            ..Meta::default()
+        };
+        let mut record = pkg.record.clone();
+        if !record.ends_with('\n') {
+            record.push('\n');
+        }
+        b.make(
+            &format!("/var/lib/dpkg/status.d/{name}"),
+            record.into_bytes(),
+            meta.clone(),
+            "metadata",
+        );
+        let sums_path = [
+            format!("/var/lib/dpkg/info/{}:{}.md5sums", pkg.name, pkg.arch),
+            format!("/var/lib/dpkg/info/{}.md5sums", pkg.name),
+        ]
+        .into_iter()
+        .find_map(|p| layers.read(&p, 64 << 20));
+        if let Some(sums) = sums_path {
+            let kept: String = String::from_utf8_lossy(&sums)
+                .lines()
+                .filter(|l| {
+                    let Some((_, f)) = l.split_once("  ") else {
+                        return false;
+                    };
+                    let real = src
+                        .resolve(&abs(f), false)
+                        .map(|r| r.path)
+                        .unwrap_or_default();
+                    b.tree.get(&real).is_some()
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            b.make(
+                &format!("/var/lib/dpkg/status.d/{name}.md5sums"),
+                kept.into_bytes(),
+                meta.clone(),
+                "metadata",
+            );
+        }
+        b.take_path(&format!("/usr/share/doc/{name}/copyright"), "metadata");
+        packages.push(name.clone());
+    }
+
+    // What was kept and dropped, by category.
+    let mut kept: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for (p, n) in b.tree.iter() {
+        if let Kind::File { data, .. } = n.kind {
+            if seen.insert(data) {
+                let c = kept
+                    .entry(
+                        b.why
+                            .get(&abs(p))
+                            .cloned()
+                            .unwrap_or_else(|| "other".into()),
+                    )
+                    .or_default();
+                c.files += 1;
+                c.bytes += n.meta.size;
+            }
+        }
+    }
+    let mut dropped: BTreeMap<String, Counts> = BTreeMap::new();
+    let (mut source_files, mut source_bytes) = (0, 0);
+    for (p, n) in src.iter() {
+        if let Kind::File { hardlink: None, .. } = n.kind {
+            source_files += 1;
+            source_bytes += n.meta.size;
+            if b.tree.get(p).is_none() {
+                let c = dropped
+                    .entry(category_of_dropped(p, n).to_string())
+                    .or_default();
+                c.files += 1;
+                c.bytes += n.meta.size;
+            }
+        }
+    }
+    Ok(Plan {
+        tree: b.tree,
+        made: b.made,
+        why: b.why,
+        kept,
+        dropped,
+        packages,
+        source_files,
+        source_bytes,
+    })
+}
+
+/// File contents of a plan: from the source layers, or made by slim.
+pub struct PlanContent<'a> {
+    pub plan: &'a Plan,
+    pub layers: &'a Layers,
+}
+
+impl Content for PlanContent<'_> {
+    fn open_node(&self, node: &Node) -> Option<Box<dyn Read + '_>> {
+        match node.kind {
+            Kind::File {
+                data:
+                    DataRef {
+                        layer: MADE,
+                        offset,
+                    },
+                ..
+            } => Some(Box::new(std::io::Cursor::new(
+                self.plan.made.get(offset as usize)?.as_slice(),
+            ))),
+            _ => self.layers.open_node(node),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_profile_parses() {
+        let p = Profile::load("distroless").unwrap();
+        assert_eq!(p.name, "distroless");
+        assert!(p.users.iter().any(|u| u.uid == 65532));
+        assert!(p.drop.iter().any(|d| d == "**/bin/sh"));
+    }
+
+    #[test]
+    fn passwd_keeps_the_image_users_and_adds_missing_ones() {
+        let out = merge_db(
+            Some(
+                b"root:x:0:0:root:/root:/bin/bash\nwww-data:x:33:33::/var/www:/usr/sbin/nologin"
+                    .to_vec(),
+            ),
+            &[
+                "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin".into(),
+                "root:x:0:0:other".into(),
+            ],
+        );
+        let s = String::from_utf8(out).unwrap();
+        assert_eq!(s.lines().count(), 3);
+        assert!(
+            s.contains("www-data:x:33") && s.ends_with("nonroot:/home/nonroot:/sbin/nologin\n")
+        );
+    }
+}
