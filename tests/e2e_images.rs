@@ -140,10 +140,10 @@ fn analyze_matches_the_fixture_ground_truth() {
                 "{objects:?}"
             );
             let links: Vec<&str> = deps["symlinks"]
-                .as_array()
+                .as_object()
                 .unwrap()
-                .iter()
-                .map(|s| s.as_str().unwrap())
+                .keys()
+                .map(String::as_str)
                 .collect();
             assert!(
                 links.contains(&"/lib64"),

@@ -133,3 +133,35 @@ fn copy_keeps_zstd_and_plain_layers_or_reencodes_on_request() {
         slim_tree(src.to_str().unwrap())
     );
 }
+
+#[test]
+fn rewrite_refuses_a_shell_form_entrypoint_and_says_how_out() {
+    let d = tempfile::tempdir().unwrap();
+    let sh = std::fs::read("/bin/true").unwrap();
+    let mut img = Img::new(vec![(
+        tar_of(&[
+            E::Dir("bin"),
+            E::Exec("bin/sh", &sh),
+            E::Exec("bin/app", &sh),
+        ]),
+        Comp::Gzip,
+    )]);
+    img.entrypoint = vec!["/bin/sh".into(), "-c".into(), "exec /bin/app".into()];
+    oci_layout(&d.path().join("img"), &img, "v1");
+    let out = d.path().join("out.tar");
+    let o = slim(&[
+        "rewrite",
+        "--quiet",
+        d.path().join("img").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    let last = err.trim_end().lines().last().unwrap();
+    assert!(last.starts_with("slim: error: shell-form command"), "{err}");
+    for n in ["--keep /bin/sh", "exec form"] {
+        assert!(last.contains(n), "{last}");
+    }
+    assert!(!out.exists());
+}

@@ -57,9 +57,22 @@ fn package(p: &deb822::Paragraph, db: &str) -> Option<Package> {
         depends,
         provides,
         files: Vec::new(),
+        md5sums: None,
         record: p.raw.clone(),
         db: db.to_string(),
     })
+}
+
+/// Paths of the `Conffiles:` field (` /etc/x <md5>` lines): config files,
+/// which dpkg lists there and not in `.md5sums`.
+fn conffiles(p: &deb822::Paragraph) -> Vec<String> {
+    p.get("Conffiles")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|f| f.starts_with('/'))
+        .map(String::from)
+        .collect()
 }
 
 fn installed(p: &deb822::Paragraph) -> bool {
@@ -94,6 +107,12 @@ pub fn read(layers: &Layers) -> Vec<Package> {
             pkg.files = list_lines(layers, &format!("{info}/{}:{}.list", pkg.name, pkg.arch))
                 .or_else(|| list_lines(layers, &format!("{info}/{}.list", pkg.name)))
                 .unwrap_or_default();
+            pkg.md5sums = [
+                format!("{info}/{}:{}.md5sums", pkg.name, pkg.arch),
+                format!("{info}/{}.md5sums", pkg.name),
+            ]
+            .into_iter()
+            .find(|p| layers.tree.resolve(p, true).is_ok());
             out.push(pkg);
         }
     }
@@ -120,14 +139,16 @@ pub fn read(layers: &Layers) -> Vec<Package> {
                     continue;
                 }
                 if let Some(sums) = layers.read(&format!("/{path}.md5sums"), 64 << 20) {
+                    pkg.md5sums = Some(format!("/{path}.md5sums"));
                     pkg.files = String::from_utf8_lossy(&sums)
                         .lines()
                         .filter_map(|l| {
                             l.split_once("  ")
                                 .map(|(_, f)| format!("/{}", f.trim_start_matches('/')))
                         })
-                        .collect();
+                        .collect::<Vec<_>>();
                 }
+                pkg.files.extend(conffiles(&p));
                 out.push(pkg);
             }
         }

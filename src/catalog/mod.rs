@@ -24,6 +24,8 @@ pub struct Package {
     pub provides: Vec<String>,
     /// Owned paths as the database lists them (absolute, not resolved).
     pub files: Vec<String>,
+    /// Where the package's file checksums are (`info/<pkg>.md5sums`, `status.d/<pkg>.md5sums`).
+    pub md5sums: Option<String>,
     /// The package's database record, verbatim (a dpkg status paragraph).
     pub record: String,
     /// Where the record came from (`/var/lib/dpkg/status`, `/var/lib/dpkg/status.d/x`).

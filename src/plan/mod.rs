@@ -443,7 +443,9 @@ pub fn plan(
     // 4. Package metadata for every package that still has a file here.
     let mut present: BTreeMap<String, &crate::catalog::Package> = BTreeMap::new();
     for (p, n) in b.tree.iter() {
-        if n.is_dir() || n.layer == MADE {
+        // Regular files only, as .md5sums lists them: old file lists still claim
+        // /lib, now a symlink to a directory every package shares.
+        if !n.is_file() || n.layer == MADE {
             continue;
         }
         for pkg in catalog.owners(p) {
@@ -469,12 +471,10 @@ pub fn plan(
             meta.clone(),
             "metadata",
         );
-        let sums_path = [
-            format!("/var/lib/dpkg/info/{}:{}.md5sums", pkg.name, pkg.arch),
-            format!("/var/lib/dpkg/info/{}.md5sums", pkg.name),
-        ]
-        .into_iter()
-        .find_map(|p| layers.read(&p, 64 << 20));
+        let sums_path = pkg
+            .md5sums
+            .as_deref()
+            .and_then(|p| layers.read(p, 64 << 20));
         if let Some(sums) = sums_path {
             let kept: String = String::from_utf8_lossy(&sums)
                 .lines()

@@ -32,6 +32,8 @@ pub enum Reason {
     Package { package: String, via: String },
     /// A path named in a kept config file.
     ConfigReference { config: String, line: usize },
+    /// An absolute path compiled into the program `by` (its read-only strings).
+    CompiledIn { by: String },
 }
 
 impl std::fmt::Display for Reason {
@@ -54,6 +56,7 @@ impl std::fmt::Display for Reason {
             } => write!(f, "rule {rule} (fired by {trigger})"),
             Reason::Package { package, via } => write!(f, "package {package} ({via})"),
             Reason::ConfigReference { config, line } => write!(f, "named in {config} line {line}"),
+            Reason::CompiledIn { by } => write!(f, "compiled into {by}"),
         }
     }
 }
@@ -64,6 +67,7 @@ impl Reason {
         match self {
             Reason::Interpreter { of } | Reason::SymlinkHop { of } => Some(of),
             Reason::ConfigReference { config, .. } => Some(config),
+            Reason::CompiledIn { by } => Some(by),
             Reason::ElfNeeded { by, .. } => Some(by),
             Reason::Rule { trigger, .. } if trigger.starts_with('/') => Some(trigger),
             _ => None,
@@ -305,6 +309,9 @@ pub fn trace(
         if !packages_done {
             packages_done = true;
             new |= package_data(&mut st, catalog, rules, &related);
+            if let Some(ep) = st.t.entrypoint.clone() {
+                new |= compiled_in(&mut st, rules, &ep);
+            }
         }
         if !new {
             break;
@@ -643,6 +650,65 @@ fn package_data(st: &mut State, catalog: &Catalog, rules: &Rules, related: &[Str
     new
 }
 
+/// Keeps the directories and data files whose absolute paths are compiled
+/// into the program (nginx's `/var/lib/nginx/body`: the directory must exist).
+fn compiled_in(st: &mut State, rules: &Rules, program: &str) -> bool {
+    let excluded = |p: &str| {
+        rules
+            .package_data
+            .as_ref()
+            .is_some_and(|pd| pd.exclude.iter().any(|g| rules::matches(g, p)))
+    };
+    let Some(bytes) = st.layers.read(program, 256 << 20) else {
+        return false;
+    };
+    let mut found: BTreeSet<String> = BTreeSet::new();
+    for run in bytes.split(|b| !(0x21..0x7f).contains(b)) {
+        if run.len() >= 5 && run[0] == b'/' && run[1].is_ascii_alphanumeric() {
+            let s = String::from_utf8_lossy(run)
+                .trim_end_matches(['/', '.', ',', ':', ';'])
+                .to_string();
+            if !s.contains(['%', '*', '$', '{', '\\', '\'', '"']) {
+                found.insert(s);
+            }
+        }
+    }
+    let reason = Reason::CompiledIn {
+        by: program.to_string(),
+    };
+    let mut new = false;
+    for s in found {
+        let tree = &st.layers.tree;
+        let target = match tree.resolve(&s, true) {
+            Ok(r) => Some(r.path),
+            // A file the program creates: its directory.
+            Err(_) => s
+                .rsplit_once('/')
+                .map(|(d, _)| d)
+                .filter(|d| d.len() > 1)
+                .and_then(|d| tree.resolve(d, true).ok())
+                .map(|r| r.path),
+        };
+        let Some(path) = target else { continue };
+        let Some(node) = tree.get(&path) else {
+            continue;
+        };
+        let abs = format!("/{path}");
+        let data = node.is_dir()
+            || (node.is_file() && node.meta.mode & 0o111 == 0 && st.loader.elf_at(&path).is_none());
+        if data && !excluded(&abs) {
+            // As named when it exists (its symlink hops too), else its directory.
+            let named = if tree.resolve(&s, true).is_ok() {
+                s.clone()
+            } else {
+                abs
+            };
+            new |= st.keep(&named, reason.clone());
+        }
+    }
+    new
+}
+
 /// Keeps what kept config files name: absolute paths that exist in the image.
 fn config_references(
     st: &mut State,
@@ -681,7 +747,33 @@ fn config_references(
             for word in line.split(|c: char| {
                 c.is_whitespace() || matches!(c, ';' | '"' | '\'' | ',' | '=' | '(' | ')')
             }) {
-                if !word.starts_with('/') || word.len() < 2 || word.contains(['*', '$', '{']) {
+                if !word.starts_with('/') || word.len() < 2 || word.contains(['$', '{']) {
+                    continue;
+                }
+                if word.contains(['*', '?']) {
+                    // `include /etc/nginx/sites-enabled/*;`: what it matches, and its directory.
+                    let reason = Reason::ConfigReference {
+                        config: config.clone(),
+                        line: i + 1,
+                    };
+                    let dir = word.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+                    if dir.len() > 1
+                        && !dir.contains(['*', '?'])
+                        && st.layers.tree.resolve(dir, true).is_ok()
+                    {
+                        new |= st.keep(dir, reason.clone());
+                    }
+                    let (paths, _) = rules::glob(&st.layers.tree, word);
+                    for p in paths {
+                        let data = st
+                            .layers
+                            .tree
+                            .get(&p)
+                            .is_some_and(|n| n.meta.mode & 0o111 == 0 || !n.is_file());
+                        if data && !excluded(&p) && st.loader.elf_at(&p).is_none() {
+                            new |= st.keep(&p, reason.clone());
+                        }
+                    }
                     continue;
                 }
                 let Ok(r) = st.layers.tree.resolve(word, true) else {
