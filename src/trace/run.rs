@@ -278,10 +278,15 @@ pub fn trace(
     }
     let mut related: Vec<String> = Vec::new();
     for (i, (path, reason)) in programs.into_iter().enumerate() {
-        let real = follow_interpreters(&mut st, &path, reason, &opts.env, &mut related);
         if i == 0 && !opts.argv.is_empty() {
-            st.t.entrypoint = real;
+            // The file argv[0] is, whatever it turns out to be.
+            st.t.entrypoint = layers
+                .tree
+                .resolve(&path, true)
+                .ok()
+                .map(|r| format!("/{}", r.path));
         }
+        follow_interpreters(&mut st, &path, reason, &opts.env, &mut related);
     }
 
     let mut fired: BTreeSet<(String, String)> = BTreeSet::new();
