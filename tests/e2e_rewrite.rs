@@ -77,6 +77,45 @@ fn check_slim_image(dir: &Path, image: &Path, plan: &Value, max_bytes: u64, host
         .arg(&bundle));
     assert!(ok_unpack, "umoci unpack: {out}");
     let root = bundle.join("rootfs");
+    // podman loads it (flags from shared/fixtures/README: vfs storage, cgroupfs, file events).
+    need("podman");
+    let pm = dir.join("podman");
+    let podman = |args: &[&str]| {
+        sh(Command::new("podman")
+            .arg("--root")
+            .arg(pm.join("root"))
+            .arg("--runroot")
+            .arg(pm.join("run"))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "file",
+            ])
+            .args(args))
+    };
+    let (loaded, out) = podman(&["load", "-i", img]);
+    assert!(loaded && out.contains("Loaded image"), "podman load: {out}");
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Loaded image: "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let (inspected, out) = podman(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{len .RootFS.Layers}}",
+        &id,
+    ]);
+    assert!(
+        inspected && out.trim() == "1",
+        "podman image inspect: {out}"
+    );
+    let _ = std::fs::remove_dir_all(&pm);
 
     // No shell, no package manager, no dpkg database; scanner metadata instead.
     for gone in [
