@@ -225,3 +225,54 @@ fn explain_walks_back_to_the_entrypoint_and_says_why_not() {
         &["r.toml"],
     );
 }
+
+#[test]
+fn an_arm64_image_is_traced_with_its_own_loader_and_directories() {
+    let fx = fixtures();
+    assert!(
+        fx.join("openssl-arm64.info").is_file(),
+        "fixture openssl-arm64 missing: run scripts/test"
+    );
+    let img = fx.join("openssl-arm64.oci.tar");
+    let img = img.to_str().unwrap();
+    let o = ok(slim(&[
+        "analyze",
+        "--quiet",
+        "--format",
+        "json",
+        "--platform",
+        "linux/arm64",
+        img,
+    ]));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["platform"], "linux/arm64");
+    let edges = r["dependencies"]["edges"].as_array().unwrap();
+    let to = |name: &str| {
+        edges
+            .iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["to"].as_str())
+            .map(String::from)
+    };
+    assert_eq!(
+        to("/lib/ld-linux-aarch64.so.1").as_deref(),
+        Some("/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1")
+    );
+    assert_eq!(
+        to("libssl.so.3").as_deref(),
+        Some("/usr/lib/aarch64-linux-gnu/libssl.so.3")
+    );
+    assert_eq!(
+        to("libc.so.6").as_deref(),
+        Some("/lib/aarch64-linux-gnu/libc.so.6")
+    );
+    assert!(
+        edges.iter().all(|e| !e["to"].is_null()),
+        "{}",
+        r["diagnostics"]
+    );
+    fails_with(
+        &slim(&["analyze", "--platform", "linux/amd64", img]),
+        &["linux/arm64", "not linux/amd64"],
+    );
+}

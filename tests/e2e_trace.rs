@@ -264,3 +264,10 @@ fn jre_closures_equal_lddtree_or_the_real_loader() {
     // there the real loader decides.
     compare("jre");
 }
+
+#[test]
+fn arm64_closures_equal_lddtree() {
+    // A foreign architecture, not merged-/usr: the loader rules are the same,
+    // the directories and the interpreter differ.
+    compare("openssl-arm64");
+}
