@@ -280,6 +280,22 @@ fn archive_with_several_images_needs_a_ref_and_says_which_exist() {
 
 // ---------------------------------------------------------------- bad input
 
+/// Writes `config` and a manifest naming `layers` (descriptors) into the layout at `dir`, with an index.
+fn manifest_with(dir: &Path, config: &Value, layers: Vec<Value>) {
+    let cfg = put_blob(
+        dir,
+        "application/vnd.oci.image.config.v1+json",
+        &serde_json::to_vec(config).unwrap(),
+    );
+    let m = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": cfg, "layers": layers});
+    let md = put_blob(
+        dir,
+        "application/vnd.oci.image.manifest.v1+json",
+        &serde_json::to_vec(&m).unwrap(),
+    );
+    write_index(dir, vec![md]);
+}
+
 fn good_layout(dir: &Path, c: Comp) -> Img {
     let img = Img::new(vec![(base_layer(), c)]);
     oci_layout(dir, &img, "v1");
@@ -382,18 +398,7 @@ fn diff_id_mismatch_is_refused() {
         &compress(&img.layers[0].0, Comp::Gzip),
     );
     config["history"] = json!([]);
-    let cfg = put_blob(
-        d.path(),
-        "application/vnd.oci.image.config.v1+json",
-        &serde_json::to_vec(&config).unwrap(),
-    );
-    let m = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": cfg, "layers": [layer]});
-    let md = put_blob(
-        d.path(),
-        "application/vnd.oci.image.manifest.v1+json",
-        &serde_json::to_vec(&m).unwrap(),
-    );
-    write_index(d.path(), vec![md]);
+    manifest_with(d.path(), &config, vec![layer]);
     fails_with(
         &slim(&["analyze", d.path().to_str().unwrap()]),
         &["diff_id", "digest mismatch"],
@@ -450,23 +455,12 @@ fn malformed_json_is_refused_naming_the_file() {
 fn unknown_layer_media_type_is_refused() {
     let d = tempfile::tempdir().unwrap();
     let img = Img::new(vec![(base_layer(), Comp::Gzip)]);
-    let cfg = put_blob(
-        d.path(),
-        "application/vnd.oci.image.config.v1+json",
-        &serde_json::to_vec(&img.config()).unwrap(),
-    );
     let layer = put_blob(
         d.path(),
         "application/vnd.example.weird+gzip",
         &compress(&img.layers[0].0, Comp::Gzip),
     );
-    let m = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": cfg, "layers": [layer]});
-    let md = put_blob(
-        d.path(),
-        "application/vnd.oci.image.manifest.v1+json",
-        &serde_json::to_vec(&m).unwrap(),
-    );
-    write_index(d.path(), vec![md]);
+    manifest_with(d.path(), &img.config(), vec![layer]);
     fails_with(
         &slim(&["analyze", d.path().to_str().unwrap()]),
         &["unknown media type", "application/vnd.example.weird+gzip"],

@@ -368,19 +368,10 @@ fn glob(tree: &Tree, pattern: &str) -> Vec<String> {
 
 /// `*` and `?` matching of a whole name; a leading dot must be matched literally.
 fn wildcard(pat: &str, name: &str) -> bool {
-    fn m(p: &[u8], n: &[u8]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => m(&p[1..], n) || (!n.is_empty() && m(p, &n[1..])),
-            (Some(b'?'), Some(_)) => m(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => m(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
     if name.starts_with('.') && !pat.starts_with('.') {
         return false;
     }
-    m(pat.as_bytes(), name.as_bytes())
+    crate::rules::component(pat, name)
 }
 
 #[cfg(test)]
