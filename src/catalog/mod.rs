@@ -3,6 +3,8 @@
 
 pub mod deb822;
 pub mod dpkg;
+pub mod license;
+pub mod purl;
 
 use crate::image::Layers;
 use std::collections::HashMap;

@@ -1,0 +1,435 @@
+//! Licenses of Debian packages from `/usr/share/doc/<pkg>/copyright`: DEP-5
+//! `License:` fields mapped to SPDX ids (table in `rules/licenses.toml`),
+//! `/usr/share/common-licenses/` references, a few unmistakable license
+//! texts, and `LicenseRef-…` for anything else, which is kept, never dropped.
+//! Every answer records where it came from.
+
+use super::deb822;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// The built-in name table.
+pub const BUILTIN: &str = include_str!("../../rules/licenses.toml");
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Table {
+    #[serde(default)]
+    map: HashMap<String, String>,
+    #[serde(default)]
+    exceptions: HashMap<String, String>,
+}
+
+fn key(name: &str) -> String {
+    name.to_ascii_lowercase().replace([' ', '_'], "")
+}
+
+impl Table {
+    pub fn builtin() -> Table {
+        let mut t: Table =
+            toml::from_str(BUILTIN).expect("the built-in license table parses (tested)");
+        t.normalise();
+        t
+    }
+
+    fn normalise(&mut self) {
+        self.map = self.map.drain().map(|(k, v)| (key(&k), v)).collect();
+        self.exceptions = self.exceptions.drain().map(|(k, v)| (key(&k), v)).collect();
+    }
+
+    /// Adds a user table (same format).
+    pub fn extend(&mut self, text: &str) -> Result<(), toml::de::Error> {
+        let mut t: Table = toml::from_str(text)?;
+        t.normalise();
+        self.map.extend(t.map);
+        self.exceptions.extend(t.exceptions);
+        Ok(())
+    }
+
+    /// One Debian license name → an SPDX id, or None.
+    pub fn id(&self, name: &str) -> Option<String> {
+        let k = key(name);
+        if let Some(v) = self
+            .map
+            .get(&k)
+            .or_else(|| self.map.get(k.trim_end_matches(".0")))
+        {
+            return Some(v.clone());
+        }
+        let base = k.strip_suffix('+')?;
+        let v = self
+            .map
+            .get(base)
+            .or_else(|| self.map.get(base.trim_end_matches(".0")))?;
+        Some(match v.strip_suffix("-only") {
+            Some(stem) => format!("{stem}-or-later"),
+            None => v.clone(),
+        })
+    }
+}
+
+/// `LicenseRef-` + the name with characters SPDX does not allow replaced.
+pub fn license_ref(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("LicenseRef-{}", s.trim_matches('-'))
+}
+
+/// A package's licenses, and where they came from.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Licenses {
+    /// An SPDX expression; None when nothing could be read (NOASSERTION).
+    pub expression: Option<String>,
+    /// `dep5`, `common-licenses`, `text-match`, `copyright-file`, `none`.
+    pub source: &'static str,
+    /// The copyright file read.
+    pub path: Option<String>,
+    /// Its sha256 (clarifications in a policy pin to it).
+    pub sha256: Option<String>,
+    /// Debian names that had no SPDX id (each became a LicenseRef).
+    pub unmapped: Vec<String>,
+    /// How sure the answer is: 1.0 for declared fields, less for text matches.
+    pub confidence: f32,
+    /// Text of each LicenseRef used, where the file has it.
+    #[serde(skip)]
+    pub texts: BTreeMap<String, String>,
+}
+
+impl Licenses {
+    pub fn none() -> Licenses {
+        Licenses {
+            expression: None,
+            source: "none",
+            path: None,
+            sha256: None,
+            unmapped: vec![],
+            confidence: 0.0,
+            texts: BTreeMap::new(),
+        }
+    }
+}
+
+/// Converts one DEP-5 `License:` first line (`GPL-2+ or Artistic`, `GPL-3+ with Bison exception`).
+fn convert(expr: &str, table: &Table, unmapped: &mut Vec<String>) -> Option<String> {
+    let mut groups = Vec::new();
+    for group in expr.split(',').map(str::trim).filter(|g| !g.is_empty()) {
+        let group = group.strip_prefix("and ").unwrap_or(group);
+        let alts: Vec<Vec<String>> = split_words(group, "or")
+            .iter()
+            .map(|alt| {
+                split_words(alt, "and")
+                    .iter()
+                    .map(|t| one(t, table, unmapped))
+                    .collect()
+            })
+            .collect();
+        // AND binds tighter than OR in SPDX, as in DEP-5: parentheses only for clarity inside an OR.
+        let alts: Vec<String> = alts
+            .iter()
+            .map(|terms| {
+                if terms.len() > 1 && alts.len() > 1 {
+                    format!("({})", terms.join(" AND "))
+                } else {
+                    terms.join(" AND ")
+                }
+            })
+            .collect();
+        groups.push((alts.join(" OR "), alts.len() > 1));
+    }
+    // Parentheses only where two groups join and one of them is an OR.
+    match groups.len() {
+        0 => None,
+        1 => Some(groups.remove(0).0),
+        _ => Some(
+            groups
+                .into_iter()
+                .map(|(g, or)| if or { format!("({g})") } else { g })
+                .collect::<Vec<_>>()
+                .join(" AND "),
+        ),
+    }
+}
+
+fn split_words(s: &str, op: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for w in s.split_whitespace() {
+        if w.eq_ignore_ascii_case(op) || (op == "or" && w == "|") || (op == "and" && w == "&") {
+            out.push(String::new());
+        } else {
+            let cur = out.last_mut().expect("never empty");
+            if !cur.is_empty() {
+                cur.push(' ');
+            }
+            cur.push_str(w);
+        }
+    }
+    out.into_iter().filter(|s| !s.is_empty()).collect()
+}
+
+/// One license, possibly `X with Y exception`.
+fn one(term: &str, table: &Table, unmapped: &mut Vec<String>) -> String {
+    let lower = term.to_ascii_lowercase();
+    if let Some(i) = lower.find(" with ") {
+        let (lic, exc) = (&term[..i], term[i + 6..].trim());
+        let exc_name = exc
+            .trim_end_matches(" exception")
+            .trim_end_matches(" Exception");
+        let l = one(lic, table, unmapped);
+        return match table.exceptions.get(&key(exc_name)) {
+            Some(e) if !l.starts_with("LicenseRef-") => format!("{l} WITH {e}"),
+            _ => {
+                unmapped.push(term.to_string());
+                license_ref(term)
+            }
+        };
+    }
+    match table.id(term) {
+        Some(id) => id,
+        None => {
+            unmapped.push(term.to_string());
+            license_ref(term)
+        }
+    }
+}
+
+/// Reads a copyright file's text. `pkg` names the LicenseRef when nothing else can.
+pub fn from_copyright(text: &str, path: &str, pkg: &str, table: &Table) -> Licenses {
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+    let mut unmapped = Vec::new();
+    let paras = deb822::parse(text);
+    let dep5 = paras.first().is_some_and(|p| {
+        p.get("Format")
+            .or_else(|| p.get("Format-Specification"))
+            .is_some_and(|f| {
+                f.contains("copyright-format")
+                    || f.contains("dep5")
+                    || f.contains("DEP-5")
+                    || f.contains("dep.debian.net")
+            })
+    });
+    let base =
+        |expression: Option<String>, source, confidence, unmapped: Vec<String>, texts| Licenses {
+            expression,
+            source,
+            path: Some(path.to_string()),
+            sha256: Some(sha.clone()),
+            unmapped,
+            confidence,
+            texts,
+        };
+    if dep5 {
+        let mut texts = BTreeMap::new();
+        let mut exprs: Vec<String> = Vec::new();
+        for p in &paras {
+            let Some(lic) = p.get("License") else {
+                continue;
+            };
+            let mut lines = lic.lines();
+            let first = lines.next().unwrap_or("").trim();
+            if first.is_empty() {
+                continue;
+            }
+            if p.get("Files").is_some() {
+                if let Some(e) = convert(first, table, &mut unmapped) {
+                    if !exprs.contains(&e) {
+                        exprs.push(e);
+                    }
+                }
+            } else {
+                // A standalone license paragraph: the text of a name used above.
+                let body: String = lines
+                    .map(|l| if l == "." { "" } else { l })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if !body.trim().is_empty() {
+                    texts.insert(license_ref(first), body);
+                }
+            }
+        }
+        if !exprs.is_empty() {
+            let expression = if exprs.len() == 1 {
+                exprs.remove(0)
+            } else {
+                exprs
+                    .iter()
+                    .map(|e| {
+                        if e.contains(" OR ") && !e.starts_with('(') {
+                            format!("({e})")
+                        } else {
+                            e.clone()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            };
+            unmapped.sort();
+            unmapped.dedup();
+            return base(Some(expression), "dep5", 1.0, unmapped, texts);
+        }
+    }
+    // Not DEP-5: references to the system's common license texts.
+    let mut refs: Vec<String> = Vec::new();
+    let later = text.contains("any later version");
+    for (i, _) in text.match_indices("/usr/share/common-licenses/") {
+        let name: String = text[i + 27..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
+            .collect();
+        let name = name.trim_end_matches('.').to_string();
+        if name.is_empty() {
+            continue;
+        }
+        let name = if later
+            && (name.starts_with("GPL") || name.starts_with("LGPL"))
+            && !name.ends_with('+')
+        {
+            format!("{name}+")
+        } else {
+            name
+        };
+        let id = table.id(&name).unwrap_or_else(|| {
+            unmapped.push(name.clone());
+            license_ref(&name)
+        });
+        if !refs.contains(&id) {
+            refs.push(id);
+        }
+    }
+    if !refs.is_empty() {
+        return base(
+            Some(refs.join(" AND ")),
+            "common-licenses",
+            0.9,
+            unmapped,
+            BTreeMap::new(),
+        );
+    }
+    // A few texts no one mistakes.
+    let signatures: [(&str, &[&str]); 4] = [
+        (
+            "MIT",
+            &[
+                "Permission is hereby granted, free of charge",
+                "THE SOFTWARE IS PROVIDED \"AS IS\"",
+            ],
+        ),
+        (
+            "BSD-3-Clause",
+            &[
+                "Redistribution and use in source and binary forms",
+                "Neither the name",
+            ],
+        ),
+        (
+            "BSD-2-Clause",
+            &[
+                "Redistribution and use in source and binary forms",
+                "THIS SOFTWARE IS PROVIDED",
+            ],
+        ),
+        ("Apache-2.0", &["Apache License", "Version 2.0"]),
+    ];
+    for (id, needles) in signatures {
+        if needles.iter().all(|n| text.contains(n)) {
+            return base(
+                Some(id.to_string()),
+                "text-match",
+                0.7,
+                vec![],
+                BTreeMap::new(),
+            );
+        }
+    }
+    // Unreadable: a reference to the file itself, so the answer is kept, not dropped.
+    let r = license_ref(&format!("{pkg}-copyright"));
+    let mut texts = BTreeMap::new();
+    texts.insert(r.clone(), text.chars().take(20_000).collect());
+    base(Some(r), "copyright-file", 0.0, vec![], texts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t() -> Table {
+        Table::builtin()
+    }
+
+    #[test]
+    fn debian_names_map_to_spdx() {
+        let t = t();
+        assert_eq!(t.id("GPL-2+").as_deref(), Some("GPL-2.0-or-later"));
+        assert_eq!(t.id("GPL-2").as_deref(), Some("GPL-2.0-only"));
+        assert_eq!(t.id("LGPL-2.1+").as_deref(), Some("LGPL-2.1-or-later"));
+        assert_eq!(t.id("Expat").as_deref(), Some("MIT"));
+        assert_eq!(t.id("BSD-3-clause").as_deref(), Some("BSD-3-Clause"));
+        assert_eq!(t.id("GPLv3+").as_deref(), Some("GPL-3.0-or-later"));
+        assert_eq!(t.id("  BSD-3-Clause").as_deref(), Some("BSD-3-Clause"));
+        assert_eq!(t.id("Apache-2.0").as_deref(), Some("Apache-2.0"));
+        assert_eq!(t.id("public-domain"), None);
+    }
+
+    #[test]
+    fn expressions_with_or_and_with() {
+        let t = t();
+        let mut u = vec![];
+        assert_eq!(
+            convert("GPL-1+ or Artistic", &t, &mut u).unwrap(),
+            "GPL-1.0-or-later OR Artistic-1.0-Perl"
+        );
+        assert_eq!(
+            convert("GPL-3+ with Bison exception", &t, &mut u).unwrap(),
+            "GPL-3.0-or-later WITH Bison-exception-2.2"
+        );
+        assert_eq!(
+            convert("GPL-2+ and BSD-3-clause", &t, &mut u).unwrap(),
+            "GPL-2.0-or-later AND BSD-3-Clause"
+        );
+        assert_eq!(
+            convert("public-domain", &t, &mut u).unwrap(),
+            "LicenseRef-public-domain"
+        );
+        assert_eq!(u, vec!["public-domain".to_string()]);
+    }
+
+    #[test]
+    fn dep5_file_gives_every_files_license_once() {
+        let text = "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nCopyright: x\nLicense: GPL-2+\n\nFiles: lib/*\nLicense: Expat or GPL-2+\n\nFiles: doc/*\nLicense: GPL-2+\n\nFiles: odd/*\nLicense: weird-license\n\nLicense: weird-license\n Do what you like.\n";
+        let l = from_copyright(text, "/usr/share/doc/x/copyright", "x", &t());
+        assert_eq!(l.source, "dep5");
+        assert_eq!(
+            l.expression.as_deref(),
+            Some("GPL-2.0-or-later AND (MIT OR GPL-2.0-or-later) AND LicenseRef-weird-license")
+        );
+        assert_eq!(
+            l.texts.get("LicenseRef-weird-license").map(String::as_str),
+            Some("Do what you like.")
+        );
+        assert_eq!(l.unmapped, vec!["weird-license".to_string()]);
+    }
+
+    #[test]
+    fn non_dep5_uses_common_licenses_references_or_keeps_a_reference() {
+        let text = "This is the GNU C library.\nDistributed under the GNU Lesser General Public License, version 2.1 or any later version; see /usr/share/common-licenses/LGPL-2.1.\nParts: /usr/share/common-licenses/GPL-2.\n";
+        let l = from_copyright(text, "p", "libc6", &t());
+        assert_eq!(
+            (l.source, l.expression.as_deref()),
+            (
+                "common-licenses",
+                Some("LGPL-2.1-or-later AND GPL-2.0-or-later")
+            )
+        );
+        let l = from_copyright("All rights reserved by someone.\n", "p", "odd", &t());
+        assert_eq!(
+            (l.source, l.expression.as_deref()),
+            ("copyright-file", Some("LicenseRef-odd-copyright"))
+        );
+    }
+}
