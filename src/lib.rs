@@ -14,4 +14,5 @@ pub mod image;
 pub mod plan;
 pub mod progress;
 pub mod rules;
+pub mod sbom;
 pub mod trace;

@@ -17,10 +17,12 @@ pub struct Table {
     map: HashMap<String, String>,
     #[serde(default)]
     exceptions: HashMap<String, String>,
+    #[serde(default)]
+    prefixes: HashMap<String, String>,
 }
 
 fn key(name: &str) -> String {
-    name.to_ascii_lowercase().replace([' ', '_'], "")
+    name.to_ascii_lowercase().replace(' ', "").replace('_', "-")
 }
 
 impl Table {
@@ -34,6 +36,7 @@ impl Table {
     fn normalise(&mut self) {
         self.map = self.map.drain().map(|(k, v)| (key(&k), v)).collect();
         self.exceptions = self.exceptions.drain().map(|(k, v)| (key(&k), v)).collect();
+        self.prefixes = self.prefixes.drain().map(|(k, v)| (key(&k), v)).collect();
     }
 
     /// Adds a user table (same format).
@@ -42,6 +45,7 @@ impl Table {
         t.normalise();
         self.map.extend(t.map);
         self.exceptions.extend(t.exceptions);
+        self.prefixes.extend(t.prefixes);
         Ok(())
     }
 
@@ -52,6 +56,15 @@ impl Table {
             .map
             .get(&k)
             .or_else(|| self.map.get(k.trim_end_matches(".0")))
+        {
+            return Some(v.clone());
+        }
+        // The longest matching holder-suffixed prefix (`bsd-3-clause-regents`).
+        if let Some((_, v)) = self
+            .prefixes
+            .iter()
+            .filter(|(p, _)| k.starts_with(p.as_str()) && k.len() > p.len())
+            .max_by_key(|(p, _)| p.len())
         {
             return Some(v.clone());
         }
@@ -118,6 +131,8 @@ impl Licenses {
 
 /// Converts one DEP-5 `License:` first line (`GPL-2+ or Artistic`, `GPL-3+ with Bison exception`).
 fn convert(expr: &str, table: &Table, unmapped: &mut Vec<String>) -> Option<String> {
+    // Some files write `LGPLv3+_or_GPLv2+`.
+    let expr = expr.replace("_or_", " or ").replace("_and_", " and ");
     let mut groups = Vec::new();
     for group in expr.split(',').map(str::trim).filter(|g| !g.is_empty()) {
         let group = group.strip_prefix("and ").unwrap_or(group);
@@ -176,11 +191,21 @@ fn split_words(s: &str, op: &str) -> Vec<String> {
 /// One license, possibly `X with Y exception`.
 fn one(term: &str, table: &Table, unmapped: &mut Vec<String>) -> String {
     let lower = term.to_ascii_lowercase();
-    if let Some(i) = lower.find(" with ") {
-        let (lic, exc) = (&term[..i], term[i + 6..].trim());
+    if let Some(id) = table.id(term) {
+        return id;
+    }
+    // `X with Y exception`, also written `X-with-Y-exception`.
+    let at = lower
+        .find(" with ")
+        .map(|i| (i, 6))
+        .or_else(|| lower.find("-with-").map(|i| (i, 6)));
+    if let Some((i, n)) = at {
+        let (lic, exc) = (&term[..i], term[i + n..].trim().replace('-', " "));
+        let exc = exc.trim();
         let exc_name = exc
             .trim_end_matches(" exception")
-            .trim_end_matches(" Exception");
+            .trim_end_matches(" Exception")
+            .trim_end_matches(" EXCEPTION");
         let l = one(lic, table, unmapped);
         return match table.exceptions.get(&key(exc_name)) {
             Some(e) if !l.starts_with("LicenseRef-") => format!("{l} WITH {e}"),
@@ -190,13 +215,8 @@ fn one(term: &str, table: &Table, unmapped: &mut Vec<String>) -> String {
             }
         };
     }
-    match table.id(term) {
-        Some(id) => id,
-        None => {
-            unmapped.push(term.to_string());
-            license_ref(term)
-        }
-    }
+    unmapped.push(term.to_string());
+    license_ref(term)
 }
 
 /// Reads a copyright file's text. `pkg` names the LicenseRef when nothing else can.
@@ -397,6 +417,18 @@ mod tests {
             "LicenseRef-public-domain"
         );
         assert_eq!(u, vec!["public-domain".to_string()]);
+        assert_eq!(
+            convert("GPL-3+-WITH-BISON-EXCEPTION", &t, &mut u).unwrap(),
+            "GPL-3.0-or-later WITH Bison-exception-2.2"
+        );
+        assert_eq!(
+            convert("BSD-3-clause-Regents", &t, &mut u).unwrap(),
+            "BSD-3-Clause"
+        );
+        assert_eq!(
+            convert("BSD-4-clause-UC", &t, &mut u).unwrap(),
+            "BSD-4-Clause-UC"
+        );
     }
 
     #[test]

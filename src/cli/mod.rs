@@ -6,6 +6,7 @@ mod copy;
 mod ls;
 mod progress;
 mod rewrite;
+mod sbom;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
@@ -32,6 +33,7 @@ enum Command {
     Copy(copy::Args),
     Ls(ls::Args),
     Rewrite(rewrite::Args),
+    Sbom(sbom::Args),
 }
 
 /// Output format of reports.
@@ -65,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Copy(a) => copy::run(a),
         Command::Ls(a) => ls::run(a),
         Command::Rewrite(a) => rewrite::run(a),
+        Command::Sbom(a) => sbom::run(a),
     };
     match result {
         Ok(code) => code,

@@ -65,6 +65,9 @@ pub struct Args {
     /// Also save the plan as JSON to this file.
     #[arg(long, value_name = "PATH")]
     report: Option<std::path::PathBuf>,
+    /// Also write an SBOM of the slimmed image: FORMAT=PATH (spdx-json, cyclonedx-json). Repeatable.
+    #[arg(long, value_name = "FORMAT=PATH")]
+    sbom: Vec<String>,
     /// Layer compression (docker-archive layers are always uncompressed).
     #[arg(long, value_enum, default_value = "gzip")]
     compression: super::copy::Codec,
@@ -72,6 +75,13 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let out = args.output.as_deref().map(Output::parse).transpose()?;
+    let sboms = super::sbom::parse_specs(&args.sbom)?;
+    if sboms
+        .iter()
+        .any(|s| format!("{s:?}").contains("path: None"))
+    {
+        anyhow::bail!("--sbom takes FORMAT=PATH (stdout carries the plan)");
+    }
     let sde = super::source_date_epoch()?;
     let rules = super::analyze::load_rules(&args.rules)?;
     let profile = crate::plan::Profile::load(&args.to)?;
@@ -152,6 +162,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let w = write::write_image(out, &config, vec![layer], &ann, sde.unwrap_or(0))
                 .with_context(|| format!("writing {}", out.path.display()))?;
             report["written"] = serde_json::to_value(&w)?;
+            if !sboms.is_empty() {
+                // The SBOM describes what was written: read it back.
+                let r = crate::image::ImageRef {
+                    transport: Some(out.transport),
+                    path: out.path.clone(),
+                    tag: out.tag.clone(),
+                };
+                let written = crate::image::open(&r, None)?;
+                let wl = crate::image::read_layers(&written, &crate::progress::Silent)?;
+                super::sbom::write(&written, &wl, &sboms, &super::sbom::table(None)?)?;
+            }
             Some(w)
         }
         _ => None,

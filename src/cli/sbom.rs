@@ -1,0 +1,135 @@
+//! `slim sbom`: what an image holds, as SPDX 2.3 and CycloneDX 1.5 JSON.
+
+use super::ImageArgs;
+use crate::catalog::license::Table;
+use anyhow::Context;
+use std::io::Write;
+use std::process::ExitCode;
+
+/// Write an SBOM of the packages in an image: SPDX 2.3 JSON and/or CycloneDX 1.5 JSON.
+///
+/// Packages come from the image's package database (dpkg status, or the
+/// distroless status.d that `slim rewrite` writes); each has its purl,
+/// version, supplier and a license expression read from its copyright file
+/// (DEP-5 fields mapped to SPDX ids, common-licenses references, or a
+/// LicenseRef that is kept), with where the answer came from. Packages a
+/// slimmed image holds only in part are marked so.
+///
+/// Examples:
+///   slim sbom nginx.tar > nginx.spdx.json
+///   slim sbom nginx.tar -o spdx-json=nginx.spdx.json -o cyclonedx-json=nginx.cdx.json
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    #[command(flatten)]
+    image: ImageArgs,
+    /// FORMAT[=PATH]: spdx-json or cyclonedx-json; stdout without `=PATH`. Repeatable.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FORMAT[=PATH]",
+        default_value = "spdx-json"
+    )]
+    outputs: Vec<String>,
+    /// Extra Debian-name → SPDX id mappings (the format of rules/licenses.toml).
+    #[arg(long, value_name = "FILE")]
+    licenses: Option<std::path::PathBuf>,
+}
+
+/// A requested SBOM output.
+#[derive(Debug, Clone)]
+pub(crate) struct Spec {
+    format: &'static str,
+    path: Option<std::path::PathBuf>,
+}
+
+pub(crate) fn parse_specs(v: &[String]) -> anyhow::Result<Vec<Spec>> {
+    let mut out = Vec::new();
+    for s in v {
+        let (f, p) = match s.split_once('=') {
+            Some((f, p)) => (f, Some(std::path::PathBuf::from(p))),
+            None => (s.as_str(), None),
+        };
+        let format = match f {
+            "spdx-json" | "spdx" => "spdx-json",
+            "cyclonedx-json" | "cyclonedx" | "cdx" => "cyclonedx-json",
+            other => {
+                anyhow::bail!("unknown SBOM format '{other}': use spdx-json or cyclonedx-json")
+            }
+        };
+        out.push(Spec { format, path: p });
+    }
+    if out.iter().filter(|s| s.path.is_none()).count() > 1 {
+        anyhow::bail!("only one SBOM can go to stdout: give the others a path (FORMAT=PATH)");
+    }
+    Ok(out)
+}
+
+pub(crate) fn table(file: Option<&std::path::Path>) -> anyhow::Result<Table> {
+    let mut t = Table::builtin();
+    if let Some(f) = file {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        t.extend(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {}",
+                f.display(),
+                e.to_string().trim().replace('\n', " ")
+            )
+        })?;
+    }
+    Ok(t)
+}
+
+fn now() -> anyhow::Result<String> {
+    Ok(match super::source_date_epoch()? {
+        Some(s) => super::copy::rfc3339(s),
+        None => super::copy::rfc3339(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs(),
+        ),
+    })
+}
+
+/// Writes the SBOMs of an opened image.
+pub(crate) fn write(
+    image: &crate::image::Image,
+    layers: &crate::image::Layers,
+    specs: &[Spec],
+    table: &Table,
+) -> anyhow::Result<()> {
+    let catalog = crate::catalog::Catalog::read(layers);
+    let sbom = crate::sbom::build(image, layers, &catalog, table, now()?);
+    for s in specs {
+        let doc = match s.format {
+            "spdx-json" => crate::sbom::spdx::encode(&sbom),
+            _ => crate::sbom::cyclonedx::encode(&sbom),
+        };
+        let mut bytes = serde_json::to_vec_pretty(&doc)?;
+        bytes.push(b'\n');
+        match &s.path {
+            Some(p) => {
+                let dir = p
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."));
+                let mut tmp = tempfile::NamedTempFile::new_in(dir)
+                    .with_context(|| format!("writing {}", p.display()))?;
+                tmp.write_all(&bytes)?;
+                tmp.persist(p)
+                    .with_context(|| format!("writing {}", p.display()))?;
+            }
+            None => std::io::stdout().lock().write_all(&bytes)?,
+        }
+    }
+    Ok(())
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let specs = parse_specs(&args.outputs)?;
+    let table = table(args.licenses.as_deref())?;
+    let (image, layers) = super::load(&args.image, true)?;
+    write(&image, &layers, &specs, &table)?;
+    Ok(ExitCode::SUCCESS)
+}

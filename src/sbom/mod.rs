@@ -1,0 +1,129 @@
+//! SBOMs of what an image holds: one model built from the catalog, and one
+//! encoder per format (SPDX 2.3 JSON, CycloneDX 1.5 JSON).
+
+pub mod cyclonedx;
+pub mod spdx;
+
+use crate::catalog::license::{self, Licenses};
+use crate::catalog::{purl, Catalog};
+use crate::image::{Image, Layers};
+use serde::Serialize;
+
+/// A package as an SBOM lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Component {
+    pub kind: &'static str,
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub source: Option<String>,
+    pub purl: String,
+    /// The package's maintainer, as the database says.
+    pub supplier: Option<String>,
+    pub licenses: Licenses,
+    /// Regular files of the package present in the image, of those its database lists.
+    pub files_present: usize,
+    pub files_listed: usize,
+}
+
+impl Component {
+    /// True when some of the files the database lists are gone (a slimmed package).
+    pub fn partial(&self) -> bool {
+        self.files_present < self.files_listed
+    }
+}
+
+/// What an SBOM describes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sbom {
+    pub image: String,
+    /// The manifest digest, or the config digest for docker archives.
+    pub digest: String,
+    /// RFC 3339 creation time (SOURCE_DATE_EPOCH when set).
+    pub created: String,
+    pub components: Vec<Component>,
+}
+
+/// Builds the SBOM model of an image.
+pub fn build(
+    image: &Image,
+    layers: &Layers,
+    catalog: &Catalog,
+    table: &license::Table,
+    created: String,
+) -> Sbom {
+    let os = crate::analyze::os_release(layers);
+    let os_id = os.as_ref().and_then(|o| o.id.clone());
+    let distro = os
+        .as_ref()
+        .and_then(|o| Some(format!("{}-{}", o.id.as_deref()?, o.version_id.as_deref()?)));
+    let tree = &layers.tree;
+    let mut components = Vec::new();
+    for p in &catalog.packages {
+        let para = crate::catalog::deb822::parse(&p.record);
+        let supplier = para
+            .first()
+            .and_then(|x| x.get("Maintainer"))
+            .map(String::from);
+        let copyright = format!("/usr/share/doc/{}/copyright", p.name);
+        let licenses = match layers.read(&copyright, 4 << 20) {
+            Some(b) => {
+                license::from_copyright(&String::from_utf8_lossy(&b), &copyright, &p.name, table)
+            }
+            None => Licenses::none(),
+        };
+        let (mut present, mut listed) = (0, 0);
+        for f in &p.files {
+            let Ok(r) = tree.resolve(f, false) else {
+                listed += usize::from(!f.ends_with('/'));
+                continue;
+            };
+            match tree.get(&r.path) {
+                Some(n) if n.is_file() => {
+                    listed += 1;
+                    present += 1;
+                }
+                Some(_) => {}
+                None => listed += 1,
+            }
+        }
+        components.push(Component {
+            kind: p.kind,
+            name: p.name.clone(),
+            version: p.version.clone(),
+            arch: p.arch.clone(),
+            source: p.source.clone(),
+            purl: purl::purl(p, os_id.as_deref(), distro.as_deref()),
+            supplier,
+            licenses,
+            files_present: present,
+            files_listed: listed,
+        });
+    }
+    Sbom {
+        image: image
+            .name
+            .clone()
+            .unwrap_or_else(|| image.reference.to_string()),
+        digest: image
+            .manifest_digest
+            .as_ref()
+            .unwrap_or(&image.config_digest)
+            .to_string(),
+        created,
+        components,
+    }
+}
+
+/// A stable identifier from text: letters, digits, `.` and `-` only.
+pub(crate) fn id_part(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,143 @@
+//! SPDX 2.3 JSON (spdx.github.io/spdx-spec/v2.3).
+
+use super::{id_part, Sbom};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+fn supplier(m: &str) -> String {
+    // "Name <email>" → "Organization: Name (email)"; SPDX 2.3 §7.5.
+    let (name, email) = match m.split_once('<') {
+        Some((n, e)) => (n.trim(), Some(e.trim_end_matches('>').trim())),
+        None => (m.trim(), None),
+    };
+    let name: String = name.chars().filter(|c| !matches!(c, '(' | ')')).collect();
+    let kind = if [
+        "Maintainers",
+        "Team",
+        "Debian",
+        "Developers",
+        "Project",
+        "Group",
+    ]
+    .iter()
+    .any(|w| name.contains(w))
+    {
+        "Organization"
+    } else {
+        "Person"
+    };
+    match email {
+        Some(e) => format!("{kind}: {name} ({e})"),
+        None => format!("{kind}: {name}"),
+    }
+}
+
+/// Encodes the SBOM as an SPDX 2.3 JSON document.
+pub fn encode(s: &Sbom) -> Value {
+    let image_id = "SPDXRef-Image";
+    let mut packages = vec![json!({
+        "SPDXID": image_id,
+        "name": s.image,
+        "versionInfo": s.digest,
+        "downloadLocation": "NOASSERTION",
+        "filesAnalyzed": false,
+        "primaryPackagePurpose": "CONTAINER",
+        "licenseConcluded": "NOASSERTION",
+        "licenseDeclared": "NOASSERTION",
+        "copyrightText": "NOASSERTION",
+    })];
+    let mut relationships = vec![
+        json!({"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": image_id}),
+    ];
+    let mut extracted: BTreeMap<String, String> = BTreeMap::new();
+    for c in &s.components {
+        let id = format!(
+            "SPDXRef-Package-{}-{}-{}",
+            c.kind,
+            id_part(&c.name),
+            id_part(&c.arch)
+        );
+        let expr = c
+            .licenses
+            .expression
+            .clone()
+            .unwrap_or_else(|| "NOASSERTION".into());
+        for word in expr.split(|ch: char| ch.is_whitespace() || ch == '(' || ch == ')') {
+            if word.starts_with("LicenseRef-") {
+                let text = c.licenses.texts.get(word).cloned().unwrap_or_else(|| {
+                    format!(
+                        "See {} ({}).",
+                        c.licenses
+                            .path
+                            .as_deref()
+                            .unwrap_or("the package's copyright file"),
+                        c.name
+                    )
+                });
+                extracted.entry(word.to_string()).or_insert(text);
+            }
+        }
+        let mut comment = format!("license source: {}", c.licenses.source);
+        if let Some(p) = &c.licenses.path {
+            comment.push_str(&format!(" ({p})"));
+        }
+        if c.partial() {
+            comment.push_str(&format!(
+                "; partial: {} of {} files present",
+                c.files_present, c.files_listed
+            ));
+        }
+        let mut p = json!({
+            "SPDXID": id,
+            "name": c.name,
+            "versionInfo": c.version,
+            "downloadLocation": "NOASSERTION",
+            "filesAnalyzed": false,
+            "licenseConcluded": expr,
+            "licenseDeclared": expr,
+            "licenseComments": comment,
+            "copyrightText": "NOASSERTION",
+            "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": c.purl}],
+        });
+        if let Some(m) = &c.supplier {
+            p["supplier"] = json!(supplier(m));
+        }
+        if let Some(src) = &c.source {
+            p["sourceInfo"] = json!(format!("built from source package {src}"));
+        }
+        packages.push(p);
+        relationships.push(json!({"spdxElementId": image_id, "relationshipType": "CONTAINS", "relatedSpdxElement": id}));
+    }
+    let mut doc = json!({
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": s.image,
+        "documentNamespace": format!("https://slim.invalid/spdx/{}/{}", id_part(&s.image), s.digest.trim_start_matches("sha256:")),
+        "creationInfo": {"created": s.created, "creators": [format!("Tool: slim-{}", env!("CARGO_PKG_VERSION"))]},
+        "packages": packages,
+        "relationships": relationships,
+    });
+    if !extracted.is_empty() {
+        doc["hasExtractedLicensingInfos"] = extracted
+            .into_iter()
+            .map(|(id, text)| json!({"licenseId": id, "name": id.trim_start_matches("LicenseRef-"), "extractedText": text}))
+            .collect();
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn suppliers() {
+        assert_eq!(
+            super::supplier("Debian Nginx Maintainers <pkg@x.org>"),
+            "Organization: Debian Nginx Maintainers (pkg@x.org)"
+        );
+        assert_eq!(
+            super::supplier("Jane Doe (jd) <j@d.org>"),
+            "Person: Jane Doe jd (j@d.org)"
+        );
+    }
+}

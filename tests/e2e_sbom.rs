@@ -1,0 +1,189 @@
+//! SBOMs of the real fixture images and of slimmed ones, checked with the
+//! validators users have (pyspdxtools, the CycloneDX 1.5 JSON schema) and
+//! against dpkg's ground truth.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+fn validate_spdx(p: &Path) {
+    need("pyspdxtools");
+    let o = Command::new("pyspdxtools")
+        .arg("-i")
+        .arg(p)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "pyspdxtools rejects {}: {}{}",
+        p.display(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn validate_cyclonedx(p: &Path) {
+    let code = "import sys\nfrom cyclonedx.validation.json import JsonStrictValidator\nfrom cyclonedx.schema import SchemaVersion\n\
+                e = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(sys.argv[1]).read())\nprint(e)\nsys.exit(1 if e else 0)";
+    let o = Command::new("python3")
+        .args(["-c", code])
+        .arg(p)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "CycloneDX 1.5 schema rejects {}: {}{}",
+        p.display(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn spdx_packages(doc: &Value) -> Vec<&Value> {
+    doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["SPDXID"] != "SPDXRef-Image")
+        .collect()
+}
+
+#[test]
+fn fat_images_sboms_validate_and_match_dpkg() {
+    let fx = fixtures();
+    let d = tempfile::tempdir().unwrap();
+    for name in ["nginx", "curl", "python3"] {
+        let image = fx.join(format!("{name}.docker25.tar"));
+        let spdx = d.path().join(format!("{name}.spdx.json"));
+        let cdx = d.path().join(format!("{name}.cdx.json"));
+        ok(slim(&[
+            "sbom",
+            "--quiet",
+            image.to_str().unwrap(),
+            "-o",
+            &format!("spdx-json={}", spdx.display()),
+            "-o",
+            &format!("cyclonedx-json={}", cdx.display()),
+        ]));
+        validate_spdx(&spdx);
+        validate_cyclonedx(&cdx);
+        let want: BTreeSet<String> =
+            std::fs::read_to_string(fx.join(format!("{name}.packages.tsv")))
+                .unwrap()
+                .lines()
+                .map(|l| l.split('\t').next().unwrap().to_string())
+                .collect();
+        let doc: Value = serde_json::from_slice(&std::fs::read(&spdx).unwrap()).unwrap();
+        let pkgs = spdx_packages(&doc);
+        let got: BTreeSet<String> = pkgs
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(got, want, "{name}: SBOM packages differ from dpkg's");
+        assert_eq!(pkgs.len(), want.len(), "{name}: duplicates");
+        for p in &pkgs {
+            let lic = p["licenseDeclared"].as_str().unwrap();
+            assert!(
+                !lic.is_empty() && lic != "NOASSERTION",
+                "{name}: {} has no license",
+                p["name"]
+            );
+            assert!(
+                p["licenseComments"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("license source: "),
+                "{}",
+                p["licenseComments"]
+            );
+            let purl = p["externalRefs"][0]["referenceLocator"].as_str().unwrap();
+            let enc = p["name"].as_str().unwrap().replace('+', "%2B");
+            assert!(
+                purl.starts_with(&format!("pkg:deb/debian/{enc}@"))
+                    && purl.contains("distro=debian-12"),
+                "{purl}"
+            );
+        }
+        let cdx: Value = serde_json::from_slice(&std::fs::read(&cdx).unwrap()).unwrap();
+        assert_eq!(cdx["components"].as_array().unwrap().len(), want.len());
+        let libc = pkgs.iter().find(|p| p["name"] == "libc6").unwrap();
+        assert!(
+            libc["externalRefs"][0]["referenceLocator"]
+                .as_str()
+                .unwrap()
+                .contains("%2Bdeb12u"),
+            "{}",
+            libc["externalRefs"]
+        );
+    }
+}
+
+#[test]
+fn sboms_are_deterministic_with_source_date_epoch() {
+    let fx = fixtures();
+    let image = fx.join("nginx.oci.tar");
+    let run = || {
+        let o = Command::new(env!("CARGO_BIN_EXE_slim"))
+            .args([
+                "sbom",
+                "--quiet",
+                "-o",
+                "cyclonedx-json",
+                image.to_str().unwrap(),
+            ])
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        o.stdout
+    };
+    let a = run();
+    assert_eq!(a, run());
+    let v: Value = serde_json::from_slice(&a).unwrap();
+    assert_eq!(v["metadata"]["timestamp"], "2023-11-14T22:13:20Z");
+}
+
+#[test]
+fn the_slimmed_image_sbom_lists_what_remains() {
+    let fx = fixtures();
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("slim.tar");
+    let spdx = d.path().join("slim.spdx.json");
+    let cdx = d.path().join("slim.cdx.json");
+    ok(slim(&[
+        "rewrite",
+        "--quiet",
+        fx.join("nginx.docker.tar").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--sbom",
+        &format!("spdx-json={}", spdx.display()),
+        "--sbom",
+        &format!("cyclonedx-json={}", cdx.display()),
+    ]));
+    validate_spdx(&spdx);
+    validate_cyclonedx(&cdx);
+    let doc: Value = serde_json::from_slice(&std::fs::read(&spdx).unwrap()).unwrap();
+    let names: BTreeSet<String> = spdx_packages(&doc)
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    for want in ["nginx", "nginx-common", "libc6", "libssl3"] {
+        assert!(names.contains(want), "{want} missing: {names:?}");
+    }
+    for gone in ["bash", "apt", "dpkg", "coreutils", "perl-base"] {
+        assert!(!names.contains(gone), "{gone} listed in the slimmed SBOM");
+    }
+    // The same set the image's status.d holds.
+    let tree = slim_tree(out.to_str().unwrap());
+    let status_d: BTreeSet<String> = tree
+        .keys()
+        .filter_map(|p| p.strip_prefix("/var/lib/dpkg/status.d/"))
+        .filter(|p| !p.ends_with(".md5sums"))
+        .map(String::from)
+        .collect();
+    assert_eq!(names, status_d);
+}
