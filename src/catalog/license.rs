@@ -200,12 +200,13 @@ fn one(term: &str, table: &Table, unmapped: &mut Vec<String>) -> String {
         .map(|i| (i, 6))
         .or_else(|| lower.find("-with-").map(|i| (i, 6)));
     if let Some((i, n)) = at {
-        let (lic, exc) = (&term[..i], term[i + n..].trim().replace('-', " "));
-        let exc = exc.trim();
-        let exc_name = exc
-            .trim_end_matches(" exception")
-            .trim_end_matches(" Exception")
-            .trim_end_matches(" EXCEPTION");
+        let (lic, exc) = (&term[..i], term[i + n..].trim());
+        // Drop a trailing `exception` however it is joined (` exception`, `-EXCEPTION`).
+        let lower_exc = exc.to_ascii_lowercase();
+        let exc_name = match lower_exc.strip_suffix("exception") {
+            Some(rest) => exc[..rest.len()].trim_end_matches([' ', '-']),
+            None => exc,
+        };
         let l = one(lic, table, unmapped);
         return match table.exceptions.get(&key(exc_name)) {
             Some(e) if !l.starts_with("LicenseRef-") => format!("{l} WITH {e}"),
