@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 pub mod analyze;
+pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod elf;

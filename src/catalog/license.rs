@@ -220,6 +220,29 @@ fn one(term: &str, table: &Table, unmapped: &mut Vec<String>) -> String {
     license_ref(term)
 }
 
+/// The terms of an expression's top-level AND (parentheses kept whole).
+fn top_level_and(e: &str) -> Vec<String> {
+    let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0);
+    let b = e.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            b' ' if depth == 0 && e[i..].starts_with(" AND ") => {
+                out.push(e[start..i].to_string());
+                i += 5;
+                start = i;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push(e[start..].to_string());
+    out
+}
+
 /// Reads a copyright file's text. `pkg` names the LicenseRef when nothing else can.
 pub fn from_copyright(text: &str, path: &str, pkg: &str, table: &Table) -> Licenses {
     let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
@@ -259,8 +282,11 @@ pub fn from_copyright(text: &str, path: &str, pkg: &str, table: &Table) -> Licen
             }
             if p.get("Files").is_some() {
                 if let Some(e) = convert(first, table, &mut unmapped) {
-                    if !exprs.contains(&e) {
-                        exprs.push(e);
+                    // One term per distinct license: paragraphs often repeat them.
+                    for term in top_level_and(&e) {
+                        if !exprs.contains(&term) {
+                            exprs.push(term);
+                        }
                     }
                 }
             } else {
@@ -418,6 +444,10 @@ mod tests {
             "LicenseRef-public-domain"
         );
         assert_eq!(u, vec!["public-domain".to_string()]);
+        assert_eq!(
+            top_level_and("A AND (B OR C AND D) AND E"),
+            vec!["A", "(B OR C AND D)", "E"]
+        );
         assert_eq!(
             convert("GPL-3+-WITH-BISON-EXCEPTION", &t, &mut u).unwrap(),
             "GPL-3.0-or-later WITH Bison-exception-2.2"

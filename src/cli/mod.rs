@@ -2,6 +2,7 @@
 //! place that prints.
 
 mod analyze;
+mod audit;
 mod copy;
 mod ls;
 mod progress;
@@ -30,6 +31,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     Analyze(analyze::Args),
+    Audit(audit::Args),
     Copy(copy::Args),
     Ls(ls::Args),
     Rewrite(rewrite::Args),
@@ -64,6 +66,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(a) => analyze::run(a),
+        Command::Audit(a) => audit::run(a),
         Command::Copy(a) => copy::run(a),
         Command::Ls(a) => ls::run(a),
         Command::Rewrite(a) => rewrite::run(a),

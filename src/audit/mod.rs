@@ -1,0 +1,386 @@
+//! `slim audit`: a license policy (allow/deny lists, per-package exceptions,
+//! clarifications pinned to a copyright file's sha256, what to do with
+//! unlisted and unknown licenses) evaluated against an SBOM, with reports for
+//! people and for CI (JSON, SARIF 2.1.0, JUnit XML).
+
+pub mod expr;
+
+use crate::sbom::{Component, Sbom};
+use expr::Expr;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// The commented example policy `slim audit --init` writes.
+pub const EXAMPLE: &str = include_str!("../../rules/policy-example.toml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    #[default]
+    Warn,
+    Deny,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    pub licenses: Policy,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub deny: Vec<String>,
+    #[serde(default)]
+    pub unlisted: Action,
+    #[serde(default)]
+    pub unknown: Action,
+    #[serde(default)]
+    pub exceptions: Vec<Exception>,
+    #[serde(default)]
+    pub clarify: Vec<Clarify>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exception {
+    pub package: String,
+    pub allow: Vec<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Clarify {
+    pub package: String,
+    pub expression: String,
+    #[serde(rename = "copyright-sha256")]
+    pub copyright_sha256: Option<String>,
+}
+
+impl Policy {
+    pub fn parse(text: &str, origin: &str) -> Result<Policy, crate::rules::Error> {
+        let f: PolicyFile = toml::from_str(text).map_err(|e| crate::rules::Error {
+            origin: origin.into(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        for c in &f.licenses.clarify {
+            expr::parse(&c.expression).map_err(|e| crate::rules::Error {
+                origin: origin.into(),
+                message: e.to_string(),
+            })?;
+        }
+        Ok(f.licenses)
+    }
+}
+
+/// pass < warn < fail: an OR takes the best branch, an AND the worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PackageResult {
+    pub package: String,
+    pub version: String,
+    pub purl: String,
+    pub expression: String,
+    /// Where the expression came from (`dep5`, …, or `clarified`).
+    pub source: String,
+    pub copyright: Option<String>,
+    pub verdict: Verdict,
+    /// Why: one line per license that decided the verdict.
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub image: String,
+    pub passed: usize,
+    pub warned: usize,
+    pub failed: usize,
+    pub packages: Vec<PackageResult>,
+}
+
+fn matches_package(pattern: &str, c: &Component) -> bool {
+    pattern == c.name || c.purl.starts_with(&format!("{pattern}@"))
+}
+
+fn listed(list: &[String], id: &str, exception: Option<&str>) -> bool {
+    list.iter()
+        .any(|l| l == id || exception.is_some_and(|e| *l == format!("{id} WITH {e}")))
+}
+
+fn eval(e: &Expr, p: &Policy, exc: &[&Exception], reasons: &mut Vec<(Verdict, String)>) -> Verdict {
+    match e {
+        Expr::License { id, exception } => {
+            let e = exception.as_deref();
+            let full = match e {
+                Some(x) => format!("{id} WITH {x}"),
+                None => id.clone(),
+            };
+            let (v, why) = if let Some(x) = exc.iter().find(|x| listed(&x.allow, id, e)) {
+                (
+                    Verdict::Pass,
+                    format!("{full}: allowed by exception ({})", x.reason),
+                )
+            } else if listed(&p.deny, id, e) {
+                (Verdict::Fail, format!("{full}: denied"))
+            } else if listed(&p.allow, id, e) {
+                (Verdict::Pass, format!("{full}: allowed"))
+            } else if id == "NOASSERTION" || id.starts_with("LicenseRef-") {
+                let v = if p.unknown == Action::Deny {
+                    Verdict::Fail
+                } else {
+                    Verdict::Warn
+                };
+                (
+                    v,
+                    format!(
+                        "{full}: unknown license (unknown = \"{}\")",
+                        if v == Verdict::Fail { "deny" } else { "warn" }
+                    ),
+                )
+            } else {
+                let v = if p.unlisted == Action::Deny {
+                    Verdict::Fail
+                } else {
+                    Verdict::Warn
+                };
+                (
+                    v,
+                    format!(
+                        "{full}: in neither list (unlisted = \"{}\")",
+                        if v == Verdict::Fail { "deny" } else { "warn" }
+                    ),
+                )
+            };
+            reasons.push((v, why));
+            v
+        }
+        Expr::And(v) => v
+            .iter()
+            .map(|x| eval(x, p, exc, reasons))
+            .max()
+            .unwrap_or(Verdict::Pass),
+        Expr::Or(v) => {
+            let mut best = Verdict::Fail;
+            for x in v {
+                best = best.min(eval(x, p, exc, reasons));
+            }
+            best
+        }
+    }
+}
+
+/// Evaluates `policy` on every package of the SBOM.
+pub fn audit(sbom: &Sbom, policy: &Policy) -> Report {
+    let mut packages = Vec::new();
+    for c in &sbom.components {
+        let mut source = c.licenses.source.to_string();
+        let mut expression = c
+            .licenses
+            .expression
+            .clone()
+            .unwrap_or_else(|| "NOASSERTION".into());
+        let mut notes = Vec::new();
+        if let Some(cl) = policy
+            .clarify
+            .iter()
+            .find(|cl| matches_package(&cl.package, c))
+        {
+            match (&cl.copyright_sha256, &c.licenses.sha256) {
+                (Some(want), Some(have)) if want != have => notes.push((
+                    Verdict::Warn,
+                    format!(
+                        "clarification lapsed: {} changed (sha256 {have}, policy pins {want})",
+                        c.licenses.path.as_deref().unwrap_or("the copyright file")
+                    ),
+                )),
+                _ => {
+                    expression = cl.expression.clone();
+                    source = "clarified".into();
+                }
+            }
+        }
+        let exc: Vec<&Exception> = policy
+            .exceptions
+            .iter()
+            .filter(|x| matches_package(&x.package, c))
+            .collect();
+        let mut reasons = Vec::new();
+        let mut verdict = match expr::parse(&expression) {
+            Ok(e) => eval(&e, policy, &exc, &mut reasons),
+            Err(err) => {
+                let v = if policy.unknown == Action::Deny {
+                    Verdict::Fail
+                } else {
+                    Verdict::Warn
+                };
+                reasons.push((v, err.to_string()));
+                v
+            }
+        };
+        for (v, n) in notes {
+            verdict = verdict.max(v);
+            reasons.push((v, n));
+        }
+        // Keep the reasons that decided: all of them when it passes, else those at the verdict's level.
+        let mut kept: Vec<String> = Vec::new();
+        for (_, r) in reasons.into_iter().filter(|(v, _)| *v == verdict) {
+            if !kept.contains(&r) {
+                kept.push(r);
+            }
+        }
+        let reasons = kept;
+        packages.push(PackageResult {
+            package: c.name.clone(),
+            version: c.version.clone(),
+            purl: c.purl.clone(),
+            expression,
+            source,
+            copyright: c.licenses.path.clone(),
+            verdict,
+            reasons,
+        });
+    }
+    let count = |v| packages.iter().filter(|p| p.verdict == v).count();
+    Report {
+        image: sbom.image.clone(),
+        passed: count(Verdict::Pass),
+        warned: count(Verdict::Warn),
+        failed: count(Verdict::Fail),
+        packages,
+    }
+}
+
+/// SARIF 2.1.0, for GitHub code scanning: one result per package that warns or fails.
+pub fn sarif(r: &Report) -> Value {
+    let results: Vec<Value> = r
+        .packages
+        .iter()
+        .filter(|p| p.verdict != Verdict::Pass)
+        .map(|p| {
+            let (rule, level) = match p.verdict {
+                Verdict::Fail => ("license-denied", "error"),
+                _ => ("license-review", "warning"),
+            };
+            json!({
+                "ruleId": rule,
+                "level": level,
+                "message": {"text": format!("{} {}: {} — {}", p.package, p.version, p.expression, p.reasons.join("; "))},
+                "locations": [{
+                    "physicalLocation": {"artifactLocation": {"uri": p.copyright.as_deref().unwrap_or("/var/lib/dpkg/status").trim_start_matches('/')}},
+                    "logicalLocations": [{"name": p.package, "fullyQualifiedName": p.purl, "kind": "package"}],
+                }],
+                "partialFingerprints": {"purl": p.purl},
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "slim",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": [
+                    {"id": "license-denied", "shortDescription": {"text": "A package's license is denied by the policy"}, "defaultConfiguration": {"level": "error"}},
+                    {"id": "license-review", "shortDescription": {"text": "A package's license is unknown or in neither list"}, "defaultConfiguration": {"level": "warning"}},
+                ],
+            }},
+            "results": results,
+        }],
+    })
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// JUnit XML: one test case per package; denied ones fail.
+pub fn junit(r: &Report) -> String {
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    s.push_str(&format!(
+        "<testsuites tests=\"{}\" failures=\"{}\">\n  <testsuite name=\"slim audit {}\" tests=\"{}\" failures=\"{}\">\n",
+        r.packages.len(),
+        r.failed,
+        xml(&r.image),
+        r.packages.len(),
+        r.failed
+    ));
+    for p in &r.packages {
+        s.push_str(&format!(
+            "    <testcase classname=\"licenses\" name=\"{}@{}\">",
+            xml(&p.package),
+            xml(&p.version)
+        ));
+        match p.verdict {
+            Verdict::Fail => s.push_str(&format!(
+                "\n      <failure message=\"{}\">{}</failure>\n    ",
+                xml(&format!("{}: {}", p.package, p.expression)),
+                xml(&p.reasons.join("\n"))
+            )),
+            Verdict::Warn => s.push_str(&format!(
+                "\n      <system-out>{}</system-out>\n    ",
+                xml(&p.reasons.join("\n"))
+            )),
+            Verdict::Pass => {}
+        }
+        s.push_str("</testcase>\n");
+    }
+    s.push_str("  </testsuite>\n</testsuites>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(text: &str) -> Policy {
+        Policy::parse(text, "p.toml").unwrap()
+    }
+
+    fn verdict(p: &Policy, e: &str) -> Verdict {
+        eval(&expr::parse(e).unwrap(), p, &[], &mut vec![])
+    }
+
+    #[test]
+    fn or_passes_when_a_branch_passes_and_needs_all() {
+        let p = policy(
+            "[licenses]\nallow = [\"MIT\"]\ndeny = [\"GPL-3.0-or-later\"]\nunlisted = \"deny\"\n",
+        );
+        assert_eq!(verdict(&p, "MIT OR GPL-3.0-or-later"), Verdict::Pass);
+        assert_eq!(verdict(&p, "MIT AND GPL-3.0-or-later"), Verdict::Fail);
+        assert_eq!(verdict(&p, "MIT AND Apache-2.0"), Verdict::Fail);
+        assert_eq!(verdict(&p, "LicenseRef-x"), Verdict::Warn);
+        let p = policy("[licenses]\nallow = [\"GPL-3.0-or-later WITH Bison-exception-2.2\"]\nunknown = \"deny\"\n");
+        assert_eq!(
+            verdict(&p, "GPL-3.0-or-later WITH Bison-exception-2.2"),
+            Verdict::Pass
+        );
+        assert_eq!(verdict(&p, "NOASSERTION"), Verdict::Fail);
+    }
+
+    #[test]
+    fn the_example_policy_parses_and_bad_ones_are_errors() {
+        let p = Policy::parse(EXAMPLE, "example").unwrap();
+        assert!(p.deny.iter().any(|d| d == "GPL-3.0-or-later"));
+        assert!(Policy::parse("[licenses]\nallowed = []\n", "x.toml")
+            .unwrap_err()
+            .to_string()
+            .starts_with("x.toml: "));
+        let bad = "[licenses]\n[[licenses.clarify]]\npackage = \"a\"\nexpression = \"MIT OR\"\n";
+        assert!(Policy::parse(bad, "x.toml").is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! `slim audit`: check an image's licenses against a policy, for CI.
+
+use crate::audit::{self, Verdict};
+use anyhow::Context;
+use clap::ValueEnum;
+use std::io::Write;
+use std::process::ExitCode;
+
+/// Check the licenses of an image's packages against a policy; exit 1 when one is denied.
+///
+/// The policy (TOML, see `slim audit --init`) has allow and deny lists of SPDX
+/// ids, per-package exceptions with a reason, clarifications for packages whose
+/// copyright file is wrong (pinned to that file's sha256), and what to do with
+/// licenses in neither list and unknown ones (warn or deny). `A OR B` passes
+/// when either passes; `A AND B` needs both.
+///
+/// Exit codes: 0 every package passes (warnings allowed), 1 a package is
+/// denied, 2 an error (bad image, bad policy).
+///
+/// Examples:
+///   slim audit --init > slim-policy.toml
+///   slim audit app.tar --policy slim-policy.toml
+///   slim audit app.tar --policy slim-policy.toml --format sarif > licenses.sarif
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The image (as for the other commands).
+    #[arg(value_name = "IMAGE", required_unless_present = "init")]
+    image: Option<String>,
+    /// The policy file.
+    #[arg(long, value_name = "FILE", required_unless_present = "init")]
+    policy: Option<std::path::PathBuf>,
+    /// Write a commented example policy (to PATH, or stdout) and exit.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "-")]
+    init: Option<String>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = AuditFormat::Human)]
+    format: AuditFormat,
+    /// Extra Debian-name → SPDX id mappings (the format of rules/licenses.toml).
+    #[arg(long, value_name = "FILE")]
+    licenses: Option<std::path::PathBuf>,
+    /// Which image of a multi-platform index: os/arch[/variant].
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum AuditFormat {
+    Human,
+    Json,
+    Sarif,
+    Junit,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(dest) = &args.init {
+        if dest == "-" {
+            std::io::stdout()
+                .lock()
+                .write_all(audit::EXAMPLE.as_bytes())?;
+        } else {
+            std::fs::write(dest, audit::EXAMPLE).with_context(|| format!("writing {dest}"))?;
+            eprintln!("slim: wrote an example policy to {dest}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let policy_path = args.policy.as_ref().context("--policy FILE is required")?;
+    let text = std::fs::read_to_string(policy_path)
+        .with_context(|| format!("reading {}", policy_path.display()))?;
+    let policy = audit::Policy::parse(&text, &policy_path.display().to_string())?;
+    let table = super::sbom::table(args.licenses.as_deref())?;
+    let image_args = super::ImageArgs {
+        image: args.image.clone().context("IMAGE is required")?,
+        platform: args.platform.clone(),
+        quiet: args.quiet,
+    };
+    let (image, layers) = super::load(&image_args, args.format == AuditFormat::Human)?;
+    let catalog = crate::catalog::Catalog::read(&layers);
+    let created = super::copy::rfc3339(super::source_date_epoch()?.unwrap_or(0));
+    let sbom = crate::sbom::build(&image, &layers, &catalog, &table, created);
+    let report = audit::audit(&sbom, &policy);
+    let mut o = std::io::stdout().lock();
+    match args.format {
+        AuditFormat::Json => {
+            serde_json::to_writer_pretty(&mut o, &report)?;
+            writeln!(o)?;
+        }
+        AuditFormat::Sarif => {
+            serde_json::to_writer_pretty(&mut o, &audit::sarif(&report))?;
+            writeln!(o)?;
+        }
+        AuditFormat::Junit => o.write_all(audit::junit(&report).as_bytes())?,
+        AuditFormat::Human => {
+            writeln!(
+                o,
+                "{} packages: {} pass, {} warn, {} fail ({})",
+                report.packages.len(),
+                report.passed,
+                report.warned,
+                report.failed,
+                policy_path.display()
+            )?;
+            for level in [Verdict::Fail, Verdict::Warn] {
+                for p in report.packages.iter().filter(|p| p.verdict == level) {
+                    let tag = if level == Verdict::Fail {
+                        "FAIL"
+                    } else {
+                        "warn"
+                    };
+                    writeln!(
+                        o,
+                        "{tag}  {} {}  {}  [{}]",
+                        p.package, p.version, p.expression, p.source
+                    )?;
+                    for r in &p.reasons {
+                        writeln!(o, "        {r}")?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(if report.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
