@@ -56,6 +56,8 @@ pub struct Report {
     pub projected: Projected,
     /// Problems found on the way, with stable kebab-case codes.
     pub diagnostics: Vec<Diagnostic>,
+    /// Package and license counts (filled by the caller, which reads the licenses).
+    pub licenses: Option<crate::sbom::LicenseSummary>,
 }
 
 /// The slimmed image slim would make: what the trace keeps.
@@ -405,6 +407,7 @@ pub fn analyze(
         dependencies,
         projected,
         diagnostics,
+        licenses: None,
     })
 }
 

@@ -172,3 +172,47 @@ fn init_writes_a_policy_that_audit_reads_and_bad_policies_are_errors() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("policy.toml") && err.contains("alow"), "{err}");
 }
+
+#[test]
+fn license_report_puts_fat_and_slim_side_by_side() {
+    let fx = fixtures();
+    let img = fx.join("nginx.docker.tar");
+    let img = img.to_str().unwrap();
+    let o = ok(slim(&["licenses", "--quiet", "--format", "json", img]));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let pkgs = std::fs::read_to_string(fx.join("nginx.packages.tsv"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(r["fat_packages"], pkgs);
+    let slim_n = r["slim_packages"].as_u64().unwrap();
+    assert!(slim_n > 5 && slim_n < 30, "{slim_n}");
+    let gpl3 = &r["licenses"]["GPL-3.0-or-later"];
+    let fat: Vec<&str> = gpl3["fat"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let slim_list: Vec<&str> = gpl3["slim"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        fat.contains(&"bash") && !slim_list.contains(&"bash"),
+        "{gpl3}"
+    );
+    assert!(slim_list.len() < fat.len());
+    assert!(r["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["source"].is_string() && p["expression"].is_string()));
+    // analyze counts packages and licenses too.
+    let o = ok(slim(&["analyze", "--quiet", "--format", "json", img]));
+    let a: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(a["licenses"]["packages"], pkgs);
+    assert!(a["licenses"]["spdx_only"].as_u64().unwrap() > 0);
+}

@@ -66,7 +66,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.explain {
         return explain(&mut out, &layers, &trace, path, args.format);
     }
-    let report = crate::analyze::analyze(&image, &layers, &trace)?;
+    let mut report = crate::analyze::analyze(&image, &layers, &trace)?;
+    let sbom = crate::sbom::build(
+        &image,
+        &layers,
+        &catalog,
+        &crate::catalog::license::Table::builtin(),
+        String::new(),
+    );
+    report.licenses = Some(crate::sbom::summary(&sbom));
     match args.format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut out, &report)?;
@@ -270,6 +278,23 @@ fn print_human(o: &mut impl Write, r: &Report) -> std::io::Result<()> {
             .packages
             .map_or("not counted".to_string(), |n| format!("{n} installed"));
         writeln!(o, "Packages     {} {}: {n}", db.kind, db.path)?;
+    }
+    if let Some(l) = &r.licenses {
+        if l.packages > 0 {
+            let top: Vec<String> = l
+                .top
+                .iter()
+                .take(5)
+                .map(|(id, n)| format!("{id} ({n})"))
+                .collect();
+            writeln!(
+                o,
+                "Licenses     {} packages, {} with SPDX ids only; most common: {}",
+                l.packages,
+                l.spdx_only,
+                top.join(", ")
+            )?;
+        }
     }
     let list = |v: &[String]| {
         if v.is_empty() {

@@ -4,6 +4,7 @@
 mod analyze;
 mod audit;
 mod copy;
+mod licenses;
 mod ls;
 mod progress;
 mod rewrite;
@@ -33,6 +34,7 @@ enum Command {
     Analyze(analyze::Args),
     Audit(audit::Args),
     Copy(copy::Args),
+    Licenses(licenses::Args),
     Ls(ls::Args),
     Rewrite(rewrite::Args),
     Sbom(sbom::Args),
@@ -68,6 +70,7 @@ pub fn main() -> ExitCode {
         Command::Analyze(a) => analyze::run(a),
         Command::Audit(a) => audit::run(a),
         Command::Copy(a) => copy::run(a),
+        Command::Licenses(a) => licenses::run(a),
         Command::Ls(a) => ls::run(a),
         Command::Rewrite(a) => rewrite::run(a),
         Command::Sbom(a) => sbom::run(a),

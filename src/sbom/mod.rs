@@ -127,3 +127,45 @@ pub(crate) fn id_part(s: &str) -> String {
         })
         .collect()
 }
+
+/// Package and license counts, for `slim analyze`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LicenseSummary {
+    pub packages: usize,
+    /// Packages whose expression uses SPDX License List ids only (no LicenseRef, not NOASSERTION).
+    pub spdx_only: usize,
+    /// Packages per source of the answer (dep5, common-licenses, …).
+    pub sources: std::collections::BTreeMap<String, usize>,
+    /// Packages per license id, the 10 most common.
+    pub top: Vec<(String, usize)>,
+}
+
+/// Counts of an SBOM's packages and licenses.
+pub fn summary(s: &Sbom) -> LicenseSummary {
+    let mut sources = std::collections::BTreeMap::new();
+    let mut ids: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let mut spdx_only = 0;
+    for c in &s.components {
+        *sources.entry(c.licenses.source.to_string()).or_insert(0) += 1;
+        let e = c.licenses.expression.as_deref().unwrap_or("NOASSERTION");
+        let words: std::collections::BTreeSet<&str> = e
+            .split(|ch: char| ch.is_whitespace() || ch == '(' || ch == ')')
+            .filter(|w| !w.is_empty() && !matches!(*w, "AND" | "OR" | "WITH"))
+            .collect();
+        if e != "NOASSERTION" && words.iter().all(|w| !w.starts_with("LicenseRef-")) {
+            spdx_only += 1;
+        }
+        for w in words {
+            *ids.entry(w.to_string()).or_insert(0) += 1;
+        }
+    }
+    let mut top: Vec<(String, usize)> = ids.into_iter().collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    top.truncate(10);
+    LicenseSummary {
+        packages: s.components.len(),
+        spdx_only,
+        sources,
+        top,
+    }
+}

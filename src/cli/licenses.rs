@@ -1,0 +1,150 @@
+//! `slim licenses`: packages by license, in the image and in what `slim rewrite` would keep.
+
+use super::{Format, ImageArgs};
+use crate::audit::expr::{self, Expr};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::process::ExitCode;
+
+/// List the image's packages by license, side by side with the slimmed image's.
+///
+/// Each license id (from the packages' expressions) with the packages that
+/// carry it, in the image as it is ("fat") and in what `slim rewrite --to
+/// distroless` would keep ("slim"), and where each package's answer came from
+/// (dep5, common-licenses, text-match, copyright-file).
+///
+/// Examples:
+///   slim licenses nginx.tar
+///   slim licenses nginx.tar --format json | jq '.licenses["GPL-3.0-or-later"]'
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    #[command(flatten)]
+    image: ImageArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// The profile the slim column assumes (as `rewrite --to`).
+    #[arg(long, value_name = "PROFILE", default_value = "distroless")]
+    to: String,
+    /// Extra Debian-name → SPDX id mappings (the format of rules/licenses.toml).
+    #[arg(long, value_name = "FILE")]
+    licenses: Option<std::path::PathBuf>,
+}
+
+#[derive(Serialize, Default)]
+struct Row {
+    fat: Vec<String>,
+    slim: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct PackageRow {
+    package: String,
+    expression: String,
+    source: &'static str,
+    in_slim: bool,
+}
+
+fn ids(e: &Expr, out: &mut BTreeSet<String>) {
+    match e {
+        Expr::License { id, .. } => {
+            out.insert(id.clone());
+        }
+        Expr::And(v) | Expr::Or(v) => v.iter().for_each(|x| ids(x, out)),
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let table = super::sbom::table(args.licenses.as_deref())?;
+    let profile = crate::plan::Profile::load(&args.to)?;
+    let (image, layers) = super::load(&args.image, args.format == Format::Human)?;
+    let catalog = crate::catalog::Catalog::read(&layers);
+    let sbom = crate::sbom::build(&image, &layers, &catalog, &table, String::new());
+    let aopts = crate::analyze::Options {
+        entrypoint: None,
+        exec: vec![],
+        rules: crate::rules::Rules::builtin(),
+    };
+    let trace = crate::analyze::run_trace(&image, &layers, &catalog, &aopts)?;
+    let kept: BTreeSet<String> =
+        match crate::plan::plan(&layers, &catalog, &trace, &profile, &Default::default()) {
+            Ok(p) => p.packages.into_iter().collect(),
+            // An image that needs a shell has no slim form: its slim column is empty.
+            Err(_) => BTreeSet::new(),
+        };
+    let mut by_license: BTreeMap<String, Row> = BTreeMap::new();
+    let mut packages = Vec::new();
+    for c in &sbom.components {
+        let expression = c
+            .licenses
+            .expression
+            .clone()
+            .unwrap_or_else(|| "NOASSERTION".into());
+        let mut set = BTreeSet::new();
+        match expr::parse(&expression) {
+            Ok(e) => ids(&e, &mut set),
+            Err(_) => {
+                set.insert(expression.clone());
+            }
+        }
+        let in_slim = kept.contains(&c.name);
+        for id in set {
+            let row = by_license.entry(id).or_default();
+            row.fat.push(c.name.clone());
+            if in_slim {
+                row.slim.push(c.name.clone());
+            }
+        }
+        packages.push(PackageRow {
+            package: c.name.clone(),
+            expression,
+            source: c.licenses.source,
+            in_slim,
+        });
+    }
+    let mut o = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            let v = serde_json::json!({"image": sbom.image, "fat_packages": sbom.components.len(), "slim_packages": kept.len(), "licenses": by_license, "packages": packages});
+            serde_json::to_writer_pretty(&mut o, &v)?;
+            writeln!(o)?;
+        }
+        Format::Human => {
+            writeln!(
+                o,
+                "{:<44} {:>5} {:>5}  packages in the slim image",
+                "license", "fat", "slim"
+            )?;
+            let mut rows: Vec<(&String, &Row)> = by_license.iter().collect();
+            rows.sort_by(|a, b| b.1.fat.len().cmp(&a.1.fat.len()).then_with(|| a.0.cmp(b.0)));
+            for (id, r) in rows {
+                let names = if r.slim.len() > 6 {
+                    format!("{} …", r.slim[..6].join(" "))
+                } else {
+                    r.slim.join(" ")
+                };
+                writeln!(
+                    o,
+                    "{id:<44} {:>5} {:>5}  {names}",
+                    r.fat.len(),
+                    r.slim.len()
+                )?;
+            }
+            let mut sources: BTreeMap<&str, usize> = BTreeMap::new();
+            for p in &packages {
+                *sources.entry(p.source).or_default() += 1;
+            }
+            let s: Vec<String> = sources.iter().map(|(k, v)| format!("{v} {k}")).collect();
+            writeln!(
+                o,
+                "{} packages ({} kept by slim); license sources: {}",
+                packages.len(),
+                kept.len(),
+                s.join(", ")
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
