@@ -79,7 +79,12 @@ fn check_slim_image(dir: &Path, image: &Path, plan: &Value, max_bytes: u64, host
     let root = bundle.join("rootfs");
     // podman loads it (flags from shared/fixtures/README: vfs storage, cgroupfs, file events).
     need("podman");
-    let pm = dir.join("podman");
+    // podman refuses a runroot path over 50 characters: keep it short.
+    let pm_dir = tempfile::Builder::new()
+        .prefix("pm")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let pm = pm_dir.path().to_path_buf();
     let podman = |args: &[&str]| {
         sh(Command::new("podman")
             .arg("--root")
@@ -115,7 +120,7 @@ fn check_slim_image(dir: &Path, image: &Path, plan: &Value, max_bytes: u64, host
         inspected && out.trim() == "1",
         "podman image inspect: {out}"
     );
-    let _ = std::fs::remove_dir_all(&pm);
+    drop(pm_dir);
 
     // No shell, no package manager, no dpkg database; scanner metadata instead.
     for gone in [
