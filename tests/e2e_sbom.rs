@@ -187,3 +187,69 @@ fn the_slimmed_image_sbom_lists_what_remains() {
         .collect();
     assert_eq!(names, status_d);
 }
+
+#[test]
+fn an_alpine_image_is_catalogued_from_its_apk_database() {
+    let db = "C:Q1abc=\nP:musl\nV:1.2.4-r2\nA:x86_64\nL:MIT\no:musl\nm:Timo Teräs <timo.teras@iki.fi>\nF:lib\nR:ld-musl-x86_64.so.1\n\nP:busybox\nV:1.36.1-r2\nA:x86_64\nL:GPL-2.0-only\no:busybox\nF:bin\nR:busybox\n\nP:zlib\nV:1.3-r0\nA:x86_64\nL:Zlib AND custom-notice\nF:lib\nR:libz.so.1\n";
+    let layer = tar_of(&[
+        E::Dir("etc"),
+        E::File(
+            "etc/os-release",
+            b"ID=alpine\nVERSION_ID=3.18.4\nPRETTY_NAME=\"Alpine Linux v3.18\"\n",
+        ),
+        E::Dir("lib"),
+        E::Dir("lib/apk"),
+        E::Dir("lib/apk/db"),
+        E::File("lib/apk/db/installed", db.as_bytes()),
+        E::File("lib/ld-musl-x86_64.so.1", b"x"),
+        E::File("lib/libz.so.1", b"z"),
+        E::Dir("bin"),
+        E::Exec("bin/busybox", b"bb"),
+    ]);
+    let d = tempfile::tempdir().unwrap();
+    oci_layout(
+        &d.path().join("img"),
+        &Img::new(vec![(layer, Comp::Gzip)]),
+        "3.18",
+    );
+    let img = d.path().join("img");
+    let spdx = d.path().join("a.spdx.json");
+    let cdx = d.path().join("a.cdx.json");
+    ok(slim(&[
+        "sbom",
+        "--quiet",
+        img.to_str().unwrap(),
+        "-o",
+        &format!("spdx-json={}", spdx.display()),
+        "-o",
+        &format!("cyclonedx-json={}", cdx.display()),
+    ]));
+    validate_spdx(&spdx);
+    validate_cyclonedx(&cdx);
+    let doc: Value = serde_json::from_slice(&std::fs::read(&spdx).unwrap()).unwrap();
+    let pkgs = spdx_packages(&doc);
+    assert_eq!(pkgs.len(), 3);
+    let musl = pkgs.iter().find(|p| p["name"] == "musl").unwrap();
+    assert_eq!(
+        musl["externalRefs"][0]["referenceLocator"],
+        "pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&distro=alpine-3.18.4"
+    );
+    assert_eq!(musl["licenseDeclared"], "MIT");
+    let zlib = pkgs.iter().find(|p| p["name"] == "zlib").unwrap();
+    assert_eq!(zlib["licenseDeclared"], "Zlib AND LicenseRef-custom-notice");
+    let o = ok(slim(&[
+        "analyze",
+        "--quiet",
+        "--format",
+        "json",
+        img.to_str().unwrap(),
+    ]));
+    let a: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(a["package_databases"][0]["kind"], "apk");
+    assert_eq!(a["package_databases"][0]["packages"], 3);
+    assert!(a["shells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s == "/bin/busybox"));
+}

@@ -220,6 +220,27 @@ fn one(term: &str, table: &Table, unmapped: &mut Vec<String>) -> String {
     license_ref(term)
 }
 
+/// A package manager's own license field (apk `L:`, rpm `License`), normalised
+/// to SPDX with the same table.
+pub fn from_field(field: &str, table: &Table) -> Licenses {
+    let mut unmapped = Vec::new();
+    // apk writes `MIT AND BSD-2-Clause`, sometimes `GPL-2.0-or-later OR MIT`; the converter knows both.
+    let expression = convert(
+        &field.replace(" AND ", " and ").replace(" OR ", " or "),
+        table,
+        &mut unmapped,
+    );
+    Licenses {
+        expression,
+        source: "package-field",
+        path: None,
+        sha256: None,
+        unmapped,
+        confidence: 1.0,
+        texts: BTreeMap::new(),
+    }
+}
+
 /// The terms of an expression's top-level AND (parentheses kept whole).
 fn top_level_and(e: &str) -> Vec<String> {
     let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0);

@@ -1,6 +1,7 @@
 //! Package databases: which packages an image holds and which files each owns.
 //! One reader per format (dpkg now; apk and rpm to come), one shared type.
 
+pub mod apk;
 pub mod deb822;
 pub mod dpkg;
 pub mod license;
@@ -46,8 +47,10 @@ pub struct Catalog {
 impl Catalog {
     /// Reads every package database the image has.
     pub fn read(layers: &Layers) -> Catalog {
+        let mut packages = dpkg::read(layers);
+        packages.extend(apk::read(layers));
         let mut c = Catalog {
-            packages: dpkg::read(layers),
+            packages,
             ..Catalog::default()
         };
         c.packages

@@ -60,17 +60,29 @@ pub fn build(
     let tree = &layers.tree;
     let mut components = Vec::new();
     for p in &catalog.packages {
-        let para = crate::catalog::deb822::parse(&p.record);
-        let supplier = para
-            .first()
-            .and_then(|x| x.get("Maintainer"))
-            .map(String::from);
+        let supplier = match p.kind {
+            "apk" => p
+                .record
+                .lines()
+                .find_map(|l| l.strip_prefix("m:"))
+                .map(String::from),
+            _ => crate::catalog::deb822::parse(&p.record)
+                .first()
+                .and_then(|x| x.get("Maintainer"))
+                .map(String::from),
+        };
         let copyright = format!("/usr/share/doc/{}/copyright", p.name);
-        let licenses = match layers.read(&copyright, 4 << 20) {
-            Some(b) => {
-                license::from_copyright(&String::from_utf8_lossy(&b), &copyright, &p.name, table)
-            }
-            None => Licenses::none(),
+        let licenses = match (p.kind, crate::catalog::apk::license_field(&p.record)) {
+            ("apk", Some(field)) => license::from_field(field, table),
+            _ => match layers.read(&copyright, 4 << 20) {
+                Some(b) => license::from_copyright(
+                    &String::from_utf8_lossy(&b),
+                    &copyright,
+                    &p.name,
+                    table,
+                ),
+                None => Licenses::none(),
+            },
         };
         let (mut present, mut listed) = (0, 0);
         for f in &p.files {
