@@ -186,6 +186,33 @@ fn the_slimmed_image_sbom_lists_what_remains() {
         .map(String::from)
         .collect();
     assert_eq!(names, status_d);
+    // Files of the slimmed image, with checksums, each contained by its package.
+    let files = doc["files"]
+        .as_array()
+        .expect("the slimmed SBOM lists files");
+    let regular = tree.values().filter(|s| s.kind == "file").count();
+    assert_eq!(files.len(), regular);
+    let nginx = files
+        .iter()
+        .find(|f| f["fileName"] == "./usr/sbin/nginx")
+        .unwrap();
+    let sha = nginx["checksums"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["algorithm"] == "SHA256")
+        .unwrap();
+    assert_eq!(
+        sha["checksumValue"].as_str(),
+        tree["/usr/sbin/nginx"].sha256.as_deref()
+    );
+    let rel = doc["relationships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["relatedSpdxElement"] == nginx["SPDXID"])
+        .unwrap();
+    assert_eq!(rel["spdxElementId"], "SPDXRef-Package-deb-nginx-amd64");
 }
 
 #[test]

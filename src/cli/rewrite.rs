@@ -171,7 +171,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 };
                 let written = crate::image::open(&r, None)?;
                 let wl = crate::image::read_layers(&written, &crate::progress::Silent)?;
-                super::sbom::write(&written, &wl, &sboms, &super::sbom::table(None)?)?;
+                super::sbom::write(&written, &wl, &sboms, &super::sbom::table(None)?, true)?;
             }
             Some(w)
         }

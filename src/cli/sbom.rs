@@ -34,6 +34,9 @@ pub struct Args {
     /// Extra Debian-name → SPDX id mappings (the format of rules/licenses.toml).
     #[arg(long, value_name = "FILE")]
     licenses: Option<std::path::PathBuf>,
+    /// Also list every regular file with its SHA1 and SHA256 (SPDX), owned by its package.
+    #[arg(long)]
+    files: bool,
 }
 
 /// A requested SBOM output.
@@ -98,9 +101,13 @@ pub(crate) fn write(
     layers: &crate::image::Layers,
     specs: &[Spec],
     table: &Table,
+    with_files: bool,
 ) -> anyhow::Result<()> {
     let catalog = crate::catalog::Catalog::read(layers);
-    let sbom = crate::sbom::build(image, layers, &catalog, table, now()?);
+    let mut sbom = crate::sbom::build(image, layers, &catalog, table, now()?);
+    if with_files {
+        sbom.files = crate::sbom::files(layers, &catalog).context("hashing the image's files")?;
+    }
     for s in specs {
         let doc = match s.format {
             "spdx-json" => crate::sbom::spdx::encode(&sbom),
@@ -130,6 +137,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let specs = parse_specs(&args.outputs)?;
     let table = table(args.licenses.as_deref())?;
     let (image, layers) = super::load(&args.image, true)?;
-    write(&image, &layers, &specs, &table)?;
+    write(&image, &layers, &specs, &table, args.files)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -33,6 +33,18 @@ impl Component {
     }
 }
 
+/// A regular file of the image, for SBOMs that list files.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileEntry {
+    /// Absolute path in the image.
+    pub path: String,
+    pub size: u64,
+    pub sha1: String,
+    pub sha256: String,
+    /// The package that owns it, if any.
+    pub package: Option<String>,
+}
+
 /// What an SBOM describes.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sbom {
@@ -42,6 +54,41 @@ pub struct Sbom {
     /// RFC 3339 creation time (SOURCE_DATE_EPOCH when set).
     pub created: String,
     pub components: Vec<Component>,
+    /// Every regular file with its checksums, when asked for.
+    pub files: Vec<FileEntry>,
+}
+
+/// Lists the image's regular files with SHA1 and SHA256, each with its owner.
+pub fn files(layers: &Layers, catalog: &Catalog) -> std::io::Result<Vec<FileEntry>> {
+    use sha1::Digest as _;
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    for (p, n) in layers.tree.iter() {
+        if !n.is_file() {
+            continue;
+        }
+        let Some(mut r) = layers.open(n) else {
+            continue;
+        };
+        let (mut h1, mut h2) = (sha1::Sha1::new(), sha2::Sha256::new());
+        loop {
+            let k = r.read(&mut buf)?;
+            if k == 0 {
+                break;
+            }
+            h1.update(&buf[..k]);
+            h2.update(&buf[..k]);
+        }
+        out.push(FileEntry {
+            path: format!("/{p}"),
+            size: n.meta.size,
+            sha1: hex::encode(h1.finalize()),
+            sha256: hex::encode(h2.finalize()),
+            package: catalog.owners(p).next().map(|o| o.name.clone()),
+        });
+    }
+    Ok(out)
 }
 
 /// Builds the SBOM model of an image.
@@ -124,6 +171,7 @@ pub fn build(
             .to_string(),
         created,
         components,
+        files: Vec::new(),
     }
 }
 

@@ -108,6 +108,29 @@ pub fn encode(s: &Sbom) -> Value {
         packages.push(p);
         relationships.push(json!({"spdxElementId": image_id, "relationshipType": "CONTAINS", "relatedSpdxElement": id}));
     }
+    let mut files = Vec::new();
+    for (i, f) in s.files.iter().enumerate() {
+        let id = format!("SPDXRef-File-{i}");
+        files.push(json!({
+            "SPDXID": id,
+            "fileName": format!(".{}", f.path),
+            "checksums": [{"algorithm": "SHA1", "checksumValue": f.sha1}, {"algorithm": "SHA256", "checksumValue": f.sha256}],
+            "licenseConcluded": "NOASSERTION",
+            "copyrightText": "NOASSERTION",
+        }));
+        let owner = match &f.package {
+            Some(p) => s.components.iter().find(|c| &c.name == p).map(|c| {
+                format!(
+                    "SPDXRef-Package-{}-{}-{}",
+                    c.kind,
+                    id_part(&c.name),
+                    id_part(&c.arch)
+                )
+            }),
+            None => None,
+        };
+        relationships.push(json!({"spdxElementId": owner.as_deref().unwrap_or(image_id), "relationshipType": "CONTAINS", "relatedSpdxElement": id}));
+    }
     let mut doc = json!({
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
@@ -118,6 +141,41 @@ pub fn encode(s: &Sbom) -> Value {
         "packages": packages,
         "relationships": relationships,
     });
+    if !files.is_empty() {
+        doc["files"] = Value::Array(files);
+        // A package that CONTAINS files has them analyzed, with a verification
+        // code: SHA1 of its files' sorted SHA1s (SPDX 2.3 §7.9).
+        let mut sums: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for f in &s.files {
+            let owner = f
+                .package
+                .as_ref()
+                .and_then(|p| s.components.iter().find(|c| &c.name == p))
+                .map(|c| {
+                    format!(
+                        "SPDXRef-Package-{}-{}-{}",
+                        c.kind,
+                        id_part(&c.name),
+                        id_part(&c.arch)
+                    )
+                })
+                .unwrap_or_else(|| image_id.to_string());
+            sums.entry(owner).or_default().push(&f.sha1);
+        }
+        for p in doc["packages"]
+            .as_array_mut()
+            .expect("packages is an array")
+        {
+            let id = p["SPDXID"].as_str().unwrap_or_default().to_string();
+            if let Some(list) = sums.get_mut(&id) {
+                list.sort_unstable();
+                use sha1::Digest as _;
+                let code = hex::encode(sha1::Sha1::digest(list.concat().as_bytes()));
+                p["filesAnalyzed"] = json!(true);
+                p["packageVerificationCode"] = json!({"packageVerificationCodeValue": code});
+            }
+        }
+    }
     if !extracted.is_empty() {
         doc["hasExtractedLicensingInfos"] = extracted
             .into_iter()
