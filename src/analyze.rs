@@ -456,7 +456,8 @@ fn count_dpkg(text: &str) -> usize {
         .count()
 }
 
-fn package_dbs(layers: &Layers) -> Vec<PackageDb> {
+/// The package databases present in the image.
+pub fn package_dbs(layers: &Layers) -> Vec<PackageDb> {
     let tree = &layers.tree;
     let mut out = Vec::new();
     let exists = |p: &str| {

@@ -280,3 +280,31 @@ fn an_alpine_image_is_catalogued_from_its_apk_database() {
         .iter()
         .any(|s| s == "/bin/busybox"));
 }
+
+#[test]
+fn an_rpm_database_is_named_as_not_read_rather_than_silently_missing() {
+    let layer = tar_of(&[
+        E::Dir("var"),
+        E::Dir("var/lib"),
+        E::Dir("var/lib/rpm"),
+        E::File("var/lib/rpm/rpmdb.sqlite", b"SQLite format 3\0"),
+    ]);
+    let d = tempfile::tempdir().unwrap();
+    oci_layout(
+        &d.path().join("img"),
+        &Img::new(vec![(layer, Comp::Gzip)]),
+        "1",
+    );
+    let o = ok(slim(&[
+        "sbom",
+        "--quiet",
+        d.path().join("img").to_str().unwrap(),
+    ]));
+    let err = stderr(&o);
+    assert!(
+        err.contains("/var/lib/rpm/rpmdb.sqlite") && err.contains("not read yet"),
+        "{err}"
+    );
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(spdx_packages(&doc).len(), 0);
+}
