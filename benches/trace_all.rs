@@ -23,13 +23,7 @@ fn main() {
 
     let t1 = Instant::now();
     let loader = slim::trace::Loader::new(&layers, &[]);
-    let files: Vec<String> = layers
-        .tree
-        .iter()
-        .filter(|(_, n)| n.is_file())
-        .map(|(p, _)| p.to_string())
-        .collect();
-    loader.preload(&files);
+    let files = loader.preload_all();
     let elfs: Vec<String> = files
         .iter()
         .filter(|p| {

@@ -15,6 +15,16 @@ unlisted = "warn"
 unknown = "warn"
 "#;
 
+/// A package's result in a JSON audit report.
+fn package<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["package"] == name)
+        .unwrap()
+}
+
 fn audit(policy: &str, extra: &[&str]) -> (Option<i32>, String, String) {
     let fx = fixtures();
     let d = tempfile::tempdir().unwrap();
@@ -44,12 +54,7 @@ fn denying_gpl3_fails_naming_the_packages_and_exceptions_lift_it() {
     let with_exception = format!("{POLICY}\n[[licenses.exceptions]]\npackage = \"bash\"\nallow = [\"GPL-3.0-or-later\", \"GPL-3.0-or-later WITH Bison-exception-2.2\"]\nreason = \"removed by slim rewrite\"\n");
     let (_, out, _) = audit(&with_exception, &["--format", "json"]);
     let r: Value = serde_json::from_str(&out).unwrap();
-    let bash = r["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["package"] == "bash")
-        .unwrap();
+    let bash = package(&r, "bash");
     assert_ne!(bash["verdict"], "fail", "{bash}");
     // OR passes when one branch does: perl's "GPL-1.0-or-later OR Artistic-1.0-Perl" with Artistic allowed.
     let or_policy = "[licenses]\nallow = [\"Artistic-1.0-Perl\"]\ndeny = [\"GPL-1.0-or-later\"]\nunknown = \"warn\"\nunlisted = \"warn\"\n";
@@ -82,12 +87,7 @@ fn clarifications_are_pinned_to_the_copyright_file() {
     let pinned = format!("{POLICY}\n[[licenses.clarify]]\npackage = \"base-files\"\nexpression = \"MIT\"\ncopyright-sha256 = \"{sha}\"\n");
     let (_, out, _) = audit(&pinned, &["--format", "json"]);
     let r: Value = serde_json::from_str(&out).unwrap();
-    let bf = r["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["package"] == "base-files")
-        .unwrap();
+    let bf = package(&r, "base-files");
     assert_eq!(
         (
             bf["expression"].as_str(),
@@ -100,12 +100,7 @@ fn clarifications_are_pinned_to_the_copyright_file() {
     let stale = pinned.replace(&sha, &"0".repeat(64));
     let (_, out, _) = audit(&stale, &["--format", "json"]);
     let r: Value = serde_json::from_str(&out).unwrap();
-    let bf = r["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["package"] == "base-files")
-        .unwrap();
+    let bf = package(&r, "base-files");
     assert_ne!(bf["source"], "clarified");
     assert!(
         bf["reasons"]

@@ -42,6 +42,28 @@ fn validate_cyclonedx(p: &Path) {
     );
 }
 
+/// Writes both SBOMs of `image` into `dir` and checks both with the validators.
+fn both_sboms(image: &Path, dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let spdx = dir.join(format!("{name}.spdx.json"));
+    let cdx = dir.join(format!("{name}.cdx.json"));
+    let (s, c) = (
+        format!("spdx-json={}", spdx.display()),
+        format!("cyclonedx-json={}", cdx.display()),
+    );
+    ok(slim(&[
+        "sbom",
+        "--quiet",
+        image.to_str().unwrap(),
+        "-o",
+        &s,
+        "-o",
+        &c,
+    ]));
+    validate_spdx(&spdx);
+    validate_cyclonedx(&cdx);
+    (spdx, cdx)
+}
+
 fn spdx_packages(doc: &Value) -> Vec<&Value> {
     doc["packages"]
         .as_array()
@@ -57,19 +79,7 @@ fn fat_images_sboms_validate_and_match_dpkg() {
     let d = tempfile::tempdir().unwrap();
     for name in ["nginx", "curl", "python3"] {
         let image = fx.join(format!("{name}.docker25.tar"));
-        let spdx = d.path().join(format!("{name}.spdx.json"));
-        let cdx = d.path().join(format!("{name}.cdx.json"));
-        ok(slim(&[
-            "sbom",
-            "--quiet",
-            image.to_str().unwrap(),
-            "-o",
-            &format!("spdx-json={}", spdx.display()),
-            "-o",
-            &format!("cyclonedx-json={}", cdx.display()),
-        ]));
-        validate_spdx(&spdx);
-        validate_cyclonedx(&cdx);
+        let (spdx, cdx) = both_sboms(&image, d.path(), name);
         let want: BTreeSet<String> =
             std::fs::read_to_string(fx.join(format!("{name}.packages.tsv")))
                 .unwrap()
@@ -240,19 +250,7 @@ fn an_alpine_image_is_catalogued_from_its_apk_database() {
         "3.18",
     );
     let img = d.path().join("img");
-    let spdx = d.path().join("a.spdx.json");
-    let cdx = d.path().join("a.cdx.json");
-    ok(slim(&[
-        "sbom",
-        "--quiet",
-        img.to_str().unwrap(),
-        "-o",
-        &format!("spdx-json={}", spdx.display()),
-        "-o",
-        &format!("cyclonedx-json={}", cdx.display()),
-    ]));
-    validate_spdx(&spdx);
-    validate_cyclonedx(&cdx);
+    let (spdx, _) = both_sboms(&img, d.path(), "a");
     let doc: Value = serde_json::from_slice(&std::fs::read(&spdx).unwrap()).unwrap();
     let pkgs = spdx_packages(&doc);
     assert_eq!(pkgs.len(), 3);

@@ -135,6 +135,19 @@ impl<'a> Loader<'a> {
         });
     }
 
+    /// Sniffs every regular file of the image and parses every ELF, on all
+    /// cores; returns the files' paths.
+    pub fn preload_all(&self) -> Vec<String> {
+        let files: Vec<String> = self
+            .tree()
+            .iter()
+            .filter(|(_, n)| n.is_file())
+            .map(|(p, _)| p.to_string())
+            .collect();
+        self.preload(&files);
+        files
+    }
+
     /// The ELF info of the regular file at resolved path `real` (cached).
     pub fn elf_at(&self, real: &str) -> Option<Arc<ElfInfo>> {
         let key = real.trim_start_matches('/').to_string();

@@ -246,13 +246,7 @@ pub fn trace(
     // Sniff every regular file and parse every ELF once, on all cores: the
     // closure and the rules then read from the cache (0.03 s for the 7,868
     // files of the JRE image, benches/trace.sh).
-    let files: Vec<String> = layers
-        .tree
-        .iter()
-        .filter(|(_, n)| n.is_file())
-        .map(|(p, _)| p.to_string())
-        .collect();
-    st.loader.preload(&files);
+    st.loader.preload_all();
     let mut programs: Vec<(String, Reason)> = Vec::new();
     if let Some(argv0) = opts.argv.first() {
         if opts.argv.get(1).is_some_and(|a| a == "-c")
