@@ -117,6 +117,39 @@ fn fat_images_sboms_validate_and_match_dpkg() {
                 "{purl}"
             );
         }
+        // The bar: >= 90 % of packages declare a license of SPDX List ids only; the
+        // rest carry LicenseRef-… (declared in hasExtractedLicensingInfos), never nothing.
+        let pure = pkgs
+            .iter()
+            .filter(|p| {
+                !p["licenseDeclared"]
+                    .as_str()
+                    .unwrap()
+                    .contains("LicenseRef-")
+            })
+            .count();
+        assert!(
+            pure * 10 >= pkgs.len() * 9,
+            "{name}: only {pure} of {} packages declare SPDX ids only",
+            pkgs.len()
+        );
+        // Concluded holds every license of the package's files: never less than declared.
+        for p in &pkgs {
+            let (d, c) = (
+                p["licenseDeclared"].as_str().unwrap(),
+                p["licenseConcluded"].as_str().unwrap(),
+            );
+            for id in d
+                .split(|ch: char| ch.is_whitespace() || ch == '(' || ch == ')')
+                .filter(|w| !w.is_empty() && !matches!(*w, "AND" | "OR" | "WITH"))
+            {
+                assert!(
+                    c.contains(id),
+                    "{}: declared {d} but concluded {c}",
+                    p["name"]
+                );
+            }
+        }
         let cdx: Value = serde_json::from_slice(&std::fs::read(&cdx).unwrap()).unwrap();
         assert_eq!(cdx["components"].as_array().unwrap().len(), want.len());
         let libc = pkgs.iter().find(|p| p["name"] == "libc6").unwrap();

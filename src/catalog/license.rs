@@ -98,8 +98,12 @@ pub fn license_ref(name: &str) -> String {
 /// A package's licenses, and where they came from.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Licenses {
-    /// An SPDX expression; None when nothing could be read (NOASSERTION).
+    /// Every license the package's files are under, as one SPDX expression (what
+    /// slim concludes; audits use it); None when nothing could be read (NOASSERTION).
     pub expression: Option<String>,
+    /// The license the package declares for itself: the DEP-5 `Files: *`
+    /// paragraph's; None when the file has no such paragraph (then `expression`).
+    pub declared: Option<String>,
     /// `dep5`, `common-licenses`, `text-match`, `copyright-file`, `none`.
     pub source: &'static str,
     /// The copyright file read.
@@ -119,6 +123,7 @@ impl Licenses {
     pub fn none() -> Licenses {
         Licenses {
             expression: None,
+            declared: None,
             source: "none",
             path: None,
             sha256: None,
@@ -232,6 +237,7 @@ pub fn from_field(field: &str, table: &Table) -> Licenses {
     );
     Licenses {
         expression,
+        declared: None,
         source: "package-field",
         path: None,
         sha256: None,
@@ -282,6 +288,7 @@ pub fn from_copyright(text: &str, path: &str, pkg: &str, table: &Table) -> Licen
     let base =
         |expression: Option<String>, source, confidence, unmapped: Vec<String>, texts| Licenses {
             expression,
+            declared: None,
             source,
             path: Some(path.to_string()),
             sha256: Some(sha.clone()),
@@ -292,6 +299,7 @@ pub fn from_copyright(text: &str, path: &str, pkg: &str, table: &Table) -> Licen
     if dep5 {
         let mut texts = BTreeMap::new();
         let mut exprs: Vec<String> = Vec::new();
+        let mut star: Option<String> = None;
         for p in &paras {
             let Some(lic) = p.get("License") else {
                 continue;
@@ -301,8 +309,11 @@ pub fn from_copyright(text: &str, path: &str, pkg: &str, table: &Table) -> Licen
             if first.is_empty() {
                 continue;
             }
-            if p.get("Files").is_some() {
+            if let Some(files) = p.get("Files") {
                 if let Some(e) = convert(first, table, &mut unmapped) {
+                    if files.split_whitespace().any(|f| f == "*") && star.is_none() {
+                        star = Some(e.clone());
+                    }
                     // One term per distinct license: paragraphs often repeat them.
                     for term in top_level_and(&e) {
                         if !exprs.contains(&term) {
@@ -339,7 +350,9 @@ pub fn from_copyright(text: &str, path: &str, pkg: &str, table: &Table) -> Licen
             };
             unmapped.sort();
             unmapped.dedup();
-            return base(Some(expression), "dep5", 1.0, unmapped, texts);
+            let mut l = base(Some(expression), "dep5", 1.0, unmapped, texts);
+            l.declared = star;
+            return l;
         }
     }
     // Not DEP-5: references to the system's common license texts.
@@ -497,6 +510,11 @@ mod tests {
             Some("Do what you like.")
         );
         assert_eq!(l.unmapped, vec!["weird-license".to_string()]);
+        assert_eq!(
+            l.declared.as_deref(),
+            Some("GPL-2.0-or-later"),
+            "the Files: * paragraph"
+        );
     }
 
     #[test]

@@ -289,7 +289,7 @@ fn print_human(o: &mut impl Write, r: &Report) -> std::io::Result<()> {
                 .collect();
             writeln!(
                 o,
-                "Licenses     {} packages, {} with SPDX ids only; most common: {}",
+                "Licenses     {} packages, {} declaring SPDX ids only; most common: {}",
                 l.packages,
                 l.spdx_only,
                 top.join(", ")

@@ -192,8 +192,10 @@ pub(crate) fn id_part(s: &str) -> String {
 #[derive(Debug, Clone, Serialize)]
 pub struct LicenseSummary {
     pub packages: usize,
-    /// Packages whose expression uses SPDX License List ids only (no LicenseRef, not NOASSERTION).
+    /// Packages whose declared license uses SPDX License List ids only (no LicenseRef, not NOASSERTION).
     pub spdx_only: usize,
+    /// The same for the concluded expression (every license of the package's files).
+    pub spdx_only_concluded: usize,
     /// Packages per source of the answer (dep5, common-licenses, …).
     pub sources: std::collections::BTreeMap<String, usize>,
     /// Packages per license id, the 10 most common.
@@ -205,16 +207,18 @@ pub fn summary(s: &Sbom) -> LicenseSummary {
     let mut sources = std::collections::BTreeMap::new();
     let mut ids: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     let mut spdx_only = 0;
+    let mut spdx_only_concluded = 0;
+    let pure = |e: &str| e != "NOASSERTION" && !e.contains("LicenseRef-");
     for c in &s.components {
+        let concluded = c.licenses.expression.as_deref().unwrap_or("NOASSERTION");
+        spdx_only += usize::from(pure(c.licenses.declared.as_deref().unwrap_or(concluded)));
+        spdx_only_concluded += usize::from(pure(concluded));
         *sources.entry(c.licenses.source.to_string()).or_insert(0) += 1;
         let e = c.licenses.expression.as_deref().unwrap_or("NOASSERTION");
         let words: std::collections::BTreeSet<&str> = e
             .split(|ch: char| ch.is_whitespace() || ch == '(' || ch == ')')
             .filter(|w| !w.is_empty() && !matches!(*w, "AND" | "OR" | "WITH"))
             .collect();
-        if e != "NOASSERTION" && words.iter().all(|w| !w.starts_with("LicenseRef-")) {
-            spdx_only += 1;
-        }
         for w in words {
             *ids.entry(w.to_string()).or_insert(0) += 1;
         }
@@ -225,6 +229,7 @@ pub fn summary(s: &Sbom) -> LicenseSummary {
     LicenseSummary {
         packages: s.components.len(),
         spdx_only,
+        spdx_only_concluded,
         sources,
         top,
     }

@@ -62,6 +62,9 @@ pub fn encode(s: &Sbom) -> Value {
             .expression
             .clone()
             .unwrap_or_else(|| "NOASSERTION".into());
+        // Declared: what the package says of itself (DEP-5 `Files: *`); concluded:
+        // every license its files are under, which is what an audit must weigh.
+        let declared = c.licenses.declared.clone().unwrap_or_else(|| expr.clone());
         for word in expr.split(|ch: char| ch.is_whitespace() || ch == '(' || ch == ')') {
             if word.starts_with("LicenseRef-") {
                 let text = c.licenses.texts.get(word).cloned().unwrap_or_else(|| {
@@ -94,7 +97,7 @@ pub fn encode(s: &Sbom) -> Value {
             "downloadLocation": "NOASSERTION",
             "filesAnalyzed": false,
             "licenseConcluded": expr,
-            "licenseDeclared": expr,
+            "licenseDeclared": declared,
             "licenseComments": comment,
             "copyrightText": "NOASSERTION",
             "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": c.purl}],
