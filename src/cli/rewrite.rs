@@ -76,10 +76,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let out = args.output.as_deref().map(Output::parse).transpose()?;
     let sboms = super::sbom::parse_specs(&args.sbom)?;
-    if sboms
-        .iter()
-        .any(|s| format!("{s:?}").contains("path: None"))
-    {
+    if sboms.iter().any(|s| s.path.is_none()) {
         anyhow::bail!("--sbom takes FORMAT=PATH (stdout carries the plan)");
     }
     let sde = super::source_date_epoch()?;

@@ -43,7 +43,7 @@ pub struct Args {
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
     format: &'static str,
-    path: Option<std::path::PathBuf>,
+    pub(crate) path: Option<std::path::PathBuf>,
 }
 
 pub(crate) fn parse_specs(v: &[String]) -> anyhow::Result<Vec<Spec>> {

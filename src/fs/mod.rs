@@ -362,20 +362,6 @@ impl Tree {
         }
         format!("{dir}/{}", &path[parent(path).map_or(0, |p| p.len() + 1)..])
     }
-
-    /// Removes a node and everything below it (used by rewrites).
-    pub fn remove(&mut self, path: &str) {
-        let path = path.trim_matches('/').to_string();
-        let keys: Vec<String> = self
-            .nodes
-            .range(below(&path))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in keys {
-            self.nodes.remove(&k);
-        }
-        self.nodes.remove(&path);
-    }
 }
 
 #[cfg(test)]

@@ -79,11 +79,6 @@ impl<'a> Loader<'a> {
         &self.layers.tree
     }
 
-    /// The directories from /etc/ld.so.conf and its includes, in order.
-    pub fn conf_dirs(&self) -> &[String] {
-        &self.conf_dirs
-    }
-
     /// What ld.so finds at a search candidate `path`: nothing, an ELF object,
     /// or a file it cannot load, which stops the search with an error (glibc's
     /// open_verify: "invalid ELF header", "file too short").

@@ -129,7 +129,7 @@ pub struct Trace {
 /// The default PATH of container runtimes when the image sets none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-const SHELLS: &[&str] = &["sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "busybox"];
+use crate::analyze::SHELLS;
 
 /// Finds the program a container runs for `argv0`: through PATH (from the
 /// image Env) or relative to WorkingDir, following symlinks in the image.
