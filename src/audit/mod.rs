@@ -94,6 +94,8 @@ pub struct PackageResult {
     pub expression: String,
     /// Where the expression came from (`dep5`, …, or `clarified`).
     pub source: String,
+    /// The file the expression was read from: the copyright file, or the
+    /// package database for apk and rpm (whose records carry the license).
     pub copyright: Option<String>,
     pub verdict: Verdict,
     /// Why: one line per license that decided the verdict.

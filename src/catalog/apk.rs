@@ -7,6 +7,19 @@ use crate::image::Layers;
 
 const DB: &str = "/lib/apk/db/installed";
 
+/// The apk reader.
+pub struct Apk;
+
+impl super::Reader for Apk {
+    fn kind(&self) -> &'static str {
+        "apk"
+    }
+
+    fn read(&self, layers: &Layers, _: &mut Vec<super::Diagnostic>) -> Vec<Package> {
+        read(layers)
+    }
+}
+
 /// Every package in the image's apk database.
 pub fn read(layers: &Layers) -> Vec<Package> {
     let Some(bytes) = layers.read(DB, 256 << 20) else {
@@ -32,6 +45,8 @@ pub fn parse(text: &str) -> Vec<Package> {
             md5sums: None,
             record: para.trim().to_string(),
             db: DB.to_string(),
+            license: None,
+            supplier: None,
         };
         let mut dir = String::new();
         for line in para.lines() {
@@ -43,6 +58,8 @@ pub fn parse(text: &str) -> Vec<Package> {
                 "V" => p.version = v.to_string(),
                 "A" => p.arch = v.to_string(),
                 "o" => p.source = Some(v.to_string()),
+                "L" if !v.trim().is_empty() => p.license = Some(v.trim().to_string()),
+                "m" => p.supplier = Some(v.to_string()),
                 "D" => {
                     p.depends = v
                         .split_whitespace()
@@ -75,15 +92,6 @@ fn dep_name(d: &str) -> String {
         .to_string()
 }
 
-/// The `L:` (license) field of a package's record.
-pub fn license_field(record: &str) -> Option<&str> {
-    record
-        .lines()
-        .find_map(|l| l.strip_prefix("L:"))
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -104,6 +112,6 @@ mod tests {
             p[1].depends,
             vec![vec!["so:libc.musl-x86_64.so.1".to_string()]]
         );
-        assert_eq!(super::license_field(&p[1].record), Some("GPL-2.0-only"));
+        assert_eq!(p[1].license.as_deref(), Some("GPL-2.0-only"));
     }
 }

@@ -60,6 +60,8 @@ fn package(p: &deb822::Paragraph, db: &str) -> Option<Package> {
         md5sums: None,
         record: p.raw.clone(),
         db: db.to_string(),
+        license: None,
+        supplier: p.get("Maintainer").map(String::from),
     })
 }
 
@@ -90,6 +92,19 @@ fn list_lines(layers: &Layers, path: &str) -> Option<Vec<String>> {
             .map(String::from)
             .collect(),
     )
+}
+
+/// The dpkg reader.
+pub struct Dpkg;
+
+impl super::Reader for Dpkg {
+    fn kind(&self) -> &'static str {
+        "deb"
+    }
+
+    fn read(&self, layers: &Layers, _: &mut Vec<super::Diagnostic>) -> Vec<Package> {
+        read(layers)
+    }
 }
 
 /// Every installed package of the dpkg databases in the image.

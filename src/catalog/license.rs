@@ -68,16 +68,66 @@ impl Table {
         {
             return Some(v.clone());
         }
-        let base = k.strip_suffix('+')?;
-        let v = self
-            .map
-            .get(base)
-            .or_else(|| self.map.get(base.trim_end_matches(".0")))?;
-        Some(match v.strip_suffix("-only") {
-            Some(stem) => format!("{stem}-or-later"),
-            None => v.clone(),
-        })
+        if let Some(base) = k.strip_suffix('+') {
+            if let Some(v) = self
+                .map
+                .get(base)
+                .or_else(|| self.map.get(base.trim_end_matches(".0")))
+            {
+                return Some(match v.strip_suffix("-only") {
+                    Some(stem) => format!("{stem}-or-later"),
+                    None => v.clone(),
+                });
+            }
+        }
+        spdx_license(name.trim())
     }
+
+    /// An exception name (`Classpath`, `Classpath-exception-2.0`) → its SPDX id.
+    fn exception(&self, name: &str) -> Option<String> {
+        if let Some(e) = self.exceptions.get(&key(name)) {
+            return Some(e.clone());
+        }
+        let lower = name.trim().to_ascii_lowercase();
+        spdx::identifiers::EXCEPTIONS
+            .iter()
+            .find(|e| e.name.to_ascii_lowercase() == lower)
+            .map(|e| e.name.to_string())
+    }
+}
+
+/// A name that is already an SPDX License List id, in any case → the id as
+/// the list spells it. The deprecated bare GNU ids (`GPL-2.0`, `LGPL-2.1+`)
+/// become their `-only` / `-or-later` forms.
+fn spdx_license(name: &str) -> Option<String> {
+    use std::sync::OnceLock;
+    static IDS: OnceLock<HashMap<String, &'static str>> = OnceLock::new();
+    let ids = IDS.get_or_init(|| {
+        spdx::identifiers::LICENSES
+            .iter()
+            .map(|l| (l.name.to_ascii_lowercase(), l.name))
+            .collect()
+    });
+    let lower = name.to_ascii_lowercase();
+    let (base, plus) = match lower.strip_suffix('+') {
+        Some(b) => (b, true),
+        None => (lower.as_str(), false),
+    };
+    let id = *ids.get(base)?;
+    if let Some(stem) = id.strip_suffix("-only") {
+        return Some(if plus {
+            format!("{stem}-or-later")
+        } else {
+            id.to_string()
+        });
+    }
+    if id.ends_with("-or-later") {
+        return Some(id.to_string());
+    }
+    if let Some(gnu) = spdx::gnu_license_id(id, plus) {
+        return Some(gnu.name.to_string());
+    }
+    (!plus).then(|| id.to_string())
 }
 
 /// `LicenseRef-` + the name with characters SPDX does not allow replaced.
@@ -104,9 +154,9 @@ pub struct Licenses {
     /// The license the package declares for itself: the DEP-5 `Files: *`
     /// paragraph's; None when the file has no such paragraph (then `expression`).
     pub declared: Option<String>,
-    /// `dep5`, `common-licenses`, `text-match`, `copyright-file`, `none`.
+    /// `dep5`, `common-licenses`, `text-match`, `copyright-file`, `package-field`, `none`.
     pub source: &'static str,
-    /// The copyright file read.
+    /// The file read: the copyright file, or the package database (`package-field`).
     pub path: Option<String>,
     /// Its sha256 (clarifications in a policy pin to it).
     pub sha256: Option<String>,
@@ -213,7 +263,7 @@ fn one(term: &str, table: &Table, unmapped: &mut Vec<String>) -> String {
             None => exc,
         };
         let l = one(lic, table, unmapped);
-        return match table.exceptions.get(&key(exc_name)) {
+        return match table.exception(exc_name).or_else(|| table.exception(exc)) {
             Some(e) if !l.starts_with("LicenseRef-") => format!("{l} WITH {e}"),
             _ => {
                 unmapped.push(term.to_string());
@@ -229,12 +279,18 @@ fn one(term: &str, table: &Table, unmapped: &mut Vec<String>) -> String {
 /// to SPDX with the same table.
 pub fn from_field(field: &str, table: &Table) -> Licenses {
     let mut unmapped = Vec::new();
-    // apk writes `MIT AND BSD-2-Clause`, sometimes `GPL-2.0-or-later OR MIT`; the converter knows both.
-    let expression = convert(
-        &field.replace(" AND ", " and ").replace(" OR ", " or "),
-        table,
-        &mut unmapped,
-    );
+    let expression = convert_field(field, table, &mut unmapped).or_else(|| {
+        // Unbalanced parentheses or dangling operators: convert without grouping.
+        unmapped.clear();
+        convert(
+            &field
+                .replace(['(', ')'], " ")
+                .replace(" AND ", " and ")
+                .replace(" OR ", " or "),
+            table,
+            &mut unmapped,
+        )
+    });
     Licenses {
         expression,
         declared: None,
@@ -245,6 +301,63 @@ pub fn from_field(field: &str, table: &Table) -> Licenses {
         confidence: 1.0,
         texts: BTreeMap::new(),
     }
+}
+
+/// A license field with grouping: SPDX (`MIT AND (GPL-2.0-or-later OR BSD-3-Clause)`)
+/// or Fedora's older free text (`GPLv2+ and (LGPLv2+ or MIT)`, `ASL 2.0`).
+/// Words between operators form one name (`Public Domain`, `GPLv2 with
+/// exceptions`); each name goes through the table, parentheses are kept.
+/// None when the field does not parse as an expression.
+fn convert_field(field: &str, table: &Table, unmapped: &mut Vec<String>) -> Option<String> {
+    let spaced = field
+        .replace('(', " ( ")
+        .replace(')', " ) ")
+        .replace([',', ';'], " , ");
+    let mut out: Vec<String> = Vec::new();
+    let mut term: Vec<&str> = Vec::new();
+    let flush = |term: &mut Vec<&str>, out: &mut Vec<String>, unmapped: &mut Vec<String>| {
+        if !term.is_empty() {
+            out.push(one(&term.join(" "), table, unmapped));
+            term.clear();
+        }
+    };
+    for w in spaced.split_whitespace() {
+        let op = match w.to_ascii_lowercase().as_str() {
+            "and" | "&" | "&&" | "," => Some("AND"),
+            "or" | "|" | "||" | "/" => Some("OR"),
+            "(" | ")" => Some(w),
+            _ => None,
+        };
+        match op {
+            Some(op) => {
+                flush(&mut term, &mut out, unmapped);
+                out.push(op.to_string());
+            }
+            None => term.push(w),
+        }
+    }
+    flush(&mut term, &mut out, unmapped);
+    // A trailing or doubled `,` is only punctuation.
+    out.dedup_by(|a, b| a == "AND" && b == "AND");
+    while out.last().is_some_and(|t| t == "AND") {
+        out.pop();
+    }
+    // Check the shape: operand (operator operand)*, parentheses balanced.
+    let (mut depth, mut want_operand) = (0i32, true);
+    for t in &out {
+        match t.as_str() {
+            "(" if want_operand => depth += 1,
+            ")" if !want_operand && depth > 0 => depth -= 1,
+            "AND" | "OR" if !want_operand => want_operand = true,
+            "(" | ")" | "AND" | "OR" => return None,
+            _ if want_operand => want_operand = false,
+            _ => return None,
+        }
+    }
+    if depth != 0 || want_operand {
+        return None;
+    }
+    Some(out.join(" ").replace("( ", "(").replace(" )", ")"))
 }
 
 /// The terms of an expression's top-level AND (parentheses kept whole).

@@ -1,11 +1,41 @@
 //! Package databases: which packages an image holds and which files each owns.
-//! One reader per format (dpkg now; apk and rpm to come), one shared type.
+//! One reader per format behind [`Reader`], listed in [`READERS`]; one shared type.
 
 pub mod apk;
 pub mod deb822;
 pub mod dpkg;
 pub mod license;
 pub mod purl;
+pub mod rpm;
+pub mod sqlite;
+
+/// Reads one kind of package database from an image.
+pub trait Reader: Sync {
+    /// The package type (`deb`, `apk`, `rpm`), as purls name it.
+    fn kind(&self) -> &'static str;
+    /// Every installed package of this kind; none when the image has no such
+    /// database. A database that is there but cannot be read is a diagnostic.
+    fn read(&self, layers: &Layers, diags: &mut Vec<Diagnostic>) -> Vec<Package>;
+}
+
+/// The readers, in the order their packages are listed.
+pub const READERS: &[&dyn Reader] = &[&dpkg::Dpkg, &apk::Apk, &rpm::Rpm];
+
+/// A package database that is there but whose packages are not (all) in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Stable kebab-case code: `catalog-unsupported`, `catalog-unreadable`.
+    pub code: &'static str,
+    /// The database's path in the image.
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{}: {} [{}]", self.path, self.message, self.code)
+    }
+}
 
 use crate::image::Layers;
 use std::collections::HashMap;
@@ -29,16 +59,24 @@ pub struct Package {
     pub files: Vec<String>,
     /// Where the package's file checksums are (`info/<pkg>.md5sums`, `status.d/<pkg>.md5sums`).
     pub md5sums: Option<String>,
-    /// The package's database record, verbatim (a dpkg status paragraph).
+    /// The package's database record, verbatim (a dpkg status paragraph, an
+    /// apk `installed` paragraph; empty for rpm, whose headers are binary).
     pub record: String,
     /// Where the record came from (`/var/lib/dpkg/status`, `/var/lib/dpkg/status.d/x`).
     pub db: String,
+    /// The database's license field (apk `L:`, rpm `License`), as written; dpkg
+    /// has none (its licenses are in `/usr/share/doc/<pkg>/copyright`).
+    pub license: Option<String>,
+    /// Who ships it: dpkg `Maintainer`, apk `m:`, rpm `Vendor` (else `Packager`).
+    pub supplier: Option<String>,
 }
 
 /// The packages of an image, with file ownership.
 #[derive(Debug, Default)]
 pub struct Catalog {
     pub packages: Vec<Package>,
+    /// Databases that are there but were not (fully) read.
+    pub diagnostics: Vec<Diagnostic>,
     /// Real path (symlinks in parents resolved, no leading `/`) → package indexes.
     owners: HashMap<String, Vec<usize>>,
     by_name: HashMap<String, Vec<usize>>,
@@ -47,16 +85,18 @@ pub struct Catalog {
 impl Catalog {
     /// Reads every package database the image has.
     pub fn read(layers: &Layers) -> Catalog {
-        let mut packages = dpkg::read(layers);
-        packages.extend(apk::read(layers));
-        let mut c = Catalog {
-            packages,
-            ..Catalog::default()
-        };
-        c.packages
-            .sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
-        c.packages
-            .dedup_by(|a, b| a.name == b.name && a.arch == b.arch && a.kind == b.kind);
+        let mut c = Catalog::default();
+        for r in READERS {
+            c.packages.extend(r.read(layers, &mut c.diagnostics));
+        }
+        // A package in both dpkg's status and status.d is listed once; rpm may
+        // hold two versions of one name (kernels), which both stay.
+        c.packages.sort_by(|a, b| {
+            (&a.name, &a.arch, a.kind, &a.version).cmp(&(&b.name, &b.arch, b.kind, &b.version))
+        });
+        c.packages.dedup_by(|a, b| {
+            a.name == b.name && a.arch == b.arch && a.kind == b.kind && a.version == b.version
+        });
         for (i, p) in c.packages.iter().enumerate() {
             c.by_name.entry(p.name.clone()).or_default().push(i);
             for v in &p.provides {

@@ -21,10 +21,23 @@ pub fn purl(p: &Package, os_id: Option<&str>, distro: Option<&str>) -> String {
     let (ty, ns) = match p.kind {
         "deb" => ("deb", os_id.unwrap_or("debian")),
         "apk" => ("apk", os_id.unwrap_or("alpine")),
-        "rpm" => ("rpm", os_id.unwrap_or("redhat")),
+        // RHEL's os-release says `rhel`; its purls (and Red Hat's VEX) say `redhat`.
+        "rpm" => (
+            "rpm",
+            os_id.map_or("redhat", |id| if id == "rhel" { "redhat" } else { id }),
+        ),
         other => (other, "unknown"),
     };
     let mut q: Vec<(&str, String)> = vec![];
+    // rpm: the epoch is a qualifier, not part of the version (the spec's
+    // `pkg:rpm/centerim@4.22.10-1.el6?arch=i686&epoch=1&distro=fedora-25`).
+    let mut version = p.version.as_str();
+    if p.kind == "rpm" {
+        if let Some((e, vr)) = p.version.split_once(':') {
+            q.push(("epoch", e.to_string()));
+            version = vr;
+        }
+    }
     if !p.arch.is_empty() {
         q.push(("arch", p.arch.clone()));
     }
@@ -43,7 +56,7 @@ pub fn purl(p: &Package, os_id: Option<&str>, distro: Option<&str>) -> String {
         "pkg:{ty}/{}/{}@{}",
         encode(&ns.to_ascii_lowercase()),
         encode(&p.name),
-        encode(&p.version)
+        encode(version)
     );
     if !qs.is_empty() {
         s.push('?');
@@ -70,6 +83,8 @@ mod tests {
             md5sums: None,
             record: String::new(),
             db: String::new(),
+            license: None,
+            supplier: None,
         }
     }
 
@@ -90,6 +105,22 @@ mod tests {
                 Some("debian-12")
             ),
             "pkg:deb/debian/zlib1g@1%3A1.2.13.dfsg-1?arch=amd64&distro=debian-12&upstream=zlib"
+        );
+    }
+
+    #[test]
+    fn rpm_epochs_are_a_qualifier() {
+        let mut p = pkg("centerim", "1:4.22.10-1.el6", None);
+        p.kind = "rpm";
+        p.arch = "i686".into();
+        assert_eq!(
+            purl(&p, Some("fedora"), Some("fedora-25")),
+            "pkg:rpm/fedora/centerim@4.22.10-1.el6?arch=i686&distro=fedora-25&epoch=1"
+        );
+        p.version = "4.22.10-1.el6".into();
+        assert_eq!(
+            purl(&p, Some("fedora"), None),
+            "pkg:rpm/fedora/centerim@4.22.10-1.el6?arch=i686"
         );
     }
 }

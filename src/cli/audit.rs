@@ -79,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let (image, layers) = super::load(&image_args, args.format == AuditFormat::Human)?;
     let catalog = crate::catalog::Catalog::read(&layers);
-    super::sbom::warn_unread_databases(&layers);
+    super::sbom::warn_unread_databases(&catalog);
     let created = super::copy::rfc3339(super::source_date_epoch()?.unwrap_or(0));
     let sbom = crate::sbom::build(&image, &layers, &catalog, &table, created);
     let report = audit::audit(&sbom, &policy);

@@ -61,6 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let profile = crate::plan::Profile::load(&args.to)?;
     let (image, layers) = super::load(&args.image, args.format == Format::Human)?;
     let catalog = crate::catalog::Catalog::read(&layers);
+    super::sbom::warn_unread_databases(&catalog);
     let sbom = crate::sbom::build(&image, &layers, &catalog, &table, String::new());
     let aopts = crate::analyze::Options {
         entrypoint: None,

@@ -104,7 +104,7 @@ pub(crate) fn write(
     with_files: bool,
 ) -> anyhow::Result<()> {
     let catalog = crate::catalog::Catalog::read(layers);
-    warn_unread_databases(layers);
+    warn_unread_databases(&catalog);
     let mut sbom = crate::sbom::build(image, layers, &catalog, table, now()?);
     if with_files {
         sbom.files = crate::sbom::files(layers, &catalog).context("hashing the image's files")?;
@@ -134,15 +134,10 @@ pub(crate) fn write(
     Ok(())
 }
 
-/// Says so when the image has a package database slim does not read yet (rpm).
-pub(crate) fn warn_unread_databases(layers: &crate::image::Layers) {
-    for db in crate::analyze::package_dbs(layers) {
-        if db.kind.starts_with("rpm") {
-            eprintln!(
-                "slim: warning: {} ({}) is not read yet: its packages are missing from this report [catalog-unsupported]",
-                db.path, db.kind
-            );
-        }
+/// Names each package database that is there but was not (fully) read.
+pub(crate) fn warn_unread_databases(catalog: &crate::catalog::Catalog) {
+    for d in &catalog.diagnostics {
+        eprintln!("slim: warning: {d}");
     }
 }
 

@@ -107,21 +107,14 @@ pub fn build(
     let tree = &layers.tree;
     let mut components = Vec::new();
     for p in &catalog.packages {
-        let supplier = match p.kind {
-            "apk" => p
-                .record
-                .lines()
-                .find_map(|l| l.strip_prefix("m:"))
-                .map(String::from),
-            _ => crate::catalog::deb822::parse(&p.record)
-                .first()
-                .and_then(|x| x.get("Maintainer"))
-                .map(String::from),
-        };
+        let supplier = p.supplier.clone();
         let copyright = format!("/usr/share/doc/{}/copyright", p.name);
-        let licenses = match (p.kind, crate::catalog::apk::license_field(&p.record)) {
-            ("apk", Some(field)) => license::from_field(field, table),
-            _ => match layers.read(&copyright, 4 << 20) {
+        let licenses = match &p.license {
+            Some(field) => license::Licenses {
+                path: Some(p.db.clone()),
+                ..license::from_field(field, table)
+            },
+            None => match layers.read(&copyright, 4 << 20) {
                 Some(b) => license::from_copyright(
                     &String::from_utf8_lossy(&b),
                     &copyright,

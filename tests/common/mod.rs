@@ -416,3 +416,48 @@ pub fn need(tool: &str) {
         "{tool} is not installed: run fixtures/install-deps.sh"
     );
 }
+
+/// Checks an SPDX JSON document with pyspdxtools (PyPI spdx-tools).
+pub fn validate_spdx(p: &Path) {
+    need("pyspdxtools");
+    let o = Command::new("pyspdxtools")
+        .arg("-i")
+        .arg(p)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "pyspdxtools rejects {}: {}{}",
+        p.display(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Checks a CycloneDX 1.5 JSON document with cyclonedx-python-lib's strict schema validator.
+pub fn validate_cyclonedx(p: &Path) {
+    let code = "import sys\nfrom cyclonedx.validation.json import JsonStrictValidator\nfrom cyclonedx.schema import SchemaVersion\n\
+                e = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(sys.argv[1]).read())\nprint(e)\nsys.exit(1 if e else 0)";
+    let o = Command::new("python3")
+        .args(["-c", code])
+        .arg(p)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "CycloneDX 1.5 schema rejects {}: {}{}",
+        p.display(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The packages of an SPDX document, less the image itself.
+pub fn spdx_packages(doc: &Value) -> Vec<&Value> {
+    doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["SPDXID"] != "SPDXRef-Image")
+        .collect()
+}

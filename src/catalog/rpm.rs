@@ -1,0 +1,392 @@
+//! rpm's database: `rpmdb.sqlite` (rpm ≥ 4.16; `/var/lib/rpm`, or
+//! `/usr/lib/sysimage/rpm` on newer Fedora and openSUSE), whose `Packages`
+//! table holds one header blob per installed package. The older BerkeleyDB
+//! (`Packages`) and SUSE's ndb (`Packages.db`) formats are named as not read.
+//!
+//! Header blob layout (rpm's `lib/header.c`, `headerImport`): index count
+//! and data length (big-endian u32s), then that many 16-byte entries (tag,
+//! type, offset, count), then the data they point into.
+
+use super::{sqlite, Diagnostic, Package};
+use crate::image::Layers;
+
+/// Where rpm keeps an sqlite database.
+const SQLITE: [&str; 2] = [
+    "/usr/lib/sysimage/rpm/rpmdb.sqlite",
+    "/var/lib/rpm/rpmdb.sqlite",
+];
+/// Formats slim does not read, with what they are.
+const UNREAD: [(&str, &str); 4] = [
+    ("/var/lib/rpm/Packages", "BerkeleyDB"),
+    ("/usr/lib/sysimage/rpm/Packages", "BerkeleyDB"),
+    ("/var/lib/rpm/Packages.db", "ndb"),
+    ("/usr/lib/sysimage/rpm/Packages.db", "ndb"),
+];
+
+// Tags (rpm's `rpmtag.h`).
+const NAME: u32 = 1000;
+const VERSION: u32 = 1001;
+const RELEASE: u32 = 1002;
+const EPOCH: u32 = 1003;
+const VENDOR: u32 = 1011;
+const LICENSE: u32 = 1014;
+const PACKAGER: u32 = 1015;
+const ARCH: u32 = 1022;
+const OLDFILENAMES: u32 = 1027;
+const FILEFLAGS: u32 = 1037;
+const SOURCERPM: u32 = 1044;
+const PROVIDENAME: u32 = 1047;
+const REQUIRENAME: u32 = 1049;
+const DIRINDEXES: u32 = 1116;
+const BASENAMES: u32 = 1117;
+const DIRNAMES: u32 = 1118;
+
+/// `%ghost` files: listed, never shipped in the payload (logs, runtime state).
+const GHOST: u32 = 1 << 6;
+
+/// Entry data types.
+const INT16: u32 = 3;
+const INT32: u32 = 4;
+const STRING: u32 = 6;
+const STRING_ARRAY: u32 = 8;
+const I18NSTRING: u32 = 9;
+
+/// A parsed header: its entries and the data they point into.
+pub struct Header<'a> {
+    entries: Vec<[u32; 4]>,
+    data: &'a [u8],
+}
+
+impl<'a> Header<'a> {
+    /// Parses a header blob as rpmdb stores it (no lead magic).
+    pub fn parse(blob: &'a [u8]) -> Result<Header<'a>, String> {
+        let word = |at: usize| -> Option<u32> {
+            Some(u32::from_be_bytes(blob.get(at..at + 4)?.try_into().ok()?))
+        };
+        let (il, dl) = (
+            word(0).ok_or("header shorter than 8 bytes")? as usize,
+            word(4).ok_or("header shorter than 8 bytes")? as usize,
+        );
+        // rpm's own limits (HEADER_TAGS_MAX, HEADER_DATA_MAX).
+        if il == 0 || il > 0xffff || dl > 0x0fff_ffff {
+            return Err(format!("header claims {il} entries and {dl} bytes"));
+        }
+        let start = 8 + 16 * il;
+        let data = blob
+            .get(start..start + dl)
+            .ok_or_else(|| format!("header of {} bytes is shorter than it claims", blob.len()))?;
+        let entries = (0..il)
+            .map(|i| {
+                let at = 8 + 16 * i;
+                [
+                    word(at).unwrap_or(0),
+                    word(at + 4).unwrap_or(0),
+                    word(at + 8).unwrap_or(0),
+                    word(at + 12).unwrap_or(0),
+                ]
+            })
+            .collect();
+        Ok(Header { entries, data })
+    }
+
+    fn entry(&self, tag: u32) -> Option<[u32; 4]> {
+        self.entries.iter().find(|e| e[0] == tag).copied()
+    }
+
+    /// The strings of a STRING, I18NSTRING (first is the default locale) or STRING_ARRAY entry.
+    pub fn strings(&self, tag: u32) -> Vec<String> {
+        let Some([_, ty, off, count]) = self.entry(tag) else {
+            return Vec::new();
+        };
+        if !matches!(ty, STRING | STRING_ARRAY | I18NSTRING) {
+            return Vec::new();
+        }
+        let count = if ty == STRING { 1 } else { count as usize };
+        let mut out = Vec::new();
+        let mut rest = self.data.get(off as usize..).unwrap_or_default();
+        for _ in 0..count {
+            let Some(end) = rest.iter().position(|b| *b == 0) else {
+                break;
+            };
+            out.push(String::from_utf8_lossy(&rest[..end]).into_owned());
+            rest = &rest[end + 1..];
+        }
+        out
+    }
+
+    /// The first string of an entry.
+    pub fn string(&self, tag: u32) -> Option<String> {
+        self.strings(tag)
+            .into_iter()
+            .next()
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The numbers of an INT32 or INT16 entry.
+    pub fn numbers(&self, tag: u32) -> Vec<u32> {
+        let Some([_, ty, off, count]) = self.entry(tag) else {
+            return Vec::new();
+        };
+        let width = match ty {
+            INT32 => 4,
+            INT16 => 2,
+            _ => return Vec::new(),
+        };
+        let Some(b) = self
+            .data
+            .get(off as usize..)
+            .and_then(|d| d.get(..(count as usize).checked_mul(width)?))
+        else {
+            return Vec::new();
+        };
+        b.chunks_exact(width)
+            .map(|c| match c {
+                [a, b, c, d] => u32::from_be_bytes([*a, *b, *c, *d]),
+                [a, b] => u32::from(u16::from_be_bytes([*a, *b])),
+                _ => 0,
+            })
+            .collect()
+    }
+}
+
+/// `bash-5.2.15-3.fc38.src.rpm` → (`bash`, `5.2.15-3.fc38`).
+fn source_nvr(srpm: &str) -> Option<(String, String)> {
+    let nvr = srpm
+        .strip_suffix(".rpm")?
+        .trim_end_matches(".src")
+        .trim_end_matches(".nosrc");
+    let (nv, release) = nvr.rsplit_once('-')?;
+    let (name, version) = nv.rsplit_once('-')?;
+    Some((name.to_string(), format!("{version}-{release}")))
+}
+
+/// The package a header describes; None for rpm's `gpg-pubkey` pseudo-packages
+/// (imported signing keys, not software).
+pub fn package(h: &Header, db: &str) -> Option<Package> {
+    let name = h.string(NAME)?;
+    if name == "gpg-pubkey" {
+        return None;
+    }
+    let vr = format!(
+        "{}-{}",
+        h.string(VERSION).unwrap_or_default(),
+        h.string(RELEASE).unwrap_or_default()
+    );
+    // Epoch goes first, as rpm -q --qf '%{EPOCHNUM}:…' and scanners write it.
+    let version = match h.numbers(EPOCH).first() {
+        Some(e) => format!("{e}:{vr}"),
+        None => vr,
+    };
+    let (source, source_version) = match h.string(SOURCERPM).as_deref().and_then(source_nvr) {
+        Some((n, v)) => (Some(n), Some(v)),
+        None => (None, None),
+    };
+    let flags = h.numbers(FILEFLAGS);
+    let mut files = Vec::new();
+    let (base, dirs, idx) = (
+        h.strings(BASENAMES),
+        h.strings(DIRNAMES),
+        h.numbers(DIRINDEXES),
+    );
+    if !base.is_empty() {
+        for (i, b) in base.iter().enumerate() {
+            if flags.get(i).is_some_and(|f| f & GHOST != 0) {
+                continue;
+            }
+            if let Some(d) = idx.get(i).and_then(|&d| dirs.get(d as usize)) {
+                files.push(format!("{d}{b}"));
+            }
+        }
+    } else {
+        for (i, f) in h.strings(OLDFILENAMES).into_iter().enumerate() {
+            if !flags.get(i).is_some_and(|f| f & GHOST != 0) {
+                files.push(f);
+            }
+        }
+    }
+    let depends = h
+        .strings(REQUIRENAME)
+        .into_iter()
+        .filter(|r| !r.starts_with("rpmlib(") && !r.starts_with('/'))
+        .map(|r| vec![r])
+        .collect();
+    Some(Package {
+        kind: "rpm",
+        name,
+        version,
+        arch: h.string(ARCH).unwrap_or_default(),
+        source,
+        source_version,
+        depends,
+        provides: h.strings(PROVIDENAME),
+        files,
+        md5sums: None,
+        record: String::new(),
+        db: db.to_string(),
+        license: h.string(LICENSE),
+        supplier: h.string(VENDOR).or_else(|| h.string(PACKAGER)),
+    })
+}
+
+/// The packages of an rpmdb.sqlite database (main file and optional `-wal`).
+pub fn parse_sqlite(file: &[u8], wal: Option<&[u8]>, db: &str) -> Result<Vec<Package>, String> {
+    let d = sqlite::Db::open(file, wal).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let mut bad = Vec::new();
+    d.rows("Packages", |hnum, cols| {
+        match cols.get(1) {
+            Some(sqlite::Value::Blob(b)) => match Header::parse(b) {
+                Ok(h) => out.extend(package(&h, db)),
+                Err(e) => bad.push(format!("package {hnum}: {e}")),
+            },
+            _ => bad.push(format!("package {hnum}: no header blob")),
+        }
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    if !bad.is_empty() && out.is_empty() {
+        return Err(bad.join("; "));
+    }
+    Ok(out)
+}
+
+/// The rpm reader.
+pub struct Rpm;
+
+impl super::Reader for Rpm {
+    fn kind(&self) -> &'static str {
+        "rpm"
+    }
+
+    fn read(&self, layers: &Layers, diags: &mut Vec<Diagnostic>) -> Vec<Package> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for path in SQLITE {
+            // /var/lib/rpm is often a symlink to /usr/lib/sysimage/rpm: read it once.
+            let Ok(real) = layers.tree.resolve(path, true) else {
+                continue;
+            };
+            if !layers.tree.get(&real.path).is_some_and(|n| n.is_file()) || !seen.insert(real.path)
+            {
+                continue;
+            }
+            let Some(file) = layers.read(path, 1 << 30) else {
+                continue;
+            };
+            let wal = layers.read(&format!("{path}-wal"), 1 << 30);
+            match parse_sqlite(&file, wal.as_deref(), path) {
+                Ok(p) => out.extend(p),
+                Err(e) => diags.push(Diagnostic {
+                    code: "catalog-unreadable",
+                    path: path.to_string(),
+                    message: format!("{e}: its packages are missing from this report"),
+                }),
+            }
+        }
+        for (path, what) in UNREAD {
+            if out.is_empty()
+                && layers
+                    .tree
+                    .resolve(path, true)
+                    .is_ok_and(|r| layers.tree.get(&r.path).is_some_and(|n| n.is_file()))
+            {
+                diags.push(Diagnostic {
+                    code: "catalog-unsupported",
+                    path: path.to_string(),
+                    message: format!(
+                        "an rpm {what} database, which slim does not read: its packages are missing from this report (rpm ≥ 4.16 converts it with `rpmdb --rebuilddb --define '_db_backend sqlite'`)"
+                    ),
+                });
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A header with the given (tag, type, count, data) entries.
+    fn header(entries: &[(u32, u32, u32, &[u8])]) -> Vec<u8> {
+        let mut index = Vec::new();
+        let mut data = Vec::new();
+        for (tag, ty, count, d) in entries {
+            while *ty == INT32 && data.len() % 4 != 0 {
+                data.push(0);
+            }
+            for w in [*tag, *ty, data.len() as u32, *count] {
+                index.extend(w.to_be_bytes());
+            }
+            data.extend_from_slice(d);
+        }
+        let mut out = (entries.len() as u32).to_be_bytes().to_vec();
+        out.extend((data.len() as u32).to_be_bytes());
+        out.extend(index);
+        out.extend(data);
+        out
+    }
+
+    #[test]
+    fn a_header_becomes_a_package_with_files_epoch_and_source() {
+        let blob = header(&[
+            (NAME, STRING, 1, b"curl\0"),
+            (VERSION, STRING, 1, b"8.2.1\0"),
+            (RELEASE, STRING, 1, b"1.fc39\0"),
+            (EPOCH, INT32, 1, &1u32.to_be_bytes()),
+            (ARCH, STRING, 1, b"x86_64\0"),
+            (LICENSE, STRING, 1, b"curl\0"),
+            (VENDOR, STRING, 1, b"Fedora Project\0"),
+            (SOURCERPM, STRING, 1, b"curl-8.2.1-1.fc39.src.rpm\0"),
+            (DIRNAMES, STRING_ARRAY, 2, b"/usr/bin/\0/var/log/\0"),
+            (BASENAMES, STRING_ARRAY, 2, b"curl\0curl.log\0"),
+            (DIRINDEXES, INT32, 2, &[0, 0, 0, 0, 0, 0, 0, 1]),
+            (FILEFLAGS, INT32, 2, &[0, 0, 0, 0, 0, 0, 0, 64]),
+            (
+                REQUIRENAME,
+                STRING_ARRAY,
+                3,
+                b"libc.so.6()(64bit)\0rpmlib(X)\0/bin/sh\0",
+            ),
+        ]);
+        let h = Header::parse(&blob).unwrap();
+        let p = package(&h, "/var/lib/rpm/rpmdb.sqlite").unwrap();
+        assert_eq!(p.name, "curl");
+        assert_eq!(p.version, "1:8.2.1-1.fc39");
+        assert_eq!(p.arch, "x86_64");
+        assert_eq!(p.source.as_deref(), Some("curl"));
+        assert_eq!(p.source_version.as_deref(), Some("8.2.1-1.fc39"));
+        assert_eq!(
+            p.files,
+            vec!["/usr/bin/curl"],
+            "the %ghost log is not shipped"
+        );
+        assert_eq!(p.depends, vec![vec!["libc.so.6()(64bit)".to_string()]]);
+        assert_eq!(p.license.as_deref(), Some("curl"));
+        assert_eq!(p.supplier.as_deref(), Some("Fedora Project"));
+    }
+
+    #[test]
+    fn bad_headers_are_errors_not_panics() {
+        assert!(Header::parse(b"").is_err());
+        assert!(Header::parse(&[0, 0, 0, 1, 0, 0, 0, 9]).is_err());
+        assert!(Header::parse(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]).is_err());
+        // An entry pointing past its data yields nothing.
+        let mut blob = header(&[(NAME, STRING, 1, b"x\0")]);
+        blob[8 + 8..8 + 12].copy_from_slice(&1000u32.to_be_bytes());
+        let h = Header::parse(&blob).unwrap();
+        assert_eq!(h.string(NAME), None);
+        assert!(package(&h, "db").is_none());
+        let blob = header(&[(NAME, STRING, 1, b"gpg-pubkey\0")]);
+        assert!(package(&Header::parse(&blob).unwrap(), "db").is_none());
+    }
+
+    #[test]
+    fn source_rpm_names() {
+        assert_eq!(
+            source_nvr("python3.11-3.11.4-1.fc38.src.rpm"),
+            Some(("python3.11".into(), "3.11.4-1.fc38".into()))
+        );
+        assert_eq!(source_nvr("nonsense"), None);
+    }
+}
