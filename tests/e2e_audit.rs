@@ -119,6 +119,10 @@ fn sarif_and_junit_carry_the_verdicts() {
     let r: Value = serde_json::from_str(&out).unwrap();
     let (failed, warned) = (r["failed"].as_u64().unwrap(), r["warned"].as_u64().unwrap());
     let (_, sarif, _) = audit(POLICY, &["--format", "sarif"]);
+    validate_sarif(&sarif);
+    // The check is live: a level the schema does not have is caught.
+    let bad = sarif.replacen("\"error\"", "\"fatal\"", 1);
+    assert!(std::panic::catch_unwind(|| validate_sarif(&bad)).is_err());
     let s: Value = serde_json::from_str(&sarif).unwrap();
     assert_eq!(s["version"], "2.1.0");
     let results = s["runs"][0]["results"].as_array().unwrap();

@@ -385,6 +385,23 @@ fn analyze_counts_rpm_packages_and_audit_names_the_denied_ones() {
             assert!(text.contains(&format!("\"{name}\"")), "{name} not named");
         }
     }
+    // SARIF points code scanning at the database the license came from.
+    let o = slim(&[
+        "audit",
+        "--quiet",
+        img.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--format",
+        "sarif",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let sarif = stdout(&o);
+    validate_sarif(&sarif);
+    let s: Value = serde_json::from_str(&sarif).unwrap();
+    let uri =
+        &s["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"];
+    assert_eq!(uri, "usr/lib/sysimage/rpm/rpmdb.sqlite");
 }
 
 #[test]

