@@ -125,6 +125,60 @@ fn committed_wal_frames_are_read_and_torn_ones_are_not() {
 }
 
 #[test]
+fn written_databases_pass_sqlite3_integrity_check_and_read_back() {
+    let d = tempfile::tempdir().unwrap();
+    // Rows from a real database: many pages, overflow chains, a 300 KB blob, an empty one.
+    let src = d.path().join("src.sqlite");
+    sqlite3(&src, FILL);
+    let file = std::fs::read(&src).unwrap();
+    let mut rows = Vec::new();
+    Db::open(&file, None)
+        .unwrap()
+        .rows("t", |rowid, cols| {
+            rows.push((rowid, cols));
+            Ok(())
+        })
+        .unwrap();
+    let write = |rows: &[(i64, Vec<Sql>)]| {
+        use slim::catalog::sqlite::{write, Table};
+        write(&[
+            Table {
+                name: "t",
+                sql: "CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB, s TEXT, n INTEGER)",
+                rows: rows.to_vec(),
+            },
+            Table {
+                name: "sqlite_sequence",
+                sql: "CREATE TABLE sqlite_sequence(name,seq)",
+                rows: vec![(1, vec![Sql::Text(b"t".to_vec()), Sql::Int(7)])],
+            },
+        ])
+    };
+    for (name, rows) in [("full", &rows[..]), ("one", &rows[..1]), ("empty", &[])] {
+        let bytes = write(rows);
+        let out = d.path().join(format!("{name}.sqlite"));
+        std::fs::write(&out, &bytes).unwrap();
+        assert_eq!(
+            sqlite3(&out, "PRAGMA integrity_check;").trim(),
+            "ok",
+            "{name}"
+        );
+        assert_eq!(
+            sqlite3(&out, "SELECT count(*) FROM t;").trim(),
+            rows.len().to_string()
+        );
+        if name == "full" {
+            assert!(
+                rows_by_sqlite3(&out) == rows_by_sqlite3(&src),
+                "rows differ"
+            );
+        }
+        assert_eq!(rows_by_slim(&bytes, None), rows_by_sqlite3(&out));
+        assert_eq!(bytes, write(rows), "the same rows give the same bytes");
+    }
+}
+
+#[test]
 fn corrupt_databases_are_errors_not_panics() {
     let d = tempfile::tempdir().unwrap();
     let db = d.path().join("c.sqlite");
@@ -162,11 +216,9 @@ fn rpm_image() -> &'static (PathBuf, PathBuf) {
     static IMG: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     IMG.get_or_init(|| {
         need("rpmbuild");
-        let dir = tempfile::Builder::new()
-            .prefix("slim-rpm-")
-            .tempdir()
-            .unwrap()
-            .keep();
+        // Rebuilt on each run, in cargo's scratch space for tests.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rpm-image");
+        let _ = std::fs::remove_dir_all(&dir);
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/make-rpm-root.sh");
         let o = Command::new(&script).arg(&dir).output().unwrap();
         assert!(
@@ -176,7 +228,8 @@ fn rpm_image() -> &'static (PathBuf, PathBuf) {
         );
         let layer = dir.join("layer.tar");
         tar_dir(&dir.join("root"), &layer);
-        let img = Img::new(vec![(std::fs::read(&layer).unwrap(), Comp::Gzip)]);
+        let mut img = Img::new(vec![(std::fs::read(&layer).unwrap(), Comp::Gzip)]);
+        img.entrypoint = vec!["/usr/bin/zstd".into(), "--version".into()];
         oci_layout(&dir.join("img"), &img, "1");
         (dir.clone(), dir.join("img"))
     })
@@ -440,4 +493,95 @@ fn berkeley_db_and_broken_rpm_databases_are_named_not_silently_skipped() {
             "{name}: the image only"
         );
     }
+}
+
+#[test]
+fn a_slimmed_rpm_image_runs_and_its_rpm_database_lists_what_remains() {
+    need("runc");
+    let (dir, img) = rpm_image();
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("slim.tar");
+    let spdx = d.path().join("slim.spdx.json");
+    ok(slim(&[
+        "rewrite",
+        "--quiet",
+        img.to_str().unwrap(),
+        "--to",
+        "distroless",
+        "-o",
+        out.to_str().unwrap(),
+        "--sbom",
+        &format!("spdx-json={}", spdx.display()),
+    ]));
+    let run = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/run-image.sh");
+    let o = Command::new(run)
+        .args(["-T", "60"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        o.status.success() && said.contains("Zstandard CLI"),
+        "the slimmed image does not run zstd: {said}"
+    );
+
+    // The database in the slimmed image: readable by sqlite3, holding the headers
+    // (verbatim) of the packages whose files remain, and no others.
+    need("skopeo");
+    need("umoci");
+    let layout = d.path().join("layout");
+    let o = Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "-q"])
+        .arg(format!("oci-archive:{}", out.display()))
+        .arg(format!("oci:{}:t", layout.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "skopeo copy: {}", stderr(&o));
+    let bundle = d.path().join("bundle");
+    let o = Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:t", layout.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "umoci unpack: {}", stderr(&o));
+    let db = bundle.join("rootfs/usr/lib/sysimage/rpm/rpmdb.sqlite");
+    assert_eq!(sqlite3(&db, "PRAGMA integrity_check;").trim(), "ok");
+    let orig = dir.join("root/usr/lib/sysimage/rpm/rpmdb.sqlite");
+    let kept = sqlite3(
+        &db,
+        &format!(
+            "ATTACH '{}' AS o; SELECT count(*) FROM Packages p JOIN o.Packages q ON p.hnum = q.hnum AND p.blob = q.blob; SELECT count(*) FROM Packages;",
+            orig.display()
+        ),
+    );
+    let counts: Vec<&str> = kept.lines().collect();
+    assert_eq!(
+        counts[0], counts[1],
+        "every kept header is the original's, verbatim"
+    );
+    let slim_pkgs: std::collections::BTreeSet<String> =
+        slim::catalog::rpm::parse_sqlite(&std::fs::read(&db).unwrap(), None, "db")
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+    for p in ["zstd", "libc6", "zlib1g", "liblzma5", "liblz4-1"] {
+        assert!(slim_pkgs.contains(p), "{p} missing from {slim_pkgs:?}");
+    }
+    assert!(
+        !slim_pkgs
+            .iter()
+            .any(|p| p.starts_with("pkg") || p == "manyfiles"),
+        "packages whose files are gone are still listed: {slim_pkgs:?}"
+    );
+
+    // The slimmed image's SBOM says the same.
+    validate_spdx(&spdx);
+    let doc: Value = serde_json::from_slice(&std::fs::read(&spdx).unwrap()).unwrap();
+    let names: std::collections::BTreeSet<String> = spdx_packages(&doc)
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, slim_pkgs);
 }

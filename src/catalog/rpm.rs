@@ -228,15 +228,31 @@ pub fn package(h: &Header, db: &str) -> Option<Package> {
     })
 }
 
-/// The packages of an rpmdb.sqlite database (main file and optional `-wal`).
-pub fn parse_sqlite(file: &[u8], wal: Option<&[u8]>, db: &str) -> Result<Vec<Package>, String> {
+/// rpm's `Packages` table, as rpm ≥ 4.16 creates it.
+const PACKAGES_SQL: &str =
+    "CREATE TABLE IF NOT EXISTS 'Packages' (hnum INTEGER PRIMARY KEY AUTOINCREMENT,blob BLOB NOT NULL)";
+
+/// Every package of an rpmdb.sqlite database (main file and optional `-wal`)
+/// with its row number and header blob, verbatim.
+pub fn headers(
+    file: &[u8],
+    wal: Option<&[u8]>,
+    db: &str,
+) -> Result<Vec<(i64, Package, Vec<u8>)>, String> {
     let d = sqlite::Db::open(file, wal).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     let mut bad = Vec::new();
-    d.rows("Packages", |hnum, cols| {
-        match cols.get(1) {
-            Some(sqlite::Value::Blob(b)) => match Header::parse(b) {
-                Ok(h) => out.extend(package(&h, db)),
+    d.rows("Packages", |hnum, mut cols| {
+        match cols
+            .get_mut(1)
+            .map(|v| std::mem::replace(v, sqlite::Value::Null))
+        {
+            Some(sqlite::Value::Blob(b)) => match Header::parse(&b) {
+                Ok(h) => {
+                    if let Some(p) = package(&h, db) {
+                        out.push((hnum, p, b));
+                    }
+                }
                 Err(e) => bad.push(format!("package {hnum}: {e}")),
             },
             _ => bad.push(format!("package {hnum}: no header blob")),
@@ -248,6 +264,44 @@ pub fn parse_sqlite(file: &[u8], wal: Option<&[u8]>, db: &str) -> Result<Vec<Pac
         return Err(bad.join("; "));
     }
     Ok(out)
+}
+
+/// The packages of an rpmdb.sqlite database (main file and optional `-wal`).
+pub fn parse_sqlite(file: &[u8], wal: Option<&[u8]>, db: &str) -> Result<Vec<Package>, String> {
+    Ok(headers(file, wal, db)?
+        .into_iter()
+        .map(|(_, p, _)| p)
+        .collect())
+}
+
+/// An rpmdb.sqlite holding these header blobs (by row number) in rpm's
+/// `Packages` table, the table scanners (syft, trivy) read. rpm's own index
+/// tables are not written: rpm is not in a distroless image to query them,
+/// as dpkg is not there to read distroless' `status.d`.
+pub fn write_sqlite(blobs: Vec<(i64, Vec<u8>)>) -> Vec<u8> {
+    let last = blobs.iter().map(|b| b.0).max().unwrap_or(0);
+    sqlite::write(&[
+        sqlite::Table {
+            name: "Packages",
+            sql: PACKAGES_SQL,
+            rows: blobs
+                .into_iter()
+                .map(|(hnum, b)| (hnum, vec![sqlite::Value::Null, sqlite::Value::Blob(b)]))
+                .collect(),
+        },
+        // AUTOINCREMENT keeps its counter here.
+        sqlite::Table {
+            name: "sqlite_sequence",
+            sql: "CREATE TABLE sqlite_sequence(name,seq)",
+            rows: vec![(
+                1,
+                vec![
+                    sqlite::Value::Text(b"Packages".to_vec()),
+                    sqlite::Value::Int(last),
+                ],
+            )],
+        },
+    ])
 }
 
 /// The rpm reader.

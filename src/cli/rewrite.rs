@@ -221,8 +221,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             writeln!(
                 o,
-                "Packages   {} with metadata in /var/lib/dpkg/status.d",
-                plan.packages.len()
+                "Packages   {} with metadata in {}",
+                plan.packages.len(),
+                if plan.metadata.is_empty() {
+                    "no database".to_string()
+                } else {
+                    plan.metadata.join(", ")
+                }
             )?;
             match &written {
                 Some(w) => writeln!(

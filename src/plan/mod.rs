@@ -130,6 +130,8 @@ pub struct Plan {
     pub dropped: BTreeMap<String, Counts>,
     /// Packages that still have a file in the image (their metadata is written).
     pub packages: Vec<String>,
+    /// Where their metadata is written (`/var/lib/dpkg/status.d`, an rpmdb.sqlite).
+    pub metadata: Vec<String>,
     pub source_files: usize,
     pub source_bytes: u64,
 }
@@ -442,6 +444,7 @@ pub fn plan(
 
     // 4. Package metadata for every package that still has a file here.
     let mut present: BTreeMap<String, &crate::catalog::Package> = BTreeMap::new();
+    let mut rpm_present = BTreeSet::new();
     for (p, n) in b.tree.iter() {
         // Regular files only, as .md5sums lists them: old file lists still claim
         // /lib, now a symlink to a directory every package shares.
@@ -450,6 +453,9 @@ pub fn plan(
         }
         for pkg in catalog.owners(p) {
             present.entry(pkg.name.clone()).or_insert(pkg);
+            if pkg.kind == "rpm" {
+                rpm_present.insert((pkg.name.clone(), pkg.version.clone(), pkg.arch.clone()));
+            }
         }
     }
     let mut packages = Vec::new();
@@ -500,6 +506,51 @@ pub fn plan(
         b.take_path(&format!("/usr/share/doc/{name}/copyright"), "metadata");
         packages.push(name.clone());
     }
+    let mut metadata = Vec::new();
+    if !packages.is_empty() {
+        metadata.push("/var/lib/dpkg/status.d".to_string());
+    }
+    // rpm: a database of the headers of the packages still here, where the image had
+    // its database, so scanners find what remains (and nothing that is gone).
+    let dbs: BTreeSet<&str> = catalog
+        .packages
+        .iter()
+        .filter(|p| p.kind == "rpm")
+        .map(|p| p.db.as_str())
+        .collect();
+    for db in dbs {
+        let (Some(file), wal) = (
+            layers.read(db, 1 << 30),
+            layers.read(&format!("{db}-wal"), 1 << 30),
+        ) else {
+            continue;
+        };
+        let Ok(headers) = crate::catalog::rpm::headers(&file, wal.as_deref(), db) else {
+            continue;
+        };
+        let kept: Vec<(i64, Vec<u8>)> = headers
+            .into_iter()
+            .filter(|(_, p, _)| {
+                rpm_present.contains(&(p.name.clone(), p.version.clone(), p.arch.clone()))
+            })
+            .map(|(hnum, p, blob)| {
+                packages.push(p.name);
+                (hnum, blob)
+            })
+            .collect();
+        if !kept.is_empty() {
+            metadata.push(db.to_string());
+            b.make(
+                db,
+                crate::catalog::rpm::write_sqlite(kept),
+                Meta {
+                    mode: 0o644,
+                    ..Meta::default()
+                },
+                "metadata",
+            );
+        }
+    }
 
     // What was kept and dropped, by category.
     let mut kept: BTreeMap<String, Counts> = BTreeMap::new();
@@ -542,6 +593,7 @@ pub fn plan(
         kept,
         dropped,
         packages,
+        metadata,
         source_files,
         source_bytes,
     })
