@@ -504,32 +504,12 @@ pub fn package_dbs(layers: &Layers) -> Vec<PackageDb> {
             packages: n,
         });
     }
-    let mut seen = std::collections::HashSet::new();
-    for (kind, path) in [
-        ("rpm-sqlite", "/usr/lib/sysimage/rpm/rpmdb.sqlite"),
-        ("rpm-sqlite", "/var/lib/rpm/rpmdb.sqlite"),
-        ("rpm-bdb", "/usr/lib/sysimage/rpm/Packages"),
-        ("rpm-bdb", "/var/lib/rpm/Packages"),
-        ("rpm-ndb", "/usr/lib/sysimage/rpm/Packages.db"),
-        ("rpm-ndb", "/var/lib/rpm/Packages.db"),
-    ] {
-        // /var/lib/rpm is often a symlink to /usr/lib/sysimage/rpm.
-        let Some(real) = tree.resolve(path, true).ok().map(|r| r.path) else {
-            continue;
-        };
-        if !exists(path).is_some_and(|n| n.is_file()) || !seen.insert(real) {
-            continue;
-        }
-        let packages = (kind == "rpm-sqlite")
-            .then(|| layers.read(path, 1 << 30))
-            .flatten()
-            .and_then(|file| {
-                let wal = layers.read(&format!("{path}-wal"), 1 << 30);
-                crate::catalog::rpm::parse_sqlite(&file, wal.as_deref(), path).ok()
-            })
-            .map(|p| p.len());
+    for path in crate::catalog::rpm::databases(layers) {
+        let packages = crate::catalog::rpm::headers_at(layers, path)
+            .ok()
+            .map(|h| h.len());
         out.push(PackageDb {
-            kind,
+            kind: crate::catalog::rpm::format(path),
             path: path.into(),
             packages,
         });

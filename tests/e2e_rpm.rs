@@ -458,13 +458,22 @@ fn analyze_counts_rpm_packages_and_audit_names_the_denied_ones() {
 }
 
 #[test]
-fn berkeley_db_and_broken_rpm_databases_are_named_not_silently_skipped() {
+fn ndb_and_broken_rpm_databases_are_named_not_silently_skipped() {
     let d = tempfile::tempdir().unwrap();
-    // BerkeleyDB hash magic (0x00061561) at offset 12, as CentOS 7 / RHEL 8 images have.
+    // A BerkeleyDB magic with nothing behind it.
     let mut bdb = vec![0u8; 4096];
     bdb[12..16].copy_from_slice(&0x0006_1561u32.to_le_bytes());
+    bdb[20..24].copy_from_slice(&4096u32.to_le_bytes());
+    bdb[25] = 8;
+    bdb[32..36].copy_from_slice(&9u32.to_le_bytes());
     for (name, path, bytes, code) in [
-        ("bdb", "var/lib/rpm/Packages", bdb, "catalog-unsupported"),
+        (
+            "ndb",
+            "var/lib/rpm/Packages.db",
+            b"NDB!".to_vec(),
+            "catalog-unsupported",
+        ),
+        ("bdb", "var/lib/rpm/Packages", bdb, "catalog-unreadable"),
         (
             "broken",
             "var/lib/rpm/rpmdb.sqlite",
@@ -584,4 +593,85 @@ fn a_slimmed_rpm_image_runs_and_its_rpm_database_lists_what_remains() {
         .map(|p| p["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(names, slim_pkgs);
+}
+
+#[test]
+fn a_berkeley_db_rpm_database_is_read_and_slimmed_into_sqlite() {
+    let (dir, img) = rpm_image();
+    let bdb = std::fs::read(dir.join("bdb/Packages"))
+        .expect("make-rpm-root.sh writes bdb/Packages when db5.3_load is installed");
+    // The rpm image with its sqlite database replaced by the BerkeleyDB copy, in a
+    // second layer, as an image of RHEL 8 or Amazon Linux 2 keeps it.
+    let root_layer = std::fs::read(dir.join("layer.tar")).unwrap();
+    let top = tar_of(&[
+        E::Dir("usr/lib/sysimage/rpm"),
+        E::File("usr/lib/sysimage/rpm/.wh.rpmdb.sqlite", b""),
+        E::File("usr/lib/sysimage/rpm/.wh.rpmdb.sqlite-wal", b""),
+        E::File("usr/lib/sysimage/rpm/.wh.rpmdb.sqlite-shm", b""),
+        E::File("usr/lib/sysimage/rpm/Packages", &bdb),
+    ]);
+    let mut image = Img::new(vec![(root_layer, Comp::Gzip), (top, Comp::Zstd)]);
+    image.entrypoint = vec!["/usr/bin/zstd".into(), "--version".into()];
+    let d = tempfile::tempdir().unwrap();
+    let layout = d.path().join("bdb-img");
+    oci_layout(&layout, &image, "1");
+    let _ = img;
+
+    let o = ok(slim(&[
+        "analyze",
+        "--quiet",
+        "--format",
+        "json",
+        layout.to_str().unwrap(),
+    ]));
+    let a: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let dbs = a["package_databases"].as_array().unwrap();
+    let want = ground_truth(dir);
+    assert_eq!(dbs.len(), 1, "{dbs:?}");
+    assert_eq!(dbs[0]["kind"], "rpm-bdb");
+    assert_eq!(dbs[0]["packages"], want.len());
+
+    let o = ok(slim(&["sbom", "--quiet", layout.to_str().unwrap()]));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let got: BTreeMap<String, String> = spdx_packages(&doc)
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["versionInfo"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want_versions: BTreeMap<String, String> =
+        want.iter().map(|(n, v)| (n.clone(), v.0.clone())).collect();
+    assert_eq!(got, want_versions, "SBOM packages differ from rpm -qa");
+
+    // Slimmed: the kept headers go to an rpmdb.sqlite beside the old Packages.
+    let out = d.path().join("slim.tar");
+    let o = ok(slim(&[
+        "rewrite",
+        "--quiet",
+        layout.to_str().unwrap(),
+        "--to",
+        "distroless",
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+    assert!(
+        stdout(&o).contains("/usr/lib/sysimage/rpm/rpmdb.sqlite"),
+        "{}",
+        stdout(&o)
+    );
+    let o = ok(slim(&["sbom", "--quiet", out.to_str().unwrap()]));
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let names: std::collections::BTreeSet<String> = spdx_packages(&doc)
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        names.contains("zstd") && names.contains("libc6"),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.starts_with("pkg")), "{names:?}");
 }

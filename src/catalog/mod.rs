@@ -2,6 +2,7 @@
 //! One reader per format behind [`Reader`], listed in [`READERS`]; one shared type.
 
 pub mod apk;
+pub mod bdb;
 pub mod deb822;
 pub mod dpkg;
 pub mod license;

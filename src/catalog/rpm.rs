@@ -10,18 +10,27 @@
 use super::{sqlite, Diagnostic, Package};
 use crate::image::Layers;
 
-/// Where rpm keeps an sqlite database.
-const SQLITE: [&str; 2] = [
+/// Where rpm keeps its database, newest format first: sqlite (rpm ≥ 4.16),
+/// BerkeleyDB (`Packages`, rpm < 4.16), ndb (`Packages.db`, SUSE).
+pub const DATABASES: [&str; 6] = [
     "/usr/lib/sysimage/rpm/rpmdb.sqlite",
     "/var/lib/rpm/rpmdb.sqlite",
+    "/usr/lib/sysimage/rpm/Packages",
+    "/var/lib/rpm/Packages",
+    "/usr/lib/sysimage/rpm/Packages.db",
+    "/var/lib/rpm/Packages.db",
 ];
-/// Formats slim does not read, with what they are.
-const UNREAD: [(&str, &str); 4] = [
-    ("/var/lib/rpm/Packages", "BerkeleyDB"),
-    ("/usr/lib/sysimage/rpm/Packages", "BerkeleyDB"),
-    ("/var/lib/rpm/Packages.db", "ndb"),
-    ("/usr/lib/sysimage/rpm/Packages.db", "ndb"),
-];
+
+/// A database's format, by its file name: `rpm-sqlite`, `rpm-bdb`, `rpm-ndb`.
+pub fn format(path: &str) -> &'static str {
+    if path.ends_with(".sqlite") {
+        "rpm-sqlite"
+    } else if path.ends_with(".db") {
+        "rpm-ndb"
+    } else {
+        "rpm-bdb"
+    }
+}
 
 // Tags (rpm's `rpmtag.h`).
 const NAME: u32 = 1000;
@@ -274,6 +283,72 @@ pub fn parse_sqlite(file: &[u8], wal: Option<&[u8]>, db: &str) -> Result<Vec<Pac
         .collect())
 }
 
+/// Every package of a BerkeleyDB `Packages` file with its key (the header
+/// number, in the file's byte order) and header blob.
+pub fn bdb_headers(file: &[u8], db: &str) -> Result<Vec<(i64, Package, Vec<u8>)>, String> {
+    let pairs = super::bdb::pairs(file).map_err(|e| e.to_string())?;
+    let little = file.get(12..16) == Some(&0x0006_1561u32.to_le_bytes()[..]);
+    let (mut out, mut bad) = (Vec::new(), Vec::new());
+    for (key, value) in pairs {
+        // Key 0 is rpm's header-instance counter, not a header.
+        let Ok(k) = <[u8; 4]>::try_from(key.as_slice()) else {
+            continue;
+        };
+        let hnum = if little {
+            u32::from_le_bytes(k)
+        } else {
+            u32::from_be_bytes(k)
+        };
+        if hnum == 0 {
+            continue;
+        }
+        match Header::parse(&value) {
+            Ok(h) => {
+                if let Some(p) = package(&h, db) {
+                    out.push((i64::from(hnum), p, value));
+                }
+            }
+            Err(e) => bad.push(format!("package {hnum}: {e}")),
+        }
+    }
+    if !bad.is_empty() && out.is_empty() {
+        return Err(bad.join("; "));
+    }
+    // Page order is hash order: list them by number, as rpm -qa does.
+    out.sort_by_key(|h| h.0);
+    Ok(out)
+}
+
+/// Every package of the image's rpm database at `path`, with its number and
+/// header blob; an error says why the database cannot be read.
+pub fn headers_at(layers: &Layers, path: &str) -> Result<Vec<(i64, Package, Vec<u8>)>, String> {
+    let file = layers
+        .read(path, 1 << 30)
+        .ok_or_else(|| "cannot be read".to_string())?;
+    match format(path) {
+        "rpm-sqlite" => {
+            let wal = layers.read(&format!("{path}-wal"), 1 << 30);
+            headers(&file, wal.as_deref(), path)
+        }
+        "rpm-bdb" => bdb_headers(&file, path),
+        _ => Err("an ndb database, which slim does not read (rpm ≥ 4.16 converts it with `rpmdb --rebuilddb --define '_db_backend sqlite'`)".into()),
+    }
+}
+
+/// The rpm databases an image has, by the paths rpm uses, each real file once
+/// (`/var/lib/rpm` is often a symlink to `/usr/lib/sysimage/rpm`).
+pub fn databases(layers: &Layers) -> Vec<&'static str> {
+    let mut seen = std::collections::HashSet::new();
+    DATABASES
+        .into_iter()
+        .filter(|path| {
+            layers.tree.resolve(path, true).is_ok_and(|r| {
+                layers.tree.get(&r.path).is_some_and(|n| n.is_file()) && seen.insert(r.path)
+            })
+        })
+        .collect()
+}
+
 /// An rpmdb.sqlite holding these header blobs (by row number) in rpm's
 /// `Packages` table, the table scanners (syft, trivy) read. rpm's own index
 /// tables are not written: rpm is not in a distroless image to query them,
@@ -314,43 +389,22 @@ impl super::Reader for Rpm {
 
     fn read(&self, layers: &Layers, diags: &mut Vec<Diagnostic>) -> Vec<Package> {
         let mut out = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for path in SQLITE {
-            // /var/lib/rpm is often a symlink to /usr/lib/sysimage/rpm: read it once.
-            let Ok(real) = layers.tree.resolve(path, true) else {
-                continue;
-            };
-            if !layers.tree.get(&real.path).is_some_and(|n| n.is_file()) || !seen.insert(real.path)
-            {
-                continue;
+        for path in databases(layers) {
+            // A converted image may keep its old database: the newest one read wins.
+            if !out.is_empty() {
+                break;
             }
-            let Some(file) = layers.read(path, 1 << 30) else {
-                continue;
-            };
-            let wal = layers.read(&format!("{path}-wal"), 1 << 30);
-            match parse_sqlite(&file, wal.as_deref(), path) {
-                Ok(p) => out.extend(p),
+            match headers_at(layers, path) {
+                Ok(h) => out.extend(h.into_iter().map(|(_, p, _)| p)),
                 Err(e) => diags.push(Diagnostic {
-                    code: "catalog-unreadable",
+                    code: if format(path) == "rpm-ndb" {
+                        "catalog-unsupported"
+                    } else {
+                        "catalog-unreadable"
+                    },
                     path: path.to_string(),
                     message: format!("{e}: its packages are missing from this report"),
                 }),
-            }
-        }
-        for (path, what) in UNREAD {
-            if out.is_empty()
-                && layers
-                    .tree
-                    .resolve(path, true)
-                    .is_ok_and(|r| layers.tree.get(&r.path).is_some_and(|n| n.is_file()))
-            {
-                diags.push(Diagnostic {
-                    code: "catalog-unsupported",
-                    path: path.to_string(),
-                    message: format!(
-                        "an rpm {what} database, which slim does not read: its packages are missing from this report (rpm ≥ 4.16 converts it with `rpmdb --rebuilddb --define '_db_backend sqlite'`)"
-                    ),
-                });
             }
         }
         out

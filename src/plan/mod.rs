@@ -519,14 +519,14 @@ pub fn plan(
         .map(|p| p.db.as_str())
         .collect();
     for db in dbs {
-        let (Some(file), wal) = (
-            layers.read(db, 1 << 30),
-            layers.read(&format!("{db}-wal"), 1 << 30),
-        ) else {
+        let Ok(headers) = crate::catalog::rpm::headers_at(layers, db) else {
             continue;
         };
-        let Ok(headers) = crate::catalog::rpm::headers(&file, wal.as_deref(), db) else {
-            continue;
+        // Written as sqlite whatever the source format (scanners read both),
+        // beside the BerkeleyDB `Packages` it replaces.
+        let out = match db.rsplit_once('/') {
+            Some((dir, name)) if name != "rpmdb.sqlite" => format!("{dir}/rpmdb.sqlite"),
+            _ => db.to_string(),
         };
         let kept: Vec<(i64, Vec<u8>)> = headers
             .into_iter()
@@ -539,9 +539,8 @@ pub fn plan(
             })
             .collect();
         if !kept.is_empty() {
-            metadata.push(db.to_string());
             b.make(
-                db,
+                &out,
                 crate::catalog::rpm::write_sqlite(kept),
                 Meta {
                     mode: 0o644,
@@ -549,6 +548,7 @@ pub fn plan(
                 },
                 "metadata",
             );
+            metadata.push(out);
         }
     }
 
