@@ -67,6 +67,17 @@ fn fat_images_sboms_validate_and_match_dpkg() {
                 "{}",
                 p["licenseComments"]
             );
+            // Every copyright file yields licenses (DEP-5, common-licenses, prose or
+            // detected texts), never only a reference to the whole file.
+            assert!(
+                !p["licenseComments"]
+                    .as_str()
+                    .unwrap()
+                    .contains("copyright-file"),
+                "{name}: {} {}",
+                p["name"],
+                p["licenseComments"]
+            );
             let purl = p["externalRefs"][0]["referenceLocator"].as_str().unwrap();
             let enc = p["name"].as_str().unwrap().replace('+', "%2B");
             assert!(

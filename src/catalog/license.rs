@@ -275,6 +275,73 @@ fn one(term: &str, table: &Table, unmapped: &mut Vec<String>) -> String {
     license_ref(term)
 }
 
+/// The first GNU license a text names in prose with its version, as an SPDX
+/// id (`-or-later` when "any later version" follows the name).
+fn gnu_notice(text: &str) -> Option<String> {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let names = [
+        ("GNU Lesser General Public License", "LGPL"),
+        ("GNU Library General Public License", "LGPL"),
+        ("GNU Affero General Public License", "AGPL"),
+        ("GNU General Public License", "GPL"),
+    ];
+    let (at, name, family) = names
+        .iter()
+        .filter_map(|(n, f)| flat.find(n).map(|i| (i, *n, *f)))
+        .min_by_key(|x| x.0)?;
+    let tail: String = flat[at + name.len()..].chars().take(160).collect();
+    let v = tail.find("version ").map(|i| &tail[i + 8..])?;
+    let version: String = v
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let version = version.trim_end_matches('.');
+    let version = match version {
+        "1" | "2" | "3" => format!("{version}.0"),
+        "2.0" | "2.1" | "3.0" | "1.0" => version.to_string(),
+        _ => return None,
+    };
+    let later = tail.contains("any later version");
+    spdx_license(&format!(
+        "{family}-{version}-{}",
+        if later { "or-later" } else { "only" }
+    ))
+}
+
+/// The lowest score a detected license text needs (askalono's scale: 1.0 is
+/// the text verbatim).
+const DETECT_THRESHOLD: f32 = 0.8;
+
+/// The SPDX licenses whose texts `text` holds, joined with AND, and the
+/// lowest of their scores; None when none scores `DETECT_THRESHOLD`.
+pub fn detect(text: &str) -> Option<(String, f32)> {
+    use spdx::detection::{scan::Scanner, Store, TextData};
+    use std::sync::OnceLock;
+    static STORE: OnceLock<Option<Store>> = OnceLock::new();
+    let store = STORE.get_or_init(|| Store::load_inline().ok()).as_ref()?;
+    let scanner = Scanner::new(store)
+        .confidence_threshold(DETECT_THRESHOLD)
+        .optimize(true)
+        .shallow_limit(0.98)
+        .max_passes(8);
+    let found = scanner.scan(&TextData::new(text));
+    let mut ids: Vec<(String, f32)> = Vec::new();
+    if let Some(l) = found.license.filter(|_| found.score >= DETECT_THRESHOLD) {
+        ids.push((l.name.to_string(), found.score));
+    }
+    for c in &found.containing {
+        if c.score >= DETECT_THRESHOLD && !ids.iter().any(|(n, _)| n == c.license.name) {
+            ids.push((c.license.name.to_string(), c.score));
+        }
+    }
+    let score = ids.iter().map(|x| x.1).fold(f32::INFINITY, f32::min);
+    let names: Vec<String> = ids
+        .into_iter()
+        .filter_map(|(n, _)| spdx_license(&n))
+        .collect();
+    (!names.is_empty()).then(|| (names.join(" AND "), score))
+}
+
 /// A package manager's own license field (apk `L:`, rpm `License`), normalised
 /// to SPDX with the same table.
 pub fn from_field(field: &str, table: &Table) -> Licenses {
@@ -505,41 +572,15 @@ pub fn from_copyright(text: &str, path: &str, pkg: &str, table: &Table) -> Licen
             BTreeMap::new(),
         );
     }
-    // A few texts no one mistakes.
-    let signatures: [(&str, &[&str]); 4] = [
-        (
-            "MIT",
-            &[
-                "Permission is hereby granted, free of charge",
-                "THE SOFTWARE IS PROVIDED \"AS IS\"",
-            ],
-        ),
-        (
-            "BSD-3-Clause",
-            &[
-                "Redistribution and use in source and binary forms",
-                "Neither the name",
-            ],
-        ),
-        (
-            "BSD-2-Clause",
-            &[
-                "Redistribution and use in source and binary forms",
-                "THIS SOFTWARE IS PROVIDED",
-            ],
-        ),
-        ("Apache-2.0", &["Apache License", "Version 2.0"]),
-    ];
-    for (id, needles) in signatures {
-        if needles.iter().all(|n| text.contains(n)) {
-            return base(
-                Some(id.to_string()),
-                "text-match",
-                0.7,
-                vec![],
-                BTreeMap::new(),
-            );
-        }
+    // A GNU license named in prose ("the GNU Lesser General Public License,
+    // version 2.1 (or, at your option, any later version)").
+    if let Some(id) = gnu_notice(text) {
+        return base(Some(id), "text-match", 0.8, vec![], BTreeMap::new());
+    }
+    // License texts in the file, found by the spdx crate's detection
+    // (askalono's n-gram matching against the SPDX License List texts).
+    if let Some((expr, score)) = detect(text) {
+        return base(Some(expr), "text-match", score, vec![], BTreeMap::new());
     }
     // Unreadable: a reference to the file itself, so the answer is kept, not dropped.
     let r = license_ref(&format!("{pkg}-copyright"));
@@ -554,6 +595,37 @@ mod tests {
 
     fn t() -> Table {
         Table::builtin()
+    }
+
+    #[test]
+    fn gnu_licenses_named_in_prose() {
+        assert_eq!(
+            gnu_notice("The overall license for libxcrypt is the GNU Lesser General Public\nLicense, version 2.1 (or, at your option, any later version); see").as_deref(),
+            Some("LGPL-2.1-or-later")
+        );
+        assert_eq!(
+            gnu_notice("under the terms of the GNU General Public License as published by\nthe Free Software Foundation; either version 2 of the License, or\n(at your option) any later version.").as_deref(),
+            Some("GPL-2.0-or-later")
+        );
+        assert_eq!(
+            gnu_notice("licensed under the GNU General Public License version 3.").as_deref(),
+            Some("GPL-3.0-only")
+        );
+        assert_eq!(gnu_notice("the GNU General Public License"), None);
+    }
+
+    #[test]
+    fn license_texts_are_detected_with_a_score() {
+        let mit = "Copyright (c) 2020 Someone\n\nPermission is hereby granted, free of charge, to any person obtaining a copy of this software and associated documentation files (the \"Software\"), to deal in the Software without restriction, including without limitation the rights to use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies of the Software, and to permit persons to whom the Software is furnished to do so, subject to the following conditions:\n\nThe above copyright notice and this permission notice shall be included in all copies or substantial portions of the Software.\n\nTHE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.\n";
+        let (id, score) = detect(mit).unwrap();
+        assert_eq!(id, "MIT");
+        assert!(score > 0.9, "{score}");
+        let l = from_copyright(mit, "/usr/share/doc/x/copyright", "x", &t());
+        assert_eq!(
+            (l.expression.as_deref(), l.source),
+            (Some("MIT"), "text-match")
+        );
+        assert_eq!(detect("Nothing here is a license."), None);
     }
 
     #[test]
