@@ -315,6 +315,24 @@ const DETECT_THRESHOLD: f32 = 0.8;
 /// The SPDX licenses whose texts `text` holds, joined with AND, and the
 /// lowest of their scores; None when none scores `DETECT_THRESHOLD`.
 pub fn detect(text: &str) -> Option<(String, f32)> {
+    use std::sync::{Mutex, OnceLock};
+    // Packages built from one source share their copyright file (util-linux's
+    // seven, perl's four): each text is matched once per run.
+    type Memo = Mutex<HashMap<[u8; 32], Option<(String, f32)>>>;
+    static MEMO: OnceLock<Memo> = OnceLock::new();
+    let key: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()).into();
+    let memo = MEMO.get_or_init(Memo::default);
+    if let Some(hit) = memo.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        return hit;
+    }
+    let found = detect_uncached(text);
+    if let Ok(mut m) = memo.lock() {
+        m.insert(key, found.clone());
+    }
+    found
+}
+
+fn detect_uncached(text: &str) -> Option<(String, f32)> {
     use spdx::detection::{scan::Scanner, Store, TextData};
     use std::sync::OnceLock;
     static STORE: OnceLock<Option<Store>> = OnceLock::new();
@@ -427,6 +445,35 @@ fn convert_field(field: &str, table: &Table, unmapped: &mut Vec<String>) -> Opti
     Some(out.join(" ").replace("( ", "(").replace(" )", ")"))
 }
 
+/// `expr` with every whole identifier `from` replaced by `to`.
+fn replace_id(expr: &str, from: &str, to: &str) -> String {
+    let is_id = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+');
+    let mut out = String::new();
+    let mut word = String::new();
+    for c in expr.chars().chain(std::iter::once(' ')) {
+        if is_id(c) {
+            word.push(c);
+            continue;
+        }
+        out.push_str(if word == from { to } else { &word });
+        word.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
+}
+
+/// An expression with repeated top-level AND terms listed once.
+fn dedup_and(expr: &str) -> String {
+    let mut terms: Vec<String> = Vec::new();
+    for t in top_level_and(expr) {
+        if !terms.contains(&t) {
+            terms.push(t);
+        }
+    }
+    terms.join(" AND ")
+}
+
 /// The terms of an expression's top-level AND (parentheses kept whole).
 fn top_level_and(e: &str) -> Vec<String> {
     let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0);
@@ -528,9 +575,30 @@ pub fn from_copyright(text: &str, path: &str, pkg: &str, table: &Table) -> Licen
                     .collect::<Vec<_>>()
                     .join(" AND ")
             };
+            // A name the table does not know, whose text the file gives: the text
+            // may still be an SPDX license under a local name (`License: GAP` is
+            // FSFAP); a near-verbatim match (score ≥ 0.9) replaces the LicenseRef.
+            let mut expression = expression;
+            let mut confidence: f32 = 1.0;
+            for name in unmapped.clone() {
+                let r = license_ref(&name);
+                let Some(body) = texts.get(&r).filter(|_| expression.contains(&r)) else {
+                    continue;
+                };
+                let Some((id, score)) =
+                    detect(body).filter(|(id, score)| *score >= 0.9 && !id.contains(' '))
+                else {
+                    continue;
+                };
+                expression = dedup_and(&replace_id(&expression, &r, &id));
+                star = star.map(|e| dedup_and(&replace_id(&e, &r, &id)));
+                texts.remove(&r);
+                unmapped.retain(|n| *n != name);
+                confidence = confidence.min(score);
+            }
             unmapped.sort();
             unmapped.dedup();
-            let mut l = base(Some(expression), "dep5", 1.0, unmapped, texts);
+            let mut l = base(Some(expression), "dep5", confidence, unmapped, texts);
             l.declared = star;
             return l;
         }
@@ -595,6 +663,36 @@ mod tests {
 
     fn t() -> Table {
         Table::builtin()
+    }
+
+    #[test]
+    fn a_local_name_whose_text_is_an_spdx_license_gets_its_id() {
+        let mit = "Permission is hereby granted, free of charge, to any person obtaining a\n copy of this software and associated documentation files (the \"Software\"),\n to deal in the Software without restriction, including without limitation\n the rights to use, copy, modify, merge, publish, distribute, sublicense,\n and/or sell copies of the Software, and to permit persons to whom the\n Software is furnished to do so, subject to the following conditions:\n .\n The above copyright notice and this permission notice shall be included in\n all copies or substantial portions of the Software.\n .\n THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR\n IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,\n FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE\n AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER\n LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING\n FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER\n DEALINGS IN THE SOFTWARE.\n";
+        // GAP's text is FSFAP's, but so close to FSFAP-no-warranty-disclaimer that
+        // no match reaches 0.9: it stays a LicenseRef rather than a guess.
+        let text = format!("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nCopyright: 2020 X\nLicense: GPL-2+\n\nFiles: lib/*\nCopyright: 2020 Z\nLicense: Xyz-permissive\n\nFiles: m4/*\nCopyright: 2020 FSF\nLicense: GAP\n\nLicense: Xyz-permissive\n {mit}\nLicense: GAP\n Copying and distribution of this file, with or without modification, are\n permitted in any medium without royalty provided the copyright notice and\n this notice are preserved.  This file is offered as-is, without any\n warranty.\n");
+        let l = from_copyright(&text, "/usr/share/doc/x/copyright", "x", &t());
+        assert_eq!(
+            l.expression.as_deref(),
+            Some("GPL-2.0-or-later AND MIT AND LicenseRef-GAP")
+        );
+        assert_eq!(l.unmapped, vec!["GAP".to_string()]);
+        assert!(l.texts.contains_key("LicenseRef-GAP"));
+        assert!(!l.texts.contains_key("LicenseRef-Xyz-permissive"));
+        assert!(l.confidence >= 0.9 && l.confidence <= 1.0);
+    }
+
+    #[test]
+    fn identifiers_are_replaced_whole() {
+        assert_eq!(
+            replace_id(
+                "(MIT OR LicenseRef-a) AND LicenseRef-ab",
+                "LicenseRef-a",
+                "ISC"
+            ),
+            "(MIT OR ISC) AND LicenseRef-ab"
+        );
+        assert_eq!(dedup_and("MIT AND (A OR B) AND MIT"), "MIT AND (A OR B)");
     }
 
     #[test]
