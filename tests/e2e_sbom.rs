@@ -1,5 +1,5 @@
 //! SBOMs of the real fixture images and of slimmed ones, checked with the
-//! validators users have (pyspdxtools, the CycloneDX 1.5 JSON schema) and
+//! validators users have (pyspdxtools, the CycloneDX 1.6 and 1.5 JSON schemas) and
 //! against dpkg's ground truth.
 
 mod common;
@@ -279,4 +279,27 @@ fn an_alpine_image_is_catalogued_from_its_apk_database() {
         .unwrap()
         .iter()
         .any(|s| s == "/bin/busybox"));
+}
+
+#[test]
+fn cyclonedx_is_1_6_by_default_and_1_5_on_request() {
+    let image = fixtures().join("nginx.docker25.tar");
+    let d = tempfile::tempdir().unwrap();
+    let (new, old) = (d.path().join("16.json"), d.path().join("15.json"));
+    ok(slim(&[
+        "sbom",
+        "--quiet",
+        image.to_str().unwrap(),
+        "-o",
+        &format!("cyclonedx-json={}", new.display()),
+        "-o",
+        &format!("cyclonedx-json@1.5={}", old.display()),
+    ]));
+    for (p, v) in [(&new, "1.6"), (&old, "1.5")] {
+        validate_cyclonedx(p);
+        let doc: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        assert_eq!(doc["specVersion"], v);
+    }
+    let o = slim(&["sbom", image.to_str().unwrap(), "-o", "cyclonedx-json@1.2"]);
+    fails_with(&o, &["cyclonedx-json version 1.2", "1.6", "1.5"]);
 }

@@ -65,7 +65,8 @@ pub struct Args {
     /// Also save the plan as JSON to this file.
     #[arg(long, value_name = "PATH")]
     report: Option<std::path::PathBuf>,
-    /// Also write an SBOM of the slimmed image: FORMAT=PATH (spdx-json, cyclonedx-json). Repeatable.
+    /// Also write an SBOM of the slimmed image: FORMAT=PATH (spdx-json, cyclonedx-json,
+    /// cyclonedx-json@1.5). Repeatable.
     #[arg(long, value_name = "FORMAT=PATH")]
     sbom: Vec<String>,
     /// Layer compression (docker-archive layers are always uncompressed).

@@ -1,4 +1,4 @@
-//! `slim sbom`: what an image holds, as SPDX 2.3 and CycloneDX 1.5 JSON.
+//! `slim sbom`: what an image holds, as SPDX 2.3 and CycloneDX 1.6 (or 1.5) JSON.
 
 use super::ImageArgs;
 use crate::catalog::license::Table;
@@ -6,7 +6,7 @@ use anyhow::Context;
 use std::io::Write;
 use std::process::ExitCode;
 
-/// Write an SBOM of the packages in an image: SPDX 2.3 JSON and/or CycloneDX 1.5 JSON.
+/// Write an SBOM of the packages in an image: SPDX 2.3 JSON and/or CycloneDX 1.6 JSON.
 ///
 /// Packages come from the image's package database (dpkg status, or the
 /// distroless status.d that `slim rewrite` writes); each has its purl,
@@ -23,7 +23,8 @@ use std::process::ExitCode;
 pub struct Args {
     #[command(flatten)]
     image: ImageArgs,
-    /// FORMAT[=PATH]: spdx-json or cyclonedx-json; stdout without `=PATH`. Repeatable.
+    /// FORMAT[=PATH]: spdx-json (2.3) or cyclonedx-json (1.6; cyclonedx-json@1.5 for
+    /// older consumers); stdout without `=PATH`. Repeatable.
     #[arg(
         short = 'o',
         long = "output",
@@ -53,10 +54,21 @@ pub(crate) fn parse_specs(v: &[String]) -> anyhow::Result<Vec<Spec>> {
             Some((f, p)) => (f, Some(std::path::PathBuf::from(p))),
             None => (s.as_str(), None),
         };
-        let format = match f {
-            "spdx-json" | "spdx" => "spdx-json",
-            "cyclonedx-json" | "cyclonedx" | "cdx" => "cyclonedx-json",
-            other => {
+        // `cyclonedx-json@1.5` picks a spec version, as syft's `-o` does.
+        let (name, version) = match f.split_once('@') {
+            Some((n, v)) => (n, Some(v)),
+            None => (f, None),
+        };
+        let format = match (name, version) {
+            ("spdx-json" | "spdx", None | Some("2.3")) => "spdx-json",
+            ("cyclonedx-json" | "cyclonedx" | "cdx", None | Some("1.6")) => "cyclonedx-json",
+            ("cyclonedx-json" | "cyclonedx" | "cdx", Some("1.5")) => "cyclonedx-json@1.5",
+            (n, Some(v))
+                if ["spdx-json", "spdx", "cyclonedx-json", "cyclonedx", "cdx"].contains(&n) =>
+            {
+                anyhow::bail!("{n} version {v} is not written: spdx-json is 2.3, cyclonedx-json 1.6 (default) or 1.5")
+            }
+            (other, _) => {
                 anyhow::bail!("unknown SBOM format '{other}': use spdx-json or cyclonedx-json")
             }
         };
@@ -112,7 +124,8 @@ pub(crate) fn write(
     for s in specs {
         let doc = match s.format {
             "spdx-json" => crate::sbom::spdx::encode(&sbom),
-            _ => crate::sbom::cyclonedx::encode(&sbom),
+            "cyclonedx-json@1.5" => crate::sbom::cyclonedx::encode(&sbom, "1.5"),
+            _ => crate::sbom::cyclonedx::encode(&sbom, "1.6"),
         };
         let mut bytes = serde_json::to_vec_pretty(&doc)?;
         bytes.push(b'\n');

@@ -1,4 +1,5 @@
-//! CycloneDX 1.5 JSON (cyclonedx.org/docs/1.5/json).
+//! CycloneDX JSON, 1.6 (cyclonedx.org/docs/1.6/json) or 1.5 on request: what
+//! slim writes is valid under both schemas, only `specVersion` differs.
 
 use super::Sbom;
 use serde_json::{json, Value};
@@ -20,8 +21,11 @@ fn uuid(seed: &str) -> String {
     )
 }
 
-/// Encodes the SBOM as a CycloneDX 1.5 JSON document.
-pub fn encode(s: &Sbom) -> Value {
+/// The spec versions slim writes, newest (the default) first.
+pub const VERSIONS: [&str; 2] = ["1.6", "1.5"];
+
+/// Encodes the SBOM as a CycloneDX JSON document of spec `version` (one of [`VERSIONS`]).
+pub fn encode(s: &Sbom, version: &str) -> Value {
     let mut components = Vec::new();
     let mut refs = Vec::new();
     for c in &s.components {
@@ -54,7 +58,7 @@ pub fn encode(s: &Sbom) -> Value {
     deps.extend(s.components.iter().map(|c| json!({"ref": c.purl})));
     json!({
         "bomFormat": "CycloneDX",
-        "specVersion": "1.5",
+        "specVersion": version,
         "serialNumber": format!("urn:uuid:{}", uuid(&s.digest)),
         "version": 1,
         "metadata": {

@@ -1,5 +1,5 @@
 //! SBOMs of what an image holds: one model built from the catalog, and one
-//! encoder per format (SPDX 2.3 JSON, CycloneDX 1.5 JSON).
+//! encoder per format (SPDX 2.3 JSON, CycloneDX 1.6/1.5 JSON).
 
 pub mod cyclonedx;
 pub mod spdx;
