@@ -554,6 +554,46 @@ fn a_slimmed_rpm_image_runs_and_its_rpm_database_lists_what_remains() {
         .output()
         .unwrap();
     assert!(o.status.success(), "umoci unpack: {}", stderr(&o));
+    // Fedora's CA bundle is kept through its symlinks, and SSL_CERT_FILE names it
+    // (Debian's path, absent here, would point OpenSSL at nothing).
+    let root = bundle.join("rootfs");
+    assert_eq!(
+        std::fs::read(root.join("etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem")).unwrap(),
+        std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap()
+    );
+    for link in [
+        "etc/pki/tls/certs/ca-bundle.crt",
+        "etc/pki/tls/cert.pem",
+        "etc/ssl/certs",
+    ] {
+        assert!(
+            root.join(link)
+                .symlink_metadata()
+                .is_ok_and(|m| m.file_type().is_symlink()),
+            "{link}"
+        );
+    }
+    // Each kept package's %license texts ship with it.
+    assert_eq!(
+        std::fs::read(root.join("usr/share/licenses/zstd/copyright")).unwrap(),
+        std::fs::read("/usr/share/doc/zstd/copyright").unwrap()
+    );
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    let env: Vec<&str> = config["process"]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    assert!(
+        env.contains(&"SSL_CERT_FILE=/etc/pki/tls/certs/ca-bundle.crt"),
+        "{env:?}"
+    );
+    assert!(
+        !env.iter().any(|e| e.contains("ca-certificates.crt")),
+        "{env:?}"
+    );
     let db = bundle.join("rootfs/usr/lib/sysimage/rpm/rpmdb.sqlite");
     assert_eq!(sqlite3(&db, "PRAGMA integrity_check;").trim(), "ok");
     let orig = dir.join("root/usr/lib/sysimage/rpm/rpmdb.sqlite");
@@ -575,7 +615,14 @@ fn a_slimmed_rpm_image_runs_and_its_rpm_database_lists_what_remains() {
             .into_iter()
             .map(|p| p.name)
             .collect();
-    for p in ["zstd", "libc6", "zlib1g", "liblzma5", "liblz4-1"] {
+    for p in [
+        "zstd",
+        "libc6",
+        "zlib1g",
+        "liblzma5",
+        "liblz4-1",
+        "ca-certificates",
+    ] {
         assert!(slim_pkgs.contains(p), "{p} missing from {slim_pkgs:?}");
     }
     assert!(

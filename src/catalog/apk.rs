@@ -47,6 +47,7 @@ pub fn parse(text: &str) -> Vec<Package> {
             db: DB.to_string(),
             license: None,
             supplier: None,
+            license_files: Vec::new(),
         };
         let mut dir = String::new();
         for line in para.lines() {

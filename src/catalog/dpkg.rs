@@ -62,6 +62,7 @@ fn package(p: &deb822::Paragraph, db: &str) -> Option<Package> {
         db: db.to_string(),
         license: None,
         supplier: p.get("Maintainer").map(String::from),
+        license_files: Vec::new(),
     })
 }
 

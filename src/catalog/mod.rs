@@ -70,6 +70,9 @@ pub struct Package {
     pub license: Option<String>,
     /// Who ships it: dpkg `Maintainer`, apk `m:`, rpm `Vendor` (else `Packager`).
     pub supplier: Option<String>,
+    /// The package's license texts, as its database marks them (rpm `%license`
+    /// files); dpkg's are its copyright file, found by name.
+    pub license_files: Vec<String>,
 }
 
 /// The packages of an image, with file ownership.

@@ -85,6 +85,7 @@ mod tests {
             db: String::new(),
             license: None,
             supplier: None,
+            license_files: Vec::new(),
         }
     }
 

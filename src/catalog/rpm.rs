@@ -52,6 +52,8 @@ const DIRNAMES: u32 = 1118;
 
 /// `%ghost` files: listed, never shipped in the payload (logs, runtime state).
 const GHOST: u32 = 1 << 6;
+/// `%license` files: the package's license texts.
+const LICENSE_FILE: u32 = 1 << 7;
 
 /// Entry data types.
 const INT16: u32 = 3;
@@ -192,6 +194,7 @@ pub fn package(h: &Header, db: &str) -> Option<Package> {
     };
     let flags = h.numbers(FILEFLAGS);
     let mut files = Vec::new();
+    let mut license_files = Vec::new();
     let (base, dirs, idx) = (
         h.strings(BASENAMES),
         h.strings(DIRNAMES),
@@ -203,6 +206,9 @@ pub fn package(h: &Header, db: &str) -> Option<Package> {
                 continue;
             }
             if let Some(d) = idx.get(i).and_then(|&d| dirs.get(d as usize)) {
+                if flags.get(i).is_some_and(|f| f & LICENSE_FILE != 0) {
+                    license_files.push(format!("{d}{b}"));
+                }
                 files.push(format!("{d}{b}"));
             }
         }
@@ -234,6 +240,7 @@ pub fn package(h: &Header, db: &str) -> Option<Package> {
         db: db.to_string(),
         license: h.string(LICENSE),
         supplier: h.string(VENDOR).or_else(|| h.string(PACKAGER)),
+        license_files,
     })
 }
 
@@ -446,10 +453,20 @@ mod tests {
             (LICENSE, STRING, 1, b"curl\0"),
             (VENDOR, STRING, 1, b"Fedora Project\0"),
             (SOURCERPM, STRING, 1, b"curl-8.2.1-1.fc39.src.rpm\0"),
-            (DIRNAMES, STRING_ARRAY, 2, b"/usr/bin/\0/var/log/\0"),
-            (BASENAMES, STRING_ARRAY, 2, b"curl\0curl.log\0"),
-            (DIRINDEXES, INT32, 2, &[0, 0, 0, 0, 0, 0, 0, 1]),
-            (FILEFLAGS, INT32, 2, &[0, 0, 0, 0, 0, 0, 0, 64]),
+            (
+                DIRNAMES,
+                STRING_ARRAY,
+                3,
+                b"/usr/bin/\0/var/log/\0/usr/share/licenses/curl/\0",
+            ),
+            (BASENAMES, STRING_ARRAY, 3, b"curl\0curl.log\0COPYING\0"),
+            (DIRINDEXES, INT32, 3, &[0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2]),
+            (
+                FILEFLAGS,
+                INT32,
+                3,
+                &[0, 0, 0, 0, 0, 0, 0, 64, 0, 0, 0, 128],
+            ),
             (
                 REQUIRENAME,
                 STRING_ARRAY,
@@ -466,9 +483,10 @@ mod tests {
         assert_eq!(p.source_version.as_deref(), Some("8.2.1-1.fc39"));
         assert_eq!(
             p.files,
-            vec!["/usr/bin/curl"],
+            vec!["/usr/bin/curl", "/usr/share/licenses/curl/COPYING"],
             "the %ghost log is not shipped"
         );
+        assert_eq!(p.license_files, vec!["/usr/share/licenses/curl/COPYING"]);
         assert_eq!(p.depends, vec![vec!["libc.so.6()(64bit)".to_string()]]);
         assert_eq!(p.license.as_deref(), Some("curl"));
         assert_eq!(p.supplier.as_deref(), Some("Fedora Project"));

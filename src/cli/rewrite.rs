@@ -127,7 +127,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 0,
             )?;
             bars.clear();
-            let config = slim_config(&image.config_raw, &profile, args.nonroot)?;
+            let exists = |p: &str| {
+                plan.tree
+                    .resolve(p, true)
+                    .ok()
+                    .and_then(|r| plan.tree.get(&r.path).map(|n| n.is_file()))
+                    .unwrap_or(false)
+            };
+            let config = slim_config(&image.config_raw, &profile, args.nonroot, &exists)?;
             let kept: u64 = plan.kept.values().map(|c| c.bytes).sum();
             let files: usize = plan.kept.values().map(|c| c.files).sum();
             let what = format!(
@@ -246,10 +253,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// The source config with the profile's Env, and the non-root user when asked.
+/// An Env value that is an absolute path is set only when the slimmed image has
+/// that file; of several entries for one variable, the first that applies wins
+/// (`SSL_CERT_FILE` is Debian's bundle on Debian, Fedora's on Fedora, and unset
+/// where there is none, rather than pointing OpenSSL at nothing).
 fn slim_config(
     raw: &[u8],
     profile: &crate::plan::Profile,
     nonroot: bool,
+    exists: &dyn Fn(&str) -> bool,
 ) -> anyhow::Result<Vec<u8>> {
     let mut v: Value = serde_json::from_slice(raw).context("the source config is not JSON")?;
     let cfg = v
@@ -266,7 +278,10 @@ fn slim_config(
     }
     let list = env.as_array_mut().context("config Env is not a list")?;
     for e in &profile.env {
-        let key = e.split('=').next().unwrap_or_default();
+        let (key, value) = e.split_once('=').unwrap_or((e, ""));
+        if value.starts_with('/') && !exists(value) {
+            continue;
+        }
         if !list
             .iter()
             .any(|x| x.as_str().is_some_and(|s| s.split('=').next() == Some(key)))

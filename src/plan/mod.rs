@@ -534,6 +534,10 @@ pub fn plan(
                 rpm_present.contains(&(p.name.clone(), p.version.clone(), p.arch.clone()))
             })
             .map(|(hnum, p, blob)| {
+                // Its license texts ship with it, as a Debian package's copyright file does.
+                for f in &p.license_files {
+                    b.take_path(f, "metadata");
+                }
                 packages.push(p.name);
                 (hnum, blob)
             })
