@@ -546,3 +546,46 @@ fn glibc_hwcaps_variants_are_kept_beside_the_baseline() {
         "real loader picked {picked}"
     );
 }
+
+#[test]
+fn fedora_openssl_keeps_its_config_and_the_crypto_policy_it_includes() {
+    // Fedora/RHEL: libcrypto reads /etc/pki/tls/openssl.cnf, which includes the
+    // crypto policy back-end, a symlink into /usr/share/crypto-policies.
+    let r = Root::new();
+    r.lib("/usr/lib64", "libcrypto.so.3", &[], &[]);
+    r.prog(
+        "/usr/bin/app",
+        &["libcrypto.so.3"],
+        &[&format!("-L{}", r.path("/usr/lib64").display())],
+    );
+    for (p, body) in [
+        (
+            "/etc/pki/tls/openssl.cnf",
+            ".include = /etc/crypto-policies/back-ends/opensslcnf.config\n",
+        ),
+        ("/etc/crypto-policies/config", "DEFAULT\n"),
+        (
+            "/usr/share/crypto-policies/DEFAULT/opensslcnf.txt",
+            "CipherString = @SECLEVEL=2\n",
+        ),
+    ] {
+        std::fs::create_dir_all(r.path(p).parent().unwrap()).unwrap();
+        std::fs::write(r.path(p), body).unwrap();
+    }
+    std::fs::create_dir_all(r.path("/etc/crypto-policies/back-ends")).unwrap();
+    symlink(
+        "/usr/share/crypto-policies/DEFAULT/opensslcnf.txt",
+        r.path("/etc/crypto-policies/back-ends/opensslcnf.config"),
+    )
+    .unwrap();
+    let image = r.image("/usr/bin/app", &[]);
+    for p in [
+        "/etc/pki/tls/openssl.cnf",
+        "/etc/crypto-policies/back-ends/opensslcnf.config",
+        "/usr/share/crypto-policies/DEFAULT/opensslcnf.txt",
+    ] {
+        let o = ok(slim(&["analyze", "--quiet", &image, "--explain", p]));
+        let out = stdout(&o);
+        assert!(out.contains("is kept") && out.contains("rule "), "{p}: {out}");
+    }
+}
