@@ -586,6 +586,128 @@ fn fedora_openssl_keeps_its_config_and_the_crypto_policy_it_includes() {
     ] {
         let o = ok(slim(&["analyze", "--quiet", &image, "--explain", p]));
         let out = stdout(&o);
-        assert!(out.contains("is kept") && out.contains("rule "), "{p}: {out}");
+        assert!(
+            out.contains("is kept") && out.contains("rule "),
+            "{p}: {out}"
+        );
     }
+}
+
+/// An Alpine-style root: musl's loader at /lib/ld-musl-x86_64.so.1 (Debian's
+/// musl build), a program and a library compiled with musl-gcc.
+fn musl_root() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    for d in ["lib", "usr/bin", "usr/local/lib", "etc", "decoy", "opt/lib"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy(
+        "/lib/x86_64-linux-musl/libc.so",
+        root.join("lib/ld-musl-x86_64.so.1"),
+    )
+    .unwrap();
+    for out in [
+        "usr/local/lib/libfoo.so",
+        "decoy/libfoo.so",
+        "opt/lib/libbar.so",
+    ] {
+        let soname = out.rsplit('/').next().unwrap();
+        musl_gcc(
+            &root.join(out),
+            "int foo(void) { return 1; }\n",
+            Some(soname),
+            &[],
+        );
+    }
+    musl_gcc(
+        &root.join("usr/bin/app"),
+        "int foo(void); int main(void) { return foo() - 1; }\n",
+        None,
+        &[
+            format!("-L{}", root.join("usr/local/lib").display()),
+            format!("-L{}", root.join("opt/lib").display()),
+            "-Wl,--no-as-needed".into(),
+            "-l:libfoo.so".into(),
+            "-l:libbar.so".into(),
+        ],
+    );
+    // glibc's configuration, which musl never reads: a decoy first in line.
+    std::fs::write(root.join("etc/ld.so.conf"), "/decoy\n").unwrap();
+    (tmp, root)
+}
+
+/// musl's own answer: `ld-musl --list` in a chroot, name => path.
+fn musl_list(root: &Path) -> Vec<(String, String)> {
+    let o = Command::new("/usr/sbin/chroot")
+        .arg(root)
+        .args(["/lib/ld-musl-x86_64.so.1", "--list", "/usr/bin/app"])
+        .env_clear()
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (n, rest) = l.trim().split_once(" => ")?;
+            Some((n.to_string(), rest.split(" (").next()?.trim().to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn musl_programs_are_searched_as_musl_does() {
+    let (tmp, root) = musl_root();
+    // musl's path file names /opt/lib; without it, only /lib:/usr/local/lib:/usr/lib.
+    std::fs::write(
+        root.join("etc/ld-musl-x86_64.path"),
+        "/lib\n/usr/local/lib:/opt/lib\n/usr/lib\n",
+    )
+    .unwrap();
+    let real = musl_list(&root);
+    assert_eq!(
+        real_to(&real, "libfoo.so"),
+        "/usr/local/lib/libfoo.so",
+        "{real:?}"
+    );
+    assert_eq!(
+        real_to(&real, "libbar.so"),
+        "/opt/lib/libbar.so",
+        "{real:?}"
+    );
+    let layer = tmp.path().join("layer.tar");
+    tar_dir(&root, &layer);
+    let mut img = Img::new(vec![(std::fs::read(&layer).unwrap(), Comp::Gzip)]);
+    img.entrypoint = vec!["/usr/bin/app".into()];
+    let out = tmp.path().join("image");
+    oci_layout(&out, &img, "t");
+    let o = ok(slim(&[
+        "analyze",
+        "--format",
+        "json",
+        "--quiet",
+        out.to_str().unwrap(),
+    ]));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let edges: Vec<(String, String, Option<String>)> = r["dependencies"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["from"].as_str().unwrap().to_string(),
+                e["name"].as_str().unwrap().to_string(),
+                e["to"].as_str().map(String::from),
+            )
+        })
+        .collect();
+    assert_eq!(to(&edges, "libfoo.so"), Some("/usr/local/lib/libfoo.so"));
+    assert_eq!(to(&edges, "libbar.so"), Some("/opt/lib/libbar.so"));
+    // libc.so is the loader itself, as musl says.
+    assert_eq!(to(&edges, "libc.so"), Some("/lib/ld-musl-x86_64.so.1"));
+    let unresolved: Vec<&Value> = r["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "elf-unresolved-needed")
+        .collect();
+    assert!(unresolved.is_empty(), "{unresolved:?}");
 }

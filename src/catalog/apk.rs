@@ -5,7 +5,8 @@
 use super::Package;
 use crate::image::Layers;
 
-const DB: &str = "/lib/apk/db/installed";
+/// Where apk keeps its database.
+pub const DB: &str = "/lib/apk/db/installed";
 
 /// The apk reader.
 pub struct Apk;

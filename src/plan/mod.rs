@@ -143,6 +143,29 @@ pub enum Error {
     NeedsShell(String),
 }
 
+/// An apk `installed` paragraph with the files `keep` rejects (and their
+/// checksum and ACL lines) left out.
+fn apk_record(record: &str, keep: impl Fn(&str) -> bool) -> String {
+    let mut out = Vec::new();
+    let (mut dir, mut dropping) = ("", false);
+    for line in record.lines() {
+        if let Some(d) = line.strip_prefix("F:") {
+            dir = d;
+        } else if let Some(f) = line.strip_prefix("R:") {
+            dropping = !keep(&format!("/{dir}/{f}").replace("//", "/"));
+            if dropping {
+                continue;
+            }
+        } else if dropping && (line.starts_with("Z:") || line.starts_with("a:")) {
+            continue;
+        } else {
+            dropping = false;
+        }
+        out.push(line);
+    }
+    out.join("\n")
+}
+
 fn abs(p: &str) -> String {
     format!("/{}", p.trim_start_matches('/'))
 }
@@ -510,6 +533,37 @@ pub fn plan(
     if !packages.is_empty() {
         metadata.push("/var/lib/dpkg/status.d".to_string());
     }
+    // apk: the `installed` paragraphs of the packages still here, their file
+    // lists cut to what remains (as distroless' .md5sums are).
+    let apk: Vec<String> = present
+        .values()
+        .filter(|p| p.kind == "apk")
+        .map(|p| {
+            apk_record(&p.record, |f| {
+                src.resolve(f, false)
+                    .is_ok_and(|r| b.tree.get(&r.path).is_some())
+            })
+        })
+        .collect();
+    if !apk.is_empty() {
+        let db = crate::catalog::apk::DB;
+        b.make(
+            db,
+            format!("{}\n\n", apk.join("\n\n")).into_bytes(),
+            Meta {
+                mode: 0o644,
+                ..Meta::default()
+            },
+            "metadata",
+        );
+        packages.extend(
+            present
+                .values()
+                .filter(|p| p.kind == "apk")
+                .map(|p| p.name.clone()),
+        );
+        metadata.push(db.to_string());
+    }
     // rpm: a database of the headers of the packages still here, where the image had
     // its database, so scanners find what remains (and nothing that is gone).
     let dbs: BTreeSet<&str> = catalog
@@ -630,6 +684,15 @@ impl Content for PlanContent<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apk_records_keep_only_the_files_that_remain() {
+        let rec = "P:busybox\nV:1.36.1-r2\nF:bin\nR:busybox\nZ:Q1aaa=\nR:sh\na:0:0:777\nZ:Q1bbb=\nF:etc\nR:securetty\nZ:Q1ccc=";
+        assert_eq!(
+            apk_record(rec, |f| f != "/bin/sh"),
+            "P:busybox\nV:1.36.1-r2\nF:bin\nR:busybox\nZ:Q1aaa=\nF:etc\nR:securetty\nZ:Q1ccc="
+        );
+    }
 
     #[test]
     fn builtin_profile_parses() {

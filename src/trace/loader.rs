@@ -4,6 +4,13 @@
 //! DT_RUNPATH), LD_LIBRARY_PATH, DT_RUNPATH, the ld.so.conf directories
 //! (what /etc/ld.so.cache is built from), then the default directories.
 //! Candidates of the wrong ELF class or machine are skipped, as ld.so does.
+//!
+//! Objects linked against musl (Alpine) are searched as musl's loader does
+//! (`ldso/dynlink.c`, `load_library`): its own names (`libc.so`,
+//! `libc.musl-*.so.1`, `libm.so`, `libpthread.so`, …) are the loader itself;
+//! then LD_LIBRARY_PATH, the DT_RUNPATH (else DT_RPATH) of the object and of
+//! every object that loaded it, then `/etc/ld-musl-ARCH.path`, else
+//! `/lib:/usr/local/lib:/usr/lib`. No ld.so.conf, no cache.
 
 use crate::elf::ElfInfo;
 use crate::fs::Tree;
@@ -33,10 +40,54 @@ pub struct Object {
 pub struct Loader<'a> {
     layers: &'a Layers,
     conf_dirs: Vec<String>,
+    /// The image's musl loader and its system path, when it has one.
+    musl: Option<Musl>,
     ld_library_path: Vec<String>,
     cache: Mutex<HashMap<String, Option<Arc<ElfInfo>>>>,
     /// ELF files that failed to parse: (path, problem).
     pub malformed: Mutex<Vec<(String, String)>>,
+}
+
+/// musl's dynamic loader in an image.
+struct Musl {
+    /// `/lib/ld-musl-ARCH.so.1`.
+    ldso: String,
+    /// Its library path: `/etc/ld-musl-ARCH.path`, else the built-in default.
+    sys_path: Vec<String>,
+}
+
+impl Musl {
+    fn find(layers: &Layers) -> Option<Musl> {
+        let (paths, _) = crate::rules::glob(&layers.tree, "/lib/ld-musl-*.so.1");
+        let ldso = abs(paths.first()?);
+        let arch = ldso
+            .strip_prefix("/lib/ld-musl-")?
+            .strip_suffix(".so.1")?
+            .to_string();
+        let sys_path = layers
+            .read(&format!("/etc/ld-musl-{arch}.path"), 1 << 16)
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .split([':', '\n'])
+                    .map(str::trim)
+                    .filter(|d| d.starts_with('/'))
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| vec!["/lib".into(), "/usr/local/lib".into(), "/usr/lib".into()]);
+        Some(Musl { ldso, sys_path })
+    }
+}
+
+/// musl resolves these to itself (`lib` + c, pthread, rt, m, dl, util or xnet + `.`).
+fn musl_reserved(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("lib") else {
+        return false;
+    };
+    ["c.", "pthread.", "rt.", "m.", "dl.", "util.", "xnet."]
+        .iter()
+        .any(|r| rest.starts_with(r))
 }
 
 fn abs(p: &str) -> String {
@@ -67,6 +118,7 @@ impl<'a> Loader<'a> {
         let mut conf_dirs = Vec::new();
         read_conf(layers, "/etc/ld.so.conf", &mut conf_dirs, 0);
         Loader {
+            musl: Musl::find(layers),
             layers,
             conf_dirs,
             ld_library_path,
@@ -236,6 +288,20 @@ impl<'a> Loader<'a> {
                 Ok(None)
             };
         }
+        if let Some(m) = self.musl_for(obj) {
+            if musl_reserved(name) {
+                return self.candidate(&m.ldso, obj);
+            }
+            let mut dirs: Vec<String> = self
+                .ld_library_path
+                .iter()
+                .filter_map(|e| self.expand(e, obj))
+                .collect();
+            dirs.extend(self.own_rpath(obj));
+            dirs.extend(loader_rpaths.iter().cloned());
+            dirs.extend(m.sys_path.iter().cloned());
+            return self.first_in(dirs, name, obj);
+        }
         let mut dirs: Vec<String> = Vec::new();
         if obj.info.runpath.is_empty() {
             dirs.extend(obj.info.rpath.iter().filter_map(|e| self.expand(e, obj)));
@@ -249,6 +315,16 @@ impl<'a> Loader<'a> {
         dirs.extend(obj.info.runpath.iter().filter_map(|e| self.expand(e, obj)));
         dirs.extend(self.conf_dirs.iter().cloned());
         dirs.extend(self.default_dirs(obj));
+        self.first_in(dirs, name, obj)
+    }
+
+    /// The first of `dirs` holding `name` ld.so can load.
+    fn first_in(
+        &self,
+        dirs: Vec<String>,
+        name: &str,
+        obj: &Object,
+    ) -> Result<Option<Object>, String> {
         let mut seen = std::collections::HashSet::new();
         for d in dirs {
             if !seen.insert(d.clone()) {
@@ -283,16 +359,48 @@ impl<'a> Loader<'a> {
             .collect()
     }
 
-    /// The rpath directories `obj` passes on to the objects it loads.
+    /// The rpath directories `obj` passes on to the objects it loads: its
+    /// DT_RPATH for glibc, its DT_RUNPATH (else DT_RPATH) for musl.
     pub fn rpaths_for_children(&self, obj: &Object, inherited: &[String]) -> Vec<String> {
-        let mut v: Vec<String> = obj
-            .info
-            .rpath
-            .iter()
-            .filter_map(|e| self.expand(e, obj))
-            .collect();
+        let mut v: Vec<String> = if self.musl_for(obj).is_some() {
+            self.own_rpath(obj)
+        } else {
+            obj.info
+                .rpath
+                .iter()
+                .filter_map(|e| self.expand(e, obj))
+                .collect()
+        };
         v.extend(inherited.iter().cloned());
         v
+    }
+
+    /// musl's rpath of an object: DT_RUNPATH when it has one, else DT_RPATH.
+    fn own_rpath(&self, obj: &Object) -> Vec<String> {
+        let entries = if obj.info.runpath.is_empty() {
+            &obj.info.rpath
+        } else {
+            &obj.info.runpath
+        };
+        entries.iter().filter_map(|e| self.expand(e, obj)).collect()
+    }
+
+    /// The musl loader, when `obj` is linked against musl: its interpreter is
+    /// musl's, or it needs musl's libc (`libc.musl-*.so.1`; `libc.so` is no
+    /// glibc object's DT_NEEDED).
+    fn musl_for(&self, obj: &Object) -> Option<&Musl> {
+        let m = self.musl.as_ref()?;
+        let musl = obj
+            .info
+            .interp
+            .as_deref()
+            .is_some_and(|i| i.contains("/ld-musl-"))
+            || obj
+                .info
+                .needed
+                .iter()
+                .any(|n| n == "libc.so" || n.starts_with("libc.musl-"));
+        musl.then_some(m)
     }
 
     /// A candidate of the wrong class or machine is skipped, as ld.so does.

@@ -500,3 +500,41 @@ pub fn validate_sarif(text: &str) {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Runs `cmd`, panicking with its stderr when it fails.
+pub fn run_ok(cmd: &mut Command) {
+    let o = cmd.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Runs an image like `docker run` (fixtures/run-image.sh: runc, no daemon),
+/// 60 s at most; returns whether it succeeded and what it printed.
+pub fn run_image(image: &Path) -> (bool, String) {
+    need("runc");
+    let o = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/run-image.sh"))
+        .args(["-T", "60"])
+        .arg(image)
+        .output()
+        .unwrap();
+    (o.status.success(), format!("{}{}", stdout(&o), stderr(&o)))
+}
+
+/// Compiles C `code` with musl-gcc into `out`: a shared library named `soname`,
+/// or a program when None; `extra` adds linker arguments.
+pub fn musl_gcc(out: &Path, code: &str, soname: Option<&str>, extra: &[String]) {
+    need("musl-gcc");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("x.c");
+    std::fs::write(&src, code).unwrap();
+    let mut cmd = Command::new("musl-gcc");
+    if let Some(s) = soname {
+        cmd.args(["-shared", "-fPIC"])
+            .arg(format!("-Wl,-soname,{s}"));
+    }
+    cmd.arg("-o").arg(out).arg(&src).args(extra);
+    run_ok(&mut cmd);
+}
