@@ -58,6 +58,10 @@ fn check_slim_image(dir: &Path, image: &Path, plan: &Value, max_bytes: u64, host
     let (ok_inspect, out) =
         sh(Command::new("skopeo").args(["inspect", &format!("oci-archive:{img}")]));
     assert!(ok_inspect, "skopeo inspect: {out}");
+    let layer_count = serde_json::from_str::<Value>(&out).unwrap()["Layers"]
+        .as_array()
+        .unwrap()
+        .len();
     let layout = dir.join("layout");
     let _ = std::fs::remove_dir_all(&layout);
     let (ok_copy, out) = sh(Command::new("skopeo")
@@ -117,7 +121,7 @@ fn check_slim_image(dir: &Path, image: &Path, plan: &Value, max_bytes: u64, host
         &id,
     ]);
     assert!(
-        inspected && out.trim() == "1",
+        inspected && out.trim() == layer_count.to_string(),
         "podman image inspect: {out}"
     );
     drop(pm_dir);
@@ -459,4 +463,87 @@ fn dry_run_writes_nothing_and_nonroot_sets_the_user() {
     let cfg: Value = serde_json::from_str(&cfg).unwrap();
     assert_eq!(cfg["config"]["User"], "65532:65532");
     assert_eq!(cfg["config"]["WorkingDir"], "/home/nonroot");
+}
+
+#[test]
+fn two_layers_put_the_system_under_the_app_and_make_the_same_image() {
+    let fx = fixtures();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rewrite-curl-2");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = fx.join("curl.docker.tar");
+    let write = |name: &str, extra: &[&str]| {
+        let out = dir.join(name);
+        let mut args = vec![
+            "rewrite",
+            "--quiet",
+            "--format",
+            "json",
+            src.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = ok(slim(&args));
+        let plan: Value = serde_json::from_slice(&o.stdout).unwrap();
+        (out, plan)
+    };
+    let (one, _) = write("one.tar", &[]);
+    let (two, plan) = write("two.tar", &["--layers", "2"]);
+    // umoci, skopeo and podman take it (podman counts 2 layers), and it runs.
+    check_slim_image(&dir, &two, &plan, 40 << 20, &[]);
+    let (ran, out) = run_in(&two, &["--version"]);
+    assert!(ran && out.contains("curl 7.88"), "{out}");
+    // The same files as the one-layer image, split: libc, the skeleton and their
+    // metadata below; curl, its own libraries and its metadata above.
+    assert_same_tree(
+        "two layers vs one",
+        &slim_tree(two.to_str().unwrap()),
+        &slim_tree(one.to_str().unwrap()),
+    );
+    let o = ok(slim(&["ls", "--quiet", two.to_str().unwrap()]));
+    let layer_of = |path: &str| -> String {
+        stdout(&o)
+            .lines()
+            .find(|l| l.ends_with(&format!(" {path}")) || l.contains(&format!(" {path} -> ")))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find(|w| w.starts_with('L'))
+                    .map(String::from)
+            })
+            .unwrap_or_else(|| panic!("{path} is not in the image"))
+    };
+    for p in [
+        "/usr/lib/x86_64-linux-gnu/libc.so.6",
+        "/etc/passwd",
+        "/usr/share/zoneinfo/Europe/Paris",
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/var/lib/dpkg/status.d/libc6",
+        "/lib",
+    ] {
+        assert_eq!(layer_of(p), "L0", "{p}");
+    }
+    for p in [
+        "/usr/bin/curl",
+        "/usr/lib/x86_64-linux-gnu/libcurl.so.4.8.0",
+        "/var/lib/dpkg/status.d/curl",
+    ] {
+        assert_eq!(layer_of(p), "L1", "{p}");
+    }
+    // Reproducible, as one layer is.
+    let (again, _) = write("again.tar", &["--layers", "2"]);
+    assert_eq!(std::fs::read(&again).unwrap(), std::fs::read(&two).unwrap());
+    let o = slim(&[
+        "rewrite",
+        src.to_str().unwrap(),
+        "--dry-run",
+        "--layers",
+        "3",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--layers") && stderr(&o).contains("1..=2"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -72,6 +72,11 @@ pub struct Args {
     /// Layer compression (docker-archive layers are always uncompressed).
     #[arg(long, value_enum, default_value = "gzip")]
     compression: super::copy::Codec,
+    /// 1: one layer. 2: a system layer (the profile's files and its system
+    /// packages: libc, CA certificates, time zones, …) under an app layer, so
+    /// images slimmed from one base share the first.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    layers: u8,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -112,20 +117,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Transport::DockerArchive => Compression::None,
                 _ => args.compression.into(),
             };
-            let layer = write::build_layer(
-                &plan.tree,
-                &crate::plan::PlanContent {
-                    plan: &plan,
-                    layers: &layers,
-                },
-                LayerOptions {
-                    compression,
-                    clamp_mtime: sde,
-                },
-                work.path(),
-                &bars,
-                0,
-            )?;
+            let content = crate::plan::PlanContent {
+                plan: &plan,
+                layers: &layers,
+            };
+            let trees = if args.layers == 2 {
+                let (system, app) = plan.split(&layers, &catalog, &profile);
+                vec![system, app]
+            } else {
+                vec![]
+            };
+            let mut built = Vec::new();
+            for (i, tree) in trees
+                .iter()
+                .chain(std::iter::once(&plan.tree).filter(|_| trees.is_empty()))
+                .enumerate()
+            {
+                built.push(write::build_layer(
+                    tree,
+                    &content,
+                    LayerOptions {
+                        compression,
+                        clamp_mtime: sde,
+                    },
+                    work.path(),
+                    &bars,
+                    i,
+                )?);
+            }
             bars.clear();
             let exists = |p: &str| {
                 plan.tree
@@ -145,12 +164,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 human_bytes(plan.source_bytes)
             );
             let created = sde.map(super::copy::rfc3339);
-            let config = write::derive_config(
-                &config,
-                std::slice::from_ref(&layer.diff_id),
-                &what,
-                created.as_deref(),
-            )?;
+            let diff_ids: Vec<_> = built.iter().map(|l| l.diff_id.clone()).collect();
+            let config = write::derive_config(&config, &diff_ids, &what, created.as_deref())?;
             let base = image
                 .manifest_digest
                 .as_ref()
@@ -164,7 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     .clone()
                     .unwrap_or_else(|| image.reference.to_string()),
             ));
-            let w = write::write_image(out, &config, vec![layer], &ann, sde.unwrap_or(0))
+            let w = write::write_image(out, &config, built, &ann, sde.unwrap_or(0))
                 .with_context(|| format!("writing {}", out.path.display()))?;
             report["written"] = serde_json::to_value(&w)?;
             if !sboms.is_empty() {

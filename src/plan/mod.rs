@@ -42,6 +42,10 @@ pub struct Profile {
     #[serde(default)]
     pub env: Vec<String>,
     pub nonroot: Option<NonRoot>,
+    /// Packages of the system layer of `rewrite --layers 2` (the base many
+    /// images share): with the profile's own files, they go in the first layer.
+    #[serde(default)]
+    pub system_packages: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -141,6 +145,87 @@ pub struct Plan {
 pub enum Error {
     #[error("{0}")]
     NeedsShell(String),
+}
+
+impl Plan {
+    /// Splits the output tree in two for `rewrite --layers 2`: the system
+    /// layer (the profile's files, and the files and metadata of the profile's
+    /// `system_packages`) and the app layer (everything else, with the package
+    /// databases that list every package). Each layer holds the directories its
+    /// entries need; together they make the same tree.
+    pub fn split(&self, layers: &Layers, catalog: &Catalog, profile: &Profile) -> (Tree, Tree) {
+        let system_pkg = |name: &str| profile.system_packages.iter().any(|s| s == name);
+        let classify = |path: &str| -> bool {
+            let p = abs(path);
+            if self.why.get(&p).is_some_and(|w| w == "profile") {
+                return true;
+            }
+            // Per-package metadata goes with its package.
+            for prefix in [
+                "/var/lib/dpkg/status.d/",
+                "/usr/share/doc/",
+                "/usr/share/licenses/",
+            ] {
+                if let Some(rest) = p.strip_prefix(prefix) {
+                    let name = rest.split('/').next().unwrap_or_default();
+                    let name = name.strip_suffix(".md5sums").unwrap_or(name);
+                    return system_pkg(name);
+                }
+            }
+            let real = layers
+                .tree
+                .resolve(&p, false)
+                .map(|r| r.path)
+                .unwrap_or_else(|_| path.to_string());
+            let mut owners = catalog.owners(&real).peekable();
+            owners.peek().is_some() && owners.all(|o| system_pkg(&o.name))
+        };
+        // A symlink goes with what it points to (`/etc/localtime` with tzdata,
+        // `/etc/ssl/certs/*.0` with ca-certificates); one to a directory with
+        // the system; one to nothing, by itself.
+        let is_system = |path: &str| -> bool {
+            let target = self
+                .tree
+                .resolve(path, true)
+                .ok()
+                .map(|r| r.path)
+                .filter(|t| t != path && self.tree.get(t).is_some());
+            match (self.tree.get(path).and_then(|n| n.symlink_target()), target) {
+                // Merged-/usr's /lib, /bin, /lib64: the skeleton every image shares.
+                (Some(_), Some(t)) if self.tree.get(&t).is_some_and(|n| n.is_dir()) => true,
+                (Some(_), Some(t)) => classify(&t),
+                _ => classify(path),
+            }
+        };
+        let (mut sys, mut app) = (Tree::new(), Tree::new());
+        for (path, node) in self.tree.iter() {
+            if node.is_dir() {
+                // Empty directories the profile makes (/tmp, /home/nonroot) are
+                // system; others come in with what they hold.
+                if self.tree.subtree(path).next().is_none() {
+                    let t = if is_system(path) { &mut sys } else { &mut app };
+                    self.insert_with_parents(t, path, node);
+                }
+                continue;
+            }
+            let t = if is_system(path) { &mut sys } else { &mut app };
+            self.insert_with_parents(t, path, node);
+        }
+        (sys, app)
+    }
+
+    fn insert_with_parents(&self, t: &mut Tree, path: &str, node: &Node) {
+        let mut p = path;
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            if t.get(parent).is_none() {
+                if let Some(d) = self.tree.get(parent) {
+                    t.insert(parent, d.clone());
+                }
+            }
+            p = parent;
+        }
+        t.insert(path, node.clone());
+    }
 }
 
 /// An apk `installed` paragraph with the files `keep` rejects (and their
