@@ -15,12 +15,16 @@ fn run_image() -> PathBuf {
 
 /// Rewrites fixture `name` into a fresh directory; returns (dir, image path, plan JSON).
 fn rewrite(name: &str, extra: &[&str]) -> (PathBuf, PathBuf, Value) {
-    let fx = fixtures();
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rewrite-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join(format!("{name}-slim.tar"));
-    let src = fx.join(format!("{name}.docker.tar"));
+    let (out, plan) = rewrite_to(name, &dir.join(format!("{name}-slim.tar")), extra);
+    (dir, out, plan)
+}
+
+/// Rewrites fixture `name` into `out`; returns it and the plan JSON.
+fn rewrite_to(name: &str, out: &Path, extra: &[&str]) -> (PathBuf, Value) {
+    let src = fixtures().join(format!("{name}.docker.tar"));
     let mut args = vec![
         "rewrite",
         "--quiet",
@@ -34,7 +38,10 @@ fn rewrite(name: &str, extra: &[&str]) -> (PathBuf, PathBuf, Value) {
     ];
     args.extend_from_slice(extra);
     let o = ok(slim(&args));
-    (dir, out, serde_json::from_slice(&o.stdout).unwrap())
+    (
+        out.to_path_buf(),
+        serde_json::from_slice(&o.stdout).unwrap(),
+    )
 }
 
 fn sh(cmd: &mut Command) -> (bool, String) {
@@ -467,27 +474,10 @@ fn dry_run_writes_nothing_and_nonroot_sets_the_user() {
 
 #[test]
 fn two_layers_put_the_system_under_the_app_and_make_the_same_image() {
-    let fx = fixtures();
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rewrite-curl-2");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let src = fx.join("curl.docker.tar");
-    let write = |name: &str, extra: &[&str]| {
-        let out = dir.join(name);
-        let mut args = vec![
-            "rewrite",
-            "--quiet",
-            "--format",
-            "json",
-            src.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let o = ok(slim(&args));
-        let plan: Value = serde_json::from_slice(&o.stdout).unwrap();
-        (out, plan)
-    };
+    let write = |name: &str, extra: &[&str]| rewrite_to("curl", &dir.join(name), extra);
     let (one, _) = write("one.tar", &[]);
     let (two, plan) = write("two.tar", &["--layers", "2"]);
     // umoci, skopeo and podman take it (podman counts 2 layers), and it runs.
@@ -533,6 +523,7 @@ fn two_layers_put_the_system_under_the_app_and_make_the_same_image() {
     // Reproducible, as one layer is.
     let (again, _) = write("again.tar", &["--layers", "2"]);
     assert_eq!(std::fs::read(&again).unwrap(), std::fs::read(&two).unwrap());
+    let src = fixtures().join("curl.docker.tar");
     let o = slim(&[
         "rewrite",
         src.to_str().unwrap(),
