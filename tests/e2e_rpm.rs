@@ -715,3 +715,32 @@ fn a_berkeley_db_rpm_database_is_read_and_slimmed_into_sqlite() {
     );
     assert!(!names.iter().any(|n| n.starts_with("pkg")), "{names:?}");
 }
+
+#[test]
+fn written_interior_pages_never_end_with_a_lone_child() {
+    // One row per leaf (3000-byte blobs): with a few hundred leaves the last
+    // interior page of a level could be left with a single child and no cell.
+    let d = tempfile::tempdir().unwrap();
+    // 527 and 1037 rows are such cases (found by scanning 400..1300 rows).
+    for n in [526usize, 527, 528, 1037] {
+        let rows: Vec<(i64, Vec<Sql>)> = (1..=n as i64)
+            .map(|i| (i, vec![Sql::Null, Sql::Blob(vec![(i % 251) as u8; 3000])]))
+            .collect();
+        let bytes = slim::catalog::sqlite::write(&[slim::catalog::sqlite::Table {
+            name: "t",
+            sql: "CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB)",
+            rows,
+        }]);
+        let out = d.path().join(format!("{n}.sqlite"));
+        std::fs::write(&out, &bytes).unwrap();
+        assert_eq!(
+            sqlite3(&out, "PRAGMA integrity_check;").trim(),
+            "ok",
+            "{n} rows"
+        );
+        assert_eq!(
+            sqlite3(&out, "SELECT count(*), sum(length(b)) FROM t;").trim(),
+            format!("{n}|{}", n * 3000)
+        );
+    }
+}

@@ -618,16 +618,27 @@ fn pack(
             out.push((pages.len() as u32, max));
             group.clear();
         };
+    let mut groups: Vec<Vec<(i64, Vec<u8>)>> = Vec::new();
     for c in cells {
         if !group.is_empty() && used + 2 + c.1.len() > u {
-            flush(&mut group, pages, &mut out);
+            groups.push(std::mem::take(&mut group));
             used = header;
         }
         used += 2 + c.1.len();
         group.push(c);
     }
     if !group.is_empty() {
-        flush(&mut group, pages, &mut out);
+        groups.push(group);
+    }
+    // An interior page needs a cell besides its right-most child (SQLite calls
+    // one without "malformed"): a lone last child takes one from its neighbour.
+    let n = groups.len();
+    if kind == 5 && n > 1 && groups[n - 1].len() == 1 {
+        let moved = groups[n - 2].pop().expect("a full page");
+        groups[n - 1].insert(0, moved);
+    }
+    for mut g in groups {
+        flush(&mut g, pages, &mut out);
     }
     out
 }
