@@ -678,6 +678,47 @@ mod tests {
     }
 
     #[test]
+    fn what_is_written_reads_back_at_every_size() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for n in [0usize, 1, 2, 50, 527, 1037, 1500] {
+            let rows: Vec<(i64, Vec<Value>)> = (0..n)
+                .map(|i| {
+                    let len = (next() % 20_000) as usize * usize::from(i % 3 != 0);
+                    (
+                        i as i64 * 3 - 7,
+                        vec![
+                            Value::Null,
+                            Value::Blob((0..len).map(|j| (j * 7 + i) as u8).collect()),
+                            Value::Int(next() as i64),
+                            Value::Text(format!("row {i}").into_bytes()),
+                        ],
+                    )
+                })
+                .collect();
+            let bytes = write(&[Table {
+                name: "t",
+                sql: "CREATE TABLE t(a INTEGER PRIMARY KEY, b, c, d)",
+                rows: rows.clone(),
+            }]);
+            let mut got = Vec::new();
+            Db::open(&bytes, None)
+                .unwrap()
+                .rows("t", |r, c| {
+                    got.push((r, c));
+                    Ok(())
+                })
+                .unwrap();
+            assert!(got == rows, "{n} rows differ");
+        }
+    }
+
+    #[test]
     fn not_a_database() {
         assert_eq!(Db::open(b"hello", None).err(), Some(Error::NotSqlite));
         let mut f = b"SQLite format 3\0".to_vec();
