@@ -222,6 +222,7 @@ fn slash(p: &str) -> String {
 pub fn analyze(
     image: &Image,
     layers: &Layers,
+    catalog: &crate::catalog::Catalog,
     trace: &crate::trace::Trace,
 ) -> Result<Report, Error> {
     let cfg = image.config.config().as_ref();
@@ -395,7 +396,7 @@ pub fn analyze(
         layers: layer_reports,
         totals,
         os: os_release(layers),
-        package_databases: package_dbs(layers),
+        package_databases: package_dbs(layers, catalog),
         shells,
         package_managers: managers,
         largest_directories: largest,
@@ -457,7 +458,7 @@ fn count_dpkg(text: &str) -> usize {
 }
 
 /// The package databases present in the image.
-pub fn package_dbs(layers: &Layers) -> Vec<PackageDb> {
+pub fn package_dbs(layers: &Layers, catalog: &crate::catalog::Catalog) -> Vec<PackageDb> {
     let tree = &layers.tree;
     let mut out = Vec::new();
     let exists = |p: &str| {
@@ -504,10 +505,11 @@ pub fn package_dbs(layers: &Layers) -> Vec<PackageDb> {
             packages: n,
         });
     }
+    // rpm databases are binary: count what the catalog read from each, not
+    // parse them again (null for one it could not read, or did not need).
     for path in crate::catalog::rpm::databases(layers) {
-        let packages = crate::catalog::rpm::headers_at(layers, path)
-            .ok()
-            .map(|h| h.len());
+        let n = catalog.packages.iter().filter(|p| p.db == path).count();
+        let packages = (n > 0).then_some(n);
         out.push(PackageDb {
             kind: crate::catalog::rpm::format(path),
             path: path.into(),

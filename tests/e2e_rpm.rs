@@ -124,6 +124,18 @@ fn committed_wal_frames_are_read_and_torn_ones_are_not() {
     assert!(!got.iter().any(|r| r.starts_with("200001|")));
 }
 
+/// Writes a database slim made into `dir` and has sqlite3 check it.
+fn checked(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let out = dir.join(format!("{name}.sqlite"));
+    std::fs::write(&out, bytes).unwrap();
+    assert_eq!(
+        sqlite3(&out, "PRAGMA integrity_check;").trim(),
+        "ok",
+        "{name}"
+    );
+    out
+}
+
 #[test]
 fn written_databases_pass_sqlite3_integrity_check_and_read_back() {
     let d = tempfile::tempdir().unwrap();
@@ -156,13 +168,7 @@ fn written_databases_pass_sqlite3_integrity_check_and_read_back() {
     };
     for (name, rows) in [("full", &rows[..]), ("one", &rows[..1]), ("empty", &[])] {
         let bytes = write(rows);
-        let out = d.path().join(format!("{name}.sqlite"));
-        std::fs::write(&out, &bytes).unwrap();
-        assert_eq!(
-            sqlite3(&out, "PRAGMA integrity_check;").trim(),
-            "ok",
-            "{name}"
-        );
+        let out = checked(d.path(), name, &bytes);
         assert_eq!(
             sqlite3(&out, "SELECT count(*) FROM t;").trim(),
             rows.len().to_string()
@@ -338,15 +344,7 @@ fn an_rpm_image_is_catalogued_from_rpmdb_sqlite_and_its_sboms_validate() {
     }
     let (pd, _) = want.iter().find(|(_, v)| v.2 == "Public Domain").unwrap();
     assert!(lic(pd).starts_with("LicenseRef-"), "{}", lic(pd));
-    let spdx_only = pkgs
-        .iter()
-        .filter(|p| {
-            !p["licenseConcluded"]
-                .as_str()
-                .unwrap()
-                .contains("LicenseRef-")
-        })
-        .count();
+    let spdx_only = spdx_only(&pkgs, "licenseConcluded");
     assert!(
         spdx_only * 100 >= pkgs.len() * 80,
         "{spdx_only} of {} SPDX-only",
@@ -731,13 +729,7 @@ fn written_interior_pages_never_end_with_a_lone_child() {
             sql: "CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB)",
             rows,
         }]);
-        let out = d.path().join(format!("{n}.sqlite"));
-        std::fs::write(&out, &bytes).unwrap();
-        assert_eq!(
-            sqlite3(&out, "PRAGMA integrity_check;").trim(),
-            "ok",
-            "{n} rows"
-        );
+        let out = checked(d.path(), &format!("{n}-rows"), &bytes);
         assert_eq!(
             sqlite3(&out, "SELECT count(*), sum(length(b)) FROM t;").trim(),
             format!("{n}|{}", n * 3000)

@@ -88,15 +88,7 @@ fn fat_images_sboms_validate_and_match_dpkg() {
         }
         // The bar: >= 90 % of packages declare a license of SPDX List ids only; the
         // rest carry LicenseRef-… (declared in hasExtractedLicensingInfos), never nothing.
-        let pure = pkgs
-            .iter()
-            .filter(|p| {
-                !p["licenseDeclared"]
-                    .as_str()
-                    .unwrap()
-                    .contains("LicenseRef-")
-            })
-            .count();
+        let pure = spdx_only(&pkgs, "licenseDeclared");
         assert!(
             pure * 10 >= pkgs.len() * 9,
             "{name}: only {pure} of {} packages declare SPDX ids only",

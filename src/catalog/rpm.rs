@@ -1,7 +1,8 @@
 //! rpm's database: `rpmdb.sqlite` (rpm ≥ 4.16; `/var/lib/rpm`, or
 //! `/usr/lib/sysimage/rpm` on newer Fedora and openSUSE), whose `Packages`
-//! table holds one header blob per installed package. The older BerkeleyDB
-//! (`Packages`) and SUSE's ndb (`Packages.db`) formats are named as not read.
+//! table holds one header blob per installed package, or the BerkeleyDB hash
+//! file `Packages` of rpm < 4.16 (the same blobs, keyed by header number).
+//! SUSE's ndb (`Packages.db`) is named as not read.
 //!
 //! Header blob layout (rpm's `lib/header.c`, `headerImport`): index count
 //! and data length (big-endian u32s), then that many 16-byte entries (tag,
@@ -248,38 +249,47 @@ pub fn package(h: &Header, db: &str) -> Option<Package> {
 const PACKAGES_SQL: &str =
     "CREATE TABLE IF NOT EXISTS 'Packages' (hnum INTEGER PRIMARY KEY AUTOINCREMENT,blob BLOB NOT NULL)";
 
-/// Every package of an rpmdb.sqlite database (main file and optional `-wal`)
-/// with its row number and header blob, verbatim.
-pub fn headers(
-    file: &[u8],
-    wal: Option<&[u8]>,
+/// A package with its header number and header blob, verbatim.
+pub type Entry = (i64, Package, Vec<u8>);
+
+/// Decodes header blobs (by header number) into packages. A broken blob is
+/// skipped; the database is an error only when no blob decodes.
+fn decode(
+    blobs: impl IntoIterator<Item = (i64, Option<Vec<u8>>)>,
     db: &str,
-) -> Result<Vec<(i64, Package, Vec<u8>)>, String> {
-    let d = sqlite::Db::open(file, wal).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    let mut bad = Vec::new();
-    d.rows("Packages", |hnum, mut cols| {
-        match cols
-            .get_mut(1)
-            .map(|v| std::mem::replace(v, sqlite::Value::Null))
-        {
-            Some(sqlite::Value::Blob(b)) => match Header::parse(&b) {
-                Ok(h) => {
-                    if let Some(p) = package(&h, db) {
-                        out.push((hnum, p, b));
-                    }
-                }
-                Err(e) => bad.push(format!("package {hnum}: {e}")),
-            },
-            _ => bad.push(format!("package {hnum}: no header blob")),
+) -> Result<Vec<Entry>, String> {
+    let (mut out, mut bad) = (Vec::new(), Vec::new());
+    for (hnum, blob) in blobs {
+        let Some(b) = blob else {
+            bad.push(format!("package {hnum}: no header blob"));
+            continue;
+        };
+        match Header::parse(&b) {
+            Ok(h) => out.extend(package(&h, db).map(|p| (hnum, p, b))),
+            Err(e) => bad.push(format!("package {hnum}: {e}")),
         }
-        Ok(())
-    })
-    .map_err(|e| e.to_string())?;
+    }
     if !bad.is_empty() && out.is_empty() {
         return Err(bad.join("; "));
     }
+    out.sort_by_key(|e| e.0);
     Ok(out)
+}
+
+/// Every package of an rpmdb.sqlite database (main file and optional `-wal`).
+pub fn headers(file: &[u8], wal: Option<&[u8]>, db: &str) -> Result<Vec<Entry>, String> {
+    let d = sqlite::Db::open(file, wal).map_err(|e| e.to_string())?;
+    let mut blobs = Vec::new();
+    d.rows("Packages", |hnum, mut cols| {
+        let blob = match cols.get_mut(1).map(std::mem::take) {
+            Some(sqlite::Value::Blob(b)) => Some(b),
+            _ => None,
+        };
+        blobs.push((hnum, blob));
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    decode(blobs, db)
 }
 
 /// The packages of an rpmdb.sqlite database (main file and optional `-wal`).
@@ -290,45 +300,27 @@ pub fn parse_sqlite(file: &[u8], wal: Option<&[u8]>, db: &str) -> Result<Vec<Pac
         .collect())
 }
 
-/// Every package of a BerkeleyDB `Packages` file with its key (the header
-/// number, in the file's byte order) and header blob.
-pub fn bdb_headers(file: &[u8], db: &str) -> Result<Vec<(i64, Package, Vec<u8>)>, String> {
+/// Every package of a BerkeleyDB `Packages` file; its keys are header
+/// numbers in the file's byte order.
+pub fn bdb_headers(file: &[u8], db: &str) -> Result<Vec<Entry>, String> {
     let pairs = super::bdb::pairs(file).map_err(|e| e.to_string())?;
     let little = file.get(12..16) == Some(&0x0006_1561u32.to_le_bytes()[..]);
-    let (mut out, mut bad) = (Vec::new(), Vec::new());
-    for (key, value) in pairs {
-        // Key 0 is rpm's header-instance counter, not a header.
-        let Ok(k) = <[u8; 4]>::try_from(key.as_slice()) else {
-            continue;
-        };
+    let blobs = pairs.into_iter().filter_map(|(key, value)| {
+        let k = <[u8; 4]>::try_from(key.as_slice()).ok()?;
         let hnum = if little {
             u32::from_le_bytes(k)
         } else {
             u32::from_be_bytes(k)
         };
-        if hnum == 0 {
-            continue;
-        }
-        match Header::parse(&value) {
-            Ok(h) => {
-                if let Some(p) = package(&h, db) {
-                    out.push((i64::from(hnum), p, value));
-                }
-            }
-            Err(e) => bad.push(format!("package {hnum}: {e}")),
-        }
-    }
-    if !bad.is_empty() && out.is_empty() {
-        return Err(bad.join("; "));
-    }
-    // Page order is hash order: list them by number, as rpm -qa does.
-    out.sort_by_key(|h| h.0);
-    Ok(out)
+        // Key 0 is rpm's header-instance counter, not a header.
+        (hnum != 0).then(|| (i64::from(hnum), Some(value)))
+    });
+    decode(blobs, db)
 }
 
 /// Every package of the image's rpm database at `path`, with its number and
 /// header blob; an error says why the database cannot be read.
-pub fn headers_at(layers: &Layers, path: &str) -> Result<Vec<(i64, Package, Vec<u8>)>, String> {
+pub fn headers_at(layers: &Layers, path: &str) -> Result<Vec<Entry>, String> {
     let file = layers
         .read(path, 1 << 30)
         .ok_or_else(|| "cannot be read".to_string())?;

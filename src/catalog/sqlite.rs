@@ -27,8 +27,9 @@ fn corrupt(s: impl Into<String>) -> Error {
 }
 
 /// A column value (§2.1 record format).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum Value {
+    #[default]
     Null,
     Int(i64),
     Real(f64),
@@ -282,18 +283,7 @@ impl<'a> Db<'a> {
         }
         let start = at + a + b;
         let u = self.usable;
-        let x = u - 35;
-        let local = if size <= x {
-            size
-        } else {
-            let m = ((u - 12) * 32 / 255) - 23;
-            let k = m + (size - m) % (u - 4);
-            if k <= x {
-                k
-            } else {
-                m
-            }
-        };
+        let local = local_size(size, u);
         let mut out = Vec::with_capacity(size);
         out.extend_from_slice(
             page.get(start..start + local)
@@ -316,6 +306,22 @@ impl<'a> Db<'a> {
             next = be32(p, 0)?;
         }
         Ok((rowid as i64, out))
+    }
+}
+
+/// How much of a table leaf cell's `payload`-byte payload stays on its page
+/// (§1.6); the rest goes to overflow pages. `usable` is the usable page size.
+fn local_size(payload: usize, usable: usize) -> usize {
+    let x = usable - 35;
+    if payload <= x {
+        return payload;
+    }
+    let m = ((usable - 12) * 32 / 255) - 23;
+    let k = m + (payload - m) % (usable - 4);
+    if k <= x {
+        k
+    } else {
+        m
     }
 }
 
@@ -531,18 +537,7 @@ fn leaf_pages(
     for (rowid, cols) in rows {
         let payload = encode_record(cols);
         let p = payload.len();
-        let x = u - 35;
-        let local = if p <= x {
-            p
-        } else {
-            let m = ((u - 12) * 32 / 255) - 23;
-            let k = m + (p - m) % (u - 4);
-            if k <= x {
-                k
-            } else {
-                m
-            }
-        };
+        let local = local_size(p, u);
         let mut cell = Vec::new();
         put_varint(&mut cell, p as u64);
         put_varint(&mut cell, *rowid as u64);

@@ -61,12 +61,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         rules,
     };
     let catalog = crate::catalog::Catalog::read(&layers);
+    super::sbom::warn_unread_databases(&catalog);
     let trace = crate::analyze::run_trace(&image, &layers, &catalog, &opts)?;
     let mut out = std::io::stdout().lock();
     if let Some(path) = &args.explain {
         return explain(&mut out, &layers, &trace, path, args.format);
     }
-    let mut report = crate::analyze::analyze(&image, &layers, &trace)?;
+    let mut report = crate::analyze::analyze(&image, &layers, &catalog, &trace)?;
     let sbom = crate::sbom::build(
         &image,
         &layers,

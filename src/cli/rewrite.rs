@@ -121,18 +121,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 plan: &plan,
                 layers: &layers,
             };
+            let split;
             let trees = if args.layers == 2 {
-                let (system, app) = plan.split(&layers, &catalog, &profile);
-                vec![system, app]
+                split = plan.split(&layers, &catalog, &profile);
+                vec![&split.0, &split.1]
             } else {
-                vec![]
+                vec![&plan.tree]
             };
             let mut built = Vec::new();
-            for (i, tree) in trees
-                .iter()
-                .chain(std::iter::once(&plan.tree).filter(|_| trees.is_empty()))
-                .enumerate()
-            {
+            for (i, tree) in trees.into_iter().enumerate() {
                 built.push(write::build_layer(
                     tree,
                     &content,

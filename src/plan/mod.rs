@@ -567,14 +567,14 @@ pub fn plan(
         }
     }
     let mut packages = Vec::new();
+    let meta = Meta {
+        mode: 0o644,
+        ..Meta::default()
+    };
     for (name, pkg) in &present {
         if pkg.kind != "deb" {
             continue;
         }
-        let meta = Meta {
-            mode: 0o644,
-            ..Meta::default()
-        };
         let mut record = pkg.record.clone();
         if !record.ends_with('\n') {
             record.push('\n');
@@ -620,33 +620,29 @@ pub fn plan(
     }
     // apk: the `installed` paragraphs of the packages still here, their file
     // lists cut to what remains (as distroless' .md5sums are).
-    let apk: Vec<String> = present
+    let apk: Vec<&crate::catalog::Package> = present
         .values()
+        .copied()
         .filter(|p| p.kind == "apk")
-        .map(|p| {
-            apk_record(&p.record, |f| {
-                src.resolve(f, false)
-                    .is_ok_and(|r| b.tree.get(&r.path).is_some())
-            })
-        })
         .collect();
     if !apk.is_empty() {
+        let records: Vec<String> = apk
+            .iter()
+            .map(|p| {
+                apk_record(&p.record, |f| {
+                    src.resolve(f, false)
+                        .is_ok_and(|r| b.tree.get(&r.path).is_some())
+                })
+            })
+            .collect();
         let db = crate::catalog::apk::DB;
         b.make(
             db,
-            format!("{}\n\n", apk.join("\n\n")).into_bytes(),
-            Meta {
-                mode: 0o644,
-                ..Meta::default()
-            },
+            format!("{}\n\n", records.join("\n\n")).into_bytes(),
+            meta.clone(),
             "metadata",
         );
-        packages.extend(
-            present
-                .values()
-                .filter(|p| p.kind == "apk")
-                .map(|p| p.name.clone()),
-        );
+        packages.extend(apk.iter().map(|p| p.name.clone()));
         metadata.push(db.to_string());
     }
     // rpm: a database of the headers of the packages still here, where the image had
@@ -685,10 +681,7 @@ pub fn plan(
             b.make(
                 &out,
                 crate::catalog::rpm::write_sqlite(kept),
-                Meta {
-                    mode: 0o644,
-                    ..Meta::default()
-                },
+                meta.clone(),
                 "metadata",
             );
             metadata.push(out);

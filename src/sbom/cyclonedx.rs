@@ -21,10 +21,7 @@ fn uuid(seed: &str) -> String {
     )
 }
 
-/// The spec versions slim writes, newest (the default) first.
-pub const VERSIONS: [&str; 2] = ["1.6", "1.5"];
-
-/// Encodes the SBOM as a CycloneDX JSON document of spec `version` (one of [`VERSIONS`]).
+/// Encodes the SBOM as a CycloneDX JSON document of spec `version` (`1.6`, `1.5`).
 pub fn encode(s: &Sbom, version: &str) -> Value {
     let mut components = Vec::new();
     let mut refs = Vec::new();

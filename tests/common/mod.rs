@@ -538,3 +538,11 @@ pub fn musl_gcc(out: &Path, code: &str, soname: Option<&str>, extra: &[String]) 
     cmd.arg("-o").arg(out).arg(&src).args(extra);
     run_ok(&mut cmd);
 }
+
+/// How many SPDX packages' license `field` (`licenseDeclared`,
+/// `licenseConcluded`) uses SPDX License List ids only (no LicenseRef).
+pub fn spdx_only(pkgs: &[&Value], field: &str) -> usize {
+    pkgs.iter()
+        .filter(|p| !p[field].as_str().unwrap().contains("LicenseRef-"))
+        .count()
+}
