@@ -16,4 +16,5 @@ pub mod plan;
 pub mod progress;
 pub mod rules;
 pub mod sbom;
+pub mod tmp;
 pub mod trace;

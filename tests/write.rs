@@ -20,12 +20,9 @@ fn image(dir: &std::path::Path) -> String {
     dir.to_str().unwrap().to_string()
 }
 
-#[test]
-fn failed_copy_of_a_corrupt_image_leaves_nothing_behind() {
-    let src = tempfile::tempdir().unwrap();
-    let s = image(src.path());
-    // Corrupt the layer so reading fails after the copy has started.
-    for e in std::fs::read_dir(src.path().join("blobs/sha256")).unwrap() {
+/// Flips a byte near the end of every gzip blob: reading fails mid-layer.
+fn corrupt_gzip_layers(layout: &std::path::Path) {
+    for e in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
         let p = e.unwrap().path();
         let mut b = std::fs::read(&p).unwrap();
         if b.starts_with(&[0x1f, 0x8b]) {
@@ -34,6 +31,14 @@ fn failed_copy_of_a_corrupt_image_leaves_nothing_behind() {
             std::fs::write(&p, b).unwrap();
         }
     }
+}
+
+#[test]
+fn failed_copy_of_a_corrupt_image_leaves_nothing_behind() {
+    let src = tempfile::tempdir().unwrap();
+    let s = image(src.path());
+    // Corrupt the layer so reading fails after the copy has started.
+    corrupt_gzip_layers(src.path());
     let out = tempfile::tempdir().unwrap();
     for dest in ["img.tar", "img.oci", "docker-archive:d.tar"] {
         let dest = if let Some(rest) = dest.strip_prefix("docker-archive:") {
@@ -64,18 +69,327 @@ fn an_existing_directory_that_is_not_an_image_is_never_replaced() {
     assert_eq!(leftovers(out.path()), vec!["home".to_string()]);
 }
 
+/// The ref names of a layout's index, in order.
+fn tags(layout: &std::path::Path) -> Vec<String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    v["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            d["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect()
+}
+
+fn blob_count(layout: &std::path::Path) -> usize {
+    std::fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .count()
+}
+
 #[test]
-fn an_earlier_layout_is_replaced_whole() {
+fn writing_a_tag_into_an_oci_layout_keeps_the_other_tags_and_the_source() {
+    let d = tempfile::tempdir().unwrap();
+    let lay = d.path().join("lay");
+    image(&lay);
+    let src = format!("oci:{}:v1", lay.display());
+    let before = slim_tree(&src);
+    // A flattened copy under another tag, into the layout it is read from.
+    ok(slim(&[
+        "copy",
+        "--flatten",
+        &src,
+        &format!("oci:{}:flat", lay.display()),
+    ]));
+    ok(slim(&["copy", &src, &format!("oci:{}:b", lay.display())]));
+    assert_eq!(tags(&lay), vec!["v1", "flat", "b"]);
+    for t in ["v1", "flat", "b"] {
+        assert_eq!(
+            slim_tree(&format!("oci:{}:{t}", lay.display())),
+            before,
+            "{t}"
+        );
+    }
+    // Writing a tag again replaces that entry only; the blobs only it used go,
+    // the ones others share stay.
+    let n = blob_count(&lay);
+    ok(slim(&[
+        "copy",
+        "--flatten",
+        "--compression",
+        "zstd",
+        &src,
+        &format!("oci:{}:flat", lay.display()),
+    ]));
+    assert_eq!(tags(&lay), vec!["v1", "b", "flat"]);
+    assert_eq!(
+        blob_count(&lay),
+        n,
+        "old flat blobs are replaced by new ones"
+    );
+    for t in ["v1", "flat", "b"] {
+        assert_eq!(
+            slim_tree(&format!("oci:{}:{t}", lay.display())),
+            before,
+            "{t}"
+        );
+    }
+    if which("skopeo") {
+        for t in ["v1", "flat", "b"] {
+            let o = std::process::Command::new("skopeo")
+                .args(["inspect", &format!("oci:{}:{t}", lay.display())])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+    }
+    // A stranger's file in the layout is none of slim's business.
+    std::fs::write(lay.join("notes.txt"), b"mine").unwrap();
+    ok(slim(&["copy", &src, lay.to_str().unwrap()]));
+    assert_eq!(std::fs::read(lay.join("notes.txt")).unwrap(), b"mine");
+    assert_eq!(tags(&lay), vec!["v1", "b", "flat", ""]);
+    assert_eq!(leftovers(d.path()), vec!["lay".to_string()]);
+}
+
+fn which(tool: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn an_output_over_a_file_that_is_not_an_image_is_refused_unless_forced() {
     let src = tempfile::tempdir().unwrap();
     let s = image(src.path());
     let out = tempfile::tempdir().unwrap();
-    let dest = out.path().join("img.oci");
-    ok(slim(&["copy", &s, dest.to_str().unwrap()]));
-    std::fs::write(dest.join("stale"), b"x").unwrap();
-    ok(slim(&["copy", "--flatten", &s, dest.to_str().unwrap()]));
-    assert!(!dest.join("stale").exists());
-    assert_eq!(leftovers(out.path()), vec!["img.oci".to_string()]);
-    assert_eq!(slim_tree(dest.to_str().unwrap()), slim_tree(&s));
+    // An ordinary tar (not an image) and a text file, as -o of every archive kind.
+    let plain = out.path().join("plain.tar");
+    let inner = out.path().join("inner");
+    std::fs::create_dir(&inner).unwrap();
+    std::fs::write(inner.join("thesis.txt"), b"years of work").unwrap();
+    tar_dir(&inner, &plain);
+    let original = std::fs::read(&plain).unwrap();
+    for dest in [
+        plain.display().to_string(),
+        format!("oci-archive:{}", plain.display()),
+        format!("docker-archive:{}", plain.display()),
+    ] {
+        let o = slim(&["copy", &s, &dest]);
+        fails_with(&o, &["plain.tar", "not an image", "--force"]);
+        assert_eq!(std::fs::read(&plain).unwrap(), original, "{dest}");
+    }
+    let o = slim(&["copy", &s, &format!("oci:{}", plain.display())]);
+    fails_with(&o, &["plain.tar", "--force"]);
+    // An image archive is replaced without asking; with --force, anything.
+    let img = out.path().join("img.tar");
+    ok(slim(&["copy", &s, img.to_str().unwrap()]));
+    ok(slim(&["copy", "--flatten", &s, img.to_str().unwrap()]));
+    ok(slim(&["copy", "--force", &s, plain.to_str().unwrap()]));
+    assert_eq!(slim_tree(plain.to_str().unwrap()), slim_tree(&s));
+    // A directory is never deleted to put a file there, even with --force.
+    let o = slim(&["copy", "--force", &s, inner.to_str().unwrap()]);
+    // (a bare directory path is an OCI layout: written into, keeping its files)
+    ok(o);
+    assert_eq!(
+        std::fs::read(inner.join("thesis.txt")).unwrap(),
+        b"years of work"
+    );
+    let o = slim(&[
+        "copy",
+        "--force",
+        &s,
+        &format!("oci-archive:{}", inner.display()),
+    ]);
+    fails_with(&o, &["inner", "is a directory"]);
+}
+
+#[test]
+fn writing_over_the_input_itself_is_refused_unless_forced() {
+    let d = tempfile::tempdir().unwrap();
+    let lay = d.path().join("lay");
+    image(&lay);
+    let arch = d.path().join("x.tar");
+    ok(slim(&[
+        "copy",
+        lay.to_str().unwrap(),
+        arch.to_str().unwrap(),
+    ]));
+    let bytes = std::fs::read(&arch).unwrap();
+    let a = arch.to_str().unwrap();
+    for args in [
+        vec!["copy", "--flatten", a, a],
+        vec!["copy", a, &format!("docker-archive:{a}")],
+    ] {
+        let o = slim(&args);
+        fails_with(&o, &["x.tar", "the image being read", "--force"]);
+        assert_eq!(std::fs::read(&arch).unwrap(), bytes);
+    }
+    // Through another spelling of the same path, and the same tag of a layout.
+    let other = format!(
+        "{}/../{}/x.tar",
+        d.path().display(),
+        d.path().file_name().unwrap().to_str().unwrap()
+    );
+    fails_with(&slim(&["copy", a, &other]), &["the image being read"]);
+    let t = format!("oci:{}:v1", lay.display());
+    fails_with(
+        &slim(&["copy", "--flatten", &t, &t]),
+        &["the image being read"],
+    );
+    let untagged = lay.to_str().unwrap();
+    fails_with(
+        &slim(&["copy", "--flatten", untagged, &t]),
+        &["the image being read"],
+    );
+    // --force does it, and the result is the flattened image.
+    ok(slim(&["copy", "--force", "--flatten", a, a]));
+    assert_ne!(std::fs::read(&arch).unwrap(), bytes);
+    assert_eq!(slim_tree(a), slim_tree(untagged));
+}
+
+#[test]
+fn a_bad_destination_is_found_before_the_image_is_read() {
+    // A corrupt image fails only when its layers are read: a destination error
+    // that names the destination proves it was checked first.
+    let src = tempfile::tempdir().unwrap();
+    let s = image(src.path());
+    corrupt_gzip_layers(src.path());
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("home");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("a"), b"a").unwrap();
+    fails_with(
+        &slim(&["copy", &s, "/nonexistent/dir/out.tar"]),
+        &["/nonexistent/dir", "does not exist"],
+    );
+    fails_with(
+        &slim(&["rewrite", "--quiet", &s, "-o", dir.to_str().unwrap()]),
+        &["home", "not an OCI layout"],
+    );
+    fails_with(
+        &slim(&[
+            "rewrite",
+            "--quiet",
+            &s,
+            "-o",
+            "x.tar",
+            "--sbom",
+            "spdx-json=/nonexistent/s.json",
+        ]),
+        &["/nonexistent", "does not exist"],
+    );
+    fails_with(
+        &slim(&["sbom", &s, "-o", "spdx-json="]),
+        &["spdx-json=", "no path"],
+    );
+}
+
+#[test]
+fn output_files_honour_the_umask() {
+    let src = tempfile::tempdir().unwrap();
+    let s = image(src.path());
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path();
+    let bin = env!("CARGO_BIN_EXE_slim");
+    let script = format!(
+        "umask 022 && {bin} copy -q {s} {a} && {bin} copy -q --flatten {s} {l} && \
+         {bin} copy -q {s} docker-archive:{d} && {bin} sbom -q {s} -o spdx-json={j}",
+        a = o.join("a.tar").display(),
+        l = o.join("lay").display(),
+        d = o.join("d.tar").display(),
+        j = o.join("s.json").display(),
+    );
+    let r = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: std::path::PathBuf| std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777;
+    for f in [
+        "a.tar",
+        "d.tar",
+        "s.json",
+        "lay/index.json",
+        "lay/oci-layout",
+    ] {
+        assert_eq!(mode(o.join(f)), 0o644, "{f}");
+    }
+    for e in std::fs::read_dir(o.join("lay/blobs/sha256")).unwrap() {
+        let p = e.unwrap().path();
+        assert_eq!(mode(p.clone()), 0o644, "{}", p.display());
+    }
+    for dir in ["lay", "lay/blobs", "lay/blobs/sha256"] {
+        assert_eq!(mode(o.join(dir)), 0o755, "{dir}");
+    }
+}
+
+#[test]
+fn an_interrupted_copy_leaves_nothing_behind_and_stale_leftovers_are_swept() {
+    // A layer big enough that re-encoding it takes seconds: incompressible bytes.
+    let mut big = vec![0u8; 160 << 20];
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for chunk in big.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    let src = tempfile::tempdir().unwrap();
+    let img = Img::new(vec![(tar_of(&[E::File("big", &big)]), Comp::None)]);
+    oci_layout(src.path(), &img, "v1");
+    drop(big);
+    let out = tempfile::tempdir().unwrap();
+    // What a process killed with SIGKILL left: swept by the next run (pid 2^22+1 never lives).
+    std::fs::create_dir(out.path().join(".slim-work-4194305-abcdef")).unwrap();
+    std::fs::write(out.path().join(".slim-tmp-4194305-ghijkl"), b"stale").unwrap();
+    for (sig, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        let dest = out.path().join("out.tar");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_slim"))
+            .args([
+                "copy",
+                "-q",
+                "--compression",
+                "gzip",
+                src.path().to_str().unwrap(),
+                dest.to_str().unwrap(),
+            ])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until it has started writing beside the destination.
+        let t0 = std::time::Instant::now();
+        while !leftovers(out.path())
+            .iter()
+            .any(|n| n.starts_with(".slim-work-") && !n.contains("4194305"))
+        {
+            assert!(t0.elapsed().as_secs() < 60, "slim never started writing");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let k = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(k.success());
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert!(
+            status.signal().is_some() || status.code() == Some(code),
+            "SIG{sig}: {status:?}"
+        );
+        assert_eq!(
+            leftovers(out.path()),
+            Vec::<String>::new(),
+            "after SIG{sig}"
+        );
+    }
 }
 
 #[test]

@@ -65,7 +65,7 @@ impl Policy {
     pub fn parse(text: &str, origin: &str) -> Result<Policy, crate::rules::Error> {
         let f: PolicyFile = toml::from_str(text).map_err(|e| crate::rules::Error {
             origin: origin.into(),
-            message: e.to_string().trim().replace('\n', " "),
+            message: e.to_string().trim().to_string(),
         })?;
         for c in &f.licenses.clarify {
             expr::parse(&c.expression).map_err(|e| crate::rules::Error {

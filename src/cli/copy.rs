@@ -30,12 +30,17 @@ pub struct Args {
     /// Merge all layers into one.
     #[arg(long)]
     flatten: bool,
-    /// Layer compression of the written image (docker-archive layers are always uncompressed).
+    /// Layer compression of the written image (docker-archive layers are always
+    /// uncompressed). zstd needs recent tools: umoci 0.4.7 and Docker < 23 cannot read it.
     #[arg(long, value_enum)]
     compression: Option<Codec>,
     /// Print what was written as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Replace DEST even when it is not an image, or is the image being read.
+    /// (A directory is never deleted: the layout is written into it.)
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -56,9 +61,13 @@ impl From<Codec> for Compression {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let out = Output::parse(&args.dest)?;
+    let mut out = Output::parse(&args.dest)?;
+    out.force = args.force;
     let sde = super::source_date_epoch()?;
-    let (image, layers) = super::load(&args.image, true)?;
+    if let Some(Codec::Zstd) = args.compression {
+        warn_zstd();
+    }
+    let (image, layers) = super::load_for(&args.image, true, Some(&out))?;
     let work = write::work_dir(&out)?;
     let bars = Bars::new(!args.image.quiet);
     let wanted: Option<Compression> = match out.transport {
@@ -108,15 +117,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&written)?);
     } else {
         eprintln!(
-            "slim: wrote {} {} ({} layer{}, manifest {})",
+            "slim: wrote {} {} ({} layer{}; {})",
             out.transport.name(),
             out.path.display(),
             written.layers.len(),
             if written.layers.len() == 1 { "" } else { "s" },
-            written.manifest_digest
+            written.digests()
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// zstd layers are recent in the OCI spec: say so where they are chosen.
+pub(crate) fn warn_zstd() {
+    eprintln!(
+        "slim: note: zstd layers need a recent runtime and tools (containerd >= 1.5, podman >= 3, \
+         skopeo >= 1.4; umoci 0.4.7 and Docker < 23 cannot read them); use gzip for older ones"
+    );
 }
 
 /// Seconds since the epoch as RFC 3339 UTC (civil-from-days, Howard Hinnant's algorithm).

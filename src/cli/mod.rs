@@ -63,9 +63,30 @@ pub struct ImageArgs {
     pub quiet: bool,
 }
 
-/// An error for exit code 2: bad usage or bad input.
+/// Removes this process's temporary files when SIGINT, SIGTERM or SIGHUP
+/// ends it, then dies of the signal as it would have (exit status 128+N).
+fn clean_up_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            crate::tmp::cleanup();
+            let _ = signal_hook::low_level::emulate_default_handler(sig);
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
+/// Runs the command line; errors are one line on stderr and exit code 2
+/// (bad usage or bad input).
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    clean_up_on_signals();
     let result = match cli.command {
         Command::Analyze(a) => analyze::run(a),
         Command::Audit(a) => audit::run(a),
@@ -81,8 +102,65 @@ pub fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            let _ = writeln!(std::io::stderr(), "slim: error: {}", chain(&e));
+            let _ = writeln!(std::io::stderr(), "{}", message(&e));
             ExitCode::from(2)
+        }
+    }
+}
+
+/// clap's usage errors as one `slim: error:` line plus the hint how to get
+/// help; `--help` and `--version` print as clap does, exit 0.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines
+        .next()
+        .unwrap_or("bad usage")
+        .trim_start_matches("error:")
+        .trim();
+    // clap's "tip:" line says how to fix it; the usage line is what `--help` prints.
+    let tip: Vec<&str> = lines
+        .filter(|l| l.starts_with("tip:"))
+        .map(|l| l.trim_start_matches("tip:").trim())
+        .collect();
+    let mut msg = format!("slim: error: {first}");
+    for t in tip {
+        msg.push_str(&format!(" ({t})"));
+    }
+    msg.push_str(" — see `slim --help`, or `slim COMMAND --help`");
+    let _ = writeln!(std::io::stderr(), "{msg}");
+    ExitCode::from(2)
+}
+
+/// `slim: error: …` on one line. A parser's multi-line report (TOML's, with
+/// its caret under the bad spot) follows as it is, its last line — what is
+/// wrong — repeated on the first.
+fn message(e: &anyhow::Error) -> String {
+    let full = chain(e);
+    match full.split_once('\n') {
+        None => format!("slim: error: {full}"),
+        Some((head, rest)) => {
+            let what = rest
+                .lines()
+                .rev()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("");
+            format!("slim: error: {head}: {what}\n{}", rest.trim_end())
         }
     }
 }
@@ -101,13 +179,18 @@ fn chain(e: &anyhow::Error) -> String {
         }
         msg.push_str(&s);
     }
-    msg.replace('\n', " ")
+    msg
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            .is_some_and(|io| io.kind() == BrokenPipe)
+            // serde_json's writer errors hide the io::Error they wrap.
+            || c
+                .downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(BrokenPipe))
     })
 }
 
@@ -116,6 +199,17 @@ pub(crate) fn load(
     args: &ImageArgs,
     show_progress: bool,
 ) -> anyhow::Result<(crate::image::Image, crate::image::Layers)> {
+    load_for(args, show_progress, None)
+}
+
+/// Like [`load`], for a command that will write `out`: the destination is
+/// checked before the image is read (a bad `-o` fails at once, not after the
+/// work), and writing over the input itself is refused unless `--force`.
+pub(crate) fn load_for(
+    args: &ImageArgs,
+    show_progress: bool,
+    out: Option<&crate::image::write::Output>,
+) -> anyhow::Result<(crate::image::Image, crate::image::Layers)> {
     use anyhow::Context;
     let r = crate::image::ImageRef::parse(&args.image)?;
     let platform = args
@@ -123,8 +217,20 @@ pub(crate) fn load(
         .as_deref()
         .map(crate::image::Platform::parse)
         .transpose()?;
+    if let Some(o) = out {
+        o.check()?;
+    }
     let image =
         crate::image::open(&r, platform.as_ref()).with_context(|| format!("opening {r}"))?;
+    if let Some(o) = out {
+        if o.replaces(&image) && !o.force {
+            anyhow::bail!(
+                "{}: is the image being read; writing there would replace the input \
+                 (choose another path or tag, or --force)",
+                o.path.display()
+            );
+        }
+    }
     let bars = progress::Bars::new(show_progress && !args.quiet);
     let layers =
         crate::image::read_layers(&image, &bars).with_context(|| format!("reading {r}"))?;

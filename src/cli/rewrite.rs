@@ -69,7 +69,8 @@ pub struct Args {
     /// cyclonedx-json@1.5). Repeatable.
     #[arg(long, value_name = "FORMAT=PATH")]
     sbom: Vec<String>,
-    /// Layer compression (docker-archive layers are always uncompressed).
+    /// Layer compression (docker-archive layers are always uncompressed). zstd
+    /// needs recent tools: umoci 0.4.7 and Docker < 23 cannot read it.
     #[arg(long, value_enum, default_value = "gzip")]
     compression: super::copy::Codec,
     /// 1: one layer. 2: a system layer (the profile's files and its system
@@ -77,10 +78,24 @@ pub struct Args {
     /// images slimmed from one base share the first.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
     layers: u8,
+    /// Write even when the result fails slim's checks, replace an -o that is not
+    /// an image or is the input itself. (A directory is never deleted.)
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let out = args.output.as_deref().map(Output::parse).transpose()?;
+    let mut out = args.output.as_deref().map(Output::parse).transpose()?;
+    if let Some(o) = &mut out {
+        o.force = args.force;
+    }
+    if matches!(args.compression, super::copy::Codec::Zstd)
+        && out
+            .as_ref()
+            .is_some_and(|o| o.transport != Transport::DockerArchive)
+    {
+        super::copy::warn_zstd();
+    }
     let sboms = super::sbom::parse_specs(&args.sbom)?;
     if sboms.iter().any(|s| s.path.is_none()) {
         anyhow::bail!("--sbom takes FORMAT=PATH (stdout carries the plan)");
@@ -88,7 +103,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let sde = super::source_date_epoch()?;
     let rules = super::analyze::load_rules(&args.rules)?;
     let profile = crate::plan::Profile::load(&args.to)?;
-    let (image, layers) = super::load(&args.image, args.format == Format::Human)?;
+    let dest = out.as_ref().filter(|_| !args.dry_run);
+    let (image, layers) = super::load_for(&args.image, args.format == Format::Human, dest)?;
     let catalog = crate::catalog::Catalog::read(&layers);
     let aopts = crate::analyze::Options {
         entrypoint: None,
@@ -255,7 +271,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "Written    {} {} ({})",
                     w.transport.name(),
                     w.path.display(),
-                    w.manifest_digest
+                    w.digests()
                 )?,
                 None => writeln!(o, "Dry run    nothing written")?,
             }

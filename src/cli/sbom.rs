@@ -72,6 +72,12 @@ pub(crate) fn parse_specs(v: &[String]) -> anyhow::Result<Vec<Spec>> {
                 anyhow::bail!("unknown SBOM format '{other}': use spdx-json or cyclonedx-json")
             }
         };
+        if let Some(p) = &p {
+            if p.as_os_str().is_empty() {
+                anyhow::bail!("'{s}': no path after '=' (FORMAT=PATH, or FORMAT alone for stdout)");
+            }
+            check_writable(p)?;
+        }
         out.push(Spec { format, path: p });
     }
     if out.iter().filter(|s| s.path.is_none()).count() > 1 {
@@ -80,18 +86,35 @@ pub(crate) fn parse_specs(v: &[String]) -> anyhow::Result<Vec<Spec>> {
     Ok(out)
 }
 
+fn dir_of(p: &std::path::Path) -> &std::path::Path {
+    p.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+}
+
+/// An SBOM path must be a file in an existing directory: checked before the work.
+fn check_writable(p: &std::path::Path) -> anyhow::Result<()> {
+    let dir = dir_of(p);
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "{}: the directory {} does not exist (create it first)",
+            p.display(),
+            dir.display()
+        );
+    }
+    if p.is_dir() {
+        anyhow::bail!("{}: is a directory; name the SBOM file", p.display());
+    }
+    Ok(())
+}
+
 pub(crate) fn table(file: Option<&std::path::Path>) -> anyhow::Result<Table> {
     let mut t = Table::builtin();
     if let Some(f) = file {
         let text =
             std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        t.extend(&text).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: {}",
-                f.display(),
-                e.to_string().trim().replace('\n', " ")
-            )
-        })?;
+        t.extend(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", f.display(), e.to_string().trim()))?;
     }
     Ok(t)
 }
@@ -131,15 +154,14 @@ pub(crate) fn write(
         bytes.push(b'\n');
         match &s.path {
             Some(p) => {
-                let dir = p
-                    .parent()
-                    .filter(|d| !d.as_os_str().is_empty())
-                    .unwrap_or(std::path::Path::new("."));
-                let mut tmp = tempfile::NamedTempFile::new_in(dir)
-                    .with_context(|| format!("writing {}", p.display()))?;
-                tmp.write_all(&bytes)?;
-                tmp.persist(p)
-                    .with_context(|| format!("writing {}", p.display()))?;
+                // A temporary name beside it, renamed: a reader never sees half an SBOM.
+                let write = || -> std::io::Result<()> {
+                    let mut tmp = crate::tmp::file_in(dir_of(p))?;
+                    tmp.write_all(&bytes)?;
+                    tmp.persist(p).map_err(|e| e.error)?;
+                    Ok(())
+                };
+                write().map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
             }
             None => std::io::stdout().lock().write_all(&bytes)?,
         }

@@ -222,18 +222,46 @@ struct DockerLayerSource {
 /// verifies the manifest and config. Layers are read by [`read_layers`].
 pub fn open(reference: &ImageRef, platform: Option<&Platform>) -> Result<Image, Error> {
     let path = &reference.path;
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound if reference.transport.is_none() && looks_remote(path) => {
+            Error::Select(format!(
+                "{}: no such file; it looks like a registry reference, and slim reads images \
+                 from files: `skopeo copy docker://{0} oci-archive:image.tar`, then use image.tar",
+                path.display()
+            ))
+        }
+        _ => Error::io(path, e),
+    })?;
     let mut scratch = None;
+    let not_tar = |what: &str| Error::Invalid {
+        location: path.display().to_string(),
+        problem: format!(
+            "{what} is not a tar archive; an image is a `docker save` tar, an oci-archive \
+             or an OCI layout directory"
+        ),
+    };
     let container = if meta.is_dir() {
         Container::Dir(path.clone())
     } else {
         match decompress_outer(path)? {
-            Some(tmp) => {
-                let c = Container::open_tar(&tmp)?;
+            Some((tmp, codec)) => {
+                let c = Container::open_tar(&tmp).map_err(|e| match e {
+                    Error::BadArchive { .. } => {
+                        not_tar(&format!("the {} data it holds", codec.name()))
+                    }
+                    e => e,
+                })?;
                 scratch = Some(tmp);
                 c
             }
-            None => Container::open_tar(path)?,
+            None => Container::open_tar(path).map_err(|e| match e {
+                Error::BadArchive { source, .. }
+                    if source.kind() != io::ErrorKind::UnexpectedEof =>
+                {
+                    not_tar("it")
+                }
+                e => e,
+            })?,
         }
     };
     let has_docker = container.exists("manifest.json");
@@ -282,7 +310,7 @@ pub fn open(reference: &ImageRef, platform: Option<&Platform>) -> Result<Image, 
 
 /// `docker save | gzip > x.tar.gz` is common: decompress such an outer
 /// archive to a temporary file so its members can be read in place.
-fn decompress_outer(path: &Path) -> Result<Option<tempfile::TempPath>, Error> {
+fn decompress_outer(path: &Path) -> Result<Option<(tempfile::TempPath, Compression)>, Error> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut magic = [0u8; 4];
@@ -292,7 +320,8 @@ fn decompress_outer(path: &Path) -> Result<Option<tempfile::TempPath>, Error> {
         return Ok(None);
     }
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut tmp = tempfile::NamedTempFile::new().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let mut tmp = crate::tmp::file_in(&std::env::temp_dir())
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let mut r = codec
         .decoder(io::BufReader::new(f))
         .map_err(|e| Error::io(path, e))?;
@@ -300,7 +329,22 @@ fn decompress_outer(path: &Path) -> Result<Option<tempfile::TempPath>, Error> {
         location: path.display().to_string(),
         problem: format!("corrupt {} data: {e}", codec.name()),
     })?;
-    Ok(Some(tmp.into_temp_path()))
+    Ok(Some((tmp.into_temp_path(), codec)))
+}
+
+/// `nginx:latest`, `ghcr.io/org/app:1.2`, `localhost:5000/x@sha256:…`: a name
+/// users type for a registry image, given where a file was expected.
+fn looks_remote(p: &Path) -> bool {
+    let s = p.to_string_lossy();
+    if s.starts_with('/') || s.starts_with('.') || s.ends_with(".tar") || s.ends_with(".tar.gz") {
+        return false;
+    }
+    let first = s.split('/').next().unwrap_or_default();
+    let tagged = s
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains(':') || last.contains('@'));
+    tagged || first.contains('.') && s.contains('/')
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(

@@ -45,12 +45,24 @@ pub struct Output {
     pub transport: Transport,
     pub path: PathBuf,
     pub tag: Option<String>,
+    /// Replace what is there even when it is not an image, or is the input
+    /// (`--force`). A directory is still never deleted: the layout is written into it.
+    pub force: bool,
 }
 
 impl Output {
     /// `oci:DIR[:TAG]`, `oci-archive:PATH[:TAG]`, `docker-archive:PATH[:REF]`,
     /// or a bare path: `*.tar` is an oci-archive, anything else an OCI layout dir.
     pub fn parse(s: &str) -> Result<Output, RefError> {
+        for remote in ["docker://", "containers-storage:", "docker-daemon:", "dir:"] {
+            if s.starts_with(remote) {
+                return Err(RefError(format!(
+                    "'{s}': slim does not write to the {} transport; write a file, then copy it \
+                     there: `-o oci-archive:image.tar`, then `skopeo copy oci-archive:image.tar {s}`",
+                    remote.trim_end_matches(['/', ':'])
+                )));
+            }
+        }
         let r = super::ImageRef::parse(s)?;
         let transport = r.transport.unwrap_or_else(|| {
             if r.path.extension().is_some_and(|e| e == "tar") {
@@ -63,7 +75,131 @@ impl Output {
             transport,
             path: r.path,
             tag: r.tag,
+            force: false,
         })
+    }
+
+    /// Checks, before any work, that the image can be written here: the
+    /// directory exists, and what is at the path may be replaced. An archive
+    /// may replace an image archive; an OCI layout is written into an OCI
+    /// layout (adding or replacing one tag) or an empty directory. Anything
+    /// else — a file or directory that is not an image — is refused unless
+    /// `force`. Leftovers of an earlier slim that was killed are swept.
+    pub fn check(&self) -> Result<(), Error> {
+        let parent = parent_dir(&self.path);
+        if !parent.is_dir() {
+            return Err(Error::Dest(format!(
+                "{}: the directory to write into does not exist (create it first)",
+                parent.display()
+            )));
+        }
+        crate::tmp::sweep(&parent);
+        let p = &self.path;
+        let Ok(meta) = std::fs::metadata(p) else {
+            return Ok(());
+        };
+        let what = match (self.transport, meta.is_dir()) {
+            (Transport::Oci, true) => {
+                if p.join("oci-layout").is_file() || dir_is_empty(p) {
+                    return Ok(());
+                }
+                "a directory that is not an OCI layout"
+            }
+            (Transport::Oci, false) => {
+                "a file, not an OCI layout directory (oci-archive: writes a tar)"
+            }
+            (_, true) => {
+                // Never delete a directory to put a file there, even with --force.
+                return Err(Error::Dest(format!(
+                    "{}: is a directory; an {} is a file (use oci:{} to write an OCI layout directory)",
+                    p.display(),
+                    self.transport.name(),
+                    p.display()
+                )));
+            }
+            (_, false) => {
+                if is_image_archive(p) {
+                    return Ok(());
+                }
+                "a file that is not an image archive"
+            }
+        };
+        if self.force {
+            return Ok(());
+        }
+        Err(Error::Dest(format!(
+            "{}: exists and is {what}; refusing to replace it (choose another path, or --force)",
+            p.display()
+        )))
+    }
+
+    /// Whether writing here would replace the image `input` was read from: the
+    /// same archive, or the same tag of the same OCI layout.
+    pub fn replaces(&self, input: &super::Image) -> bool {
+        let (Some(a), Some(b)) = (canonical(&self.path), canonical(&input.reference.path)) else {
+            return false;
+        };
+        if a != b {
+            return false;
+        }
+        match (self.transport, input.transport) {
+            (Transport::Oci, Transport::Oci) => {
+                let selected = input.reference.tag.as_ref().or(input.name.as_ref());
+                self.tag.as_ref() == selected
+            }
+            _ => true,
+        }
+    }
+}
+
+/// A path made absolute with symlinks resolved; for a path that does not
+/// exist yet, its parent's canonical form joined with its name.
+fn canonical(p: &Path) -> Option<PathBuf> {
+    if let Ok(c) = p.canonicalize() {
+        return Some(c);
+    }
+    let name = p.file_name()?;
+    Some(parent_dir(p).canonicalize().ok()?.join(name))
+}
+
+fn dir_is_empty(p: &Path) -> bool {
+    std::fs::read_dir(p)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false)
+}
+
+/// Whether `p` is a tar (plain, gzip or zstd) holding an image: `manifest.json`
+/// (docker save) or `oci-layout` and `index.json` (oci-archive).
+fn is_image_archive(p: &Path) -> bool {
+    fn scan<R: Read>(entries: io::Result<tar::Entries<'_, R>>) -> bool {
+        let Ok(entries) = entries else { return false };
+        let (mut docker, mut layout, mut index) = (false, false, false);
+        for e in entries {
+            let Ok(e) = e else { return false };
+            match String::from_utf8_lossy(&e.path_bytes()).trim_start_matches("./") {
+                "manifest.json" => docker = true,
+                "oci-layout" => layout = true,
+                "index.json" => index = true,
+                _ => {}
+            }
+            if docker || (layout && index) {
+                return true;
+            }
+        }
+        false
+    }
+    let Ok(mut f) = File::open(p) else {
+        return false;
+    };
+    let mut magic = [0u8; 4];
+    let n = f.read(&mut magic).unwrap_or(0);
+    let Ok(f) = File::open(p) else { return false };
+    match Compression::sniff(&magic[..n]) {
+        Compression::None => scan(tar::Archive::new(f).entries_with_seek()),
+        c => match c.decoder(io::BufReader::new(f)) {
+            Ok(d) => scan(tar::Archive::new(d).entries()),
+            Err(_) => false,
+        },
     }
 }
 
@@ -149,10 +285,7 @@ struct BlobWriter {
 
 impl BlobWriter {
     fn new(dir: &Path, compression: Compression) -> Result<BlobWriter, Error> {
-        let file = tempfile::Builder::new()
-            .prefix(".slim-blob-")
-            .tempfile_in(dir)
-            .map_err(io_err(dir))?;
+        let file = crate::tmp::file_in(dir).map_err(io_err(dir))?;
         let f = file.reopen().map_err(io_err(file.path()))?;
         let enc = Encoder::new(
             compression,
@@ -409,10 +542,23 @@ pub fn derive_config(
 pub struct Written {
     pub path: PathBuf,
     pub transport: Transport,
-    /// Digest of the manifest (OCI outputs) — what a registry would call the image.
-    pub manifest_digest: Digest,
+    /// Digest of the manifest (OCI outputs) — what a registry and `skopeo
+    /// inspect` call the image. A docker-archive stores no manifest: None.
+    pub manifest_digest: Option<Digest>,
+    /// Digest of the config: Docker's image id (`docker images --no-trunc`).
     pub config_digest: Digest,
     pub layers: Vec<Digest>,
+}
+
+impl Written {
+    /// The digests, labelled: `manifest sha256:…, image id sha256:…` (the
+    /// image id alone for a docker-archive, which stores no manifest).
+    pub fn digests(&self) -> String {
+        match &self.manifest_digest {
+            Some(m) => format!("manifest {m}, image id {}", self.config_digest),
+            None => format!("image id {}", self.config_digest),
+        }
+    }
 }
 
 /// Writes an image made of `config` (bytes as they will be stored) and `layers`.
@@ -447,13 +593,14 @@ pub fn write_image(
         desc["annotations"] = json!({"org.opencontainers.image.ref.name": t});
     }
     let index = serde_json::to_vec(
-        &json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [desc]}),
+        &json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [&desc]}),
     )
     .expect("JSON values serialise");
     let written = Written {
         path: out.path.clone(),
         transport: out.transport,
-        manifest_digest: manifest_digest.clone(),
+        manifest_digest: (out.transport != Transport::DockerArchive)
+            .then(|| manifest_digest.clone()),
         config_digest: config_digest.clone(),
         layers: layers.iter().map(|l| l.digest.clone()).collect(),
     };
@@ -471,33 +618,16 @@ pub fn write_image(
         blobs.sort_by(|a, b| a.0.cmp(&b.0));
         blobs
     };
-    let parent = parent_dir(&out.path);
     match out.transport {
         Transport::Oci => {
-            let tmp = tempfile::Builder::new()
-                .prefix(".slim-tmp-")
-                .tempdir_in(&parent)
-                .map_err(io_err(&parent))?;
-            let root = tmp.path();
-            std::fs::create_dir_all(root.join("blobs/sha256")).map_err(io_err(root))?;
-            let put = |name: &str, bytes: &[u8]| {
-                std::fs::write(root.join(name), bytes).map_err(io_err(&root.join(name)))
-            };
-            put("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-            put("index.json", &index)?;
-            for (name, b) in layout() {
-                if let Blob::Bytes(b) = b {
-                    put(&name, &b)?;
-                }
-            }
+            let mut blobs = layout();
             for l in layers {
-                let dest = root.join(format!("blobs/sha256/{}", l.digest.hex()));
-                l.file.persist(&dest).map_err(|e| Error::Io {
-                    path: dest.display().to_string(),
-                    source: e.error,
-                })?;
+                blobs.push((
+                    format!("blobs/sha256/{}", l.digest.hex()),
+                    Blob::File(l.file),
+                ));
             }
-            replace_dir(tmp.keep(), &out.path)?;
+            write_layout(&out.path, blobs, desc)?;
         }
         Transport::OciArchive => {
             let mut entries: Vec<(String, Blob)> = layout();
@@ -597,27 +727,16 @@ fn parent_dir(p: &Path) -> PathBuf {
 }
 
 /// A temporary directory next to where the output goes, for layer blobs
-/// (so they can be renamed into place, not copied).
+/// (so they can be renamed into place, not copied). Checks the destination first.
 pub fn work_dir(out: &Output) -> Result<tempfile::TempDir, Error> {
+    out.check()?;
     let parent = parent_dir(&out.path);
-    if !parent.is_dir() {
-        return Err(Error::Dest(format!(
-            "{}: the directory to write into does not exist",
-            parent.display()
-        )));
-    }
-    tempfile::Builder::new()
-        .prefix(".slim-work-")
-        .tempdir_in(&parent)
-        .map_err(io_err(&parent))
+    crate::tmp::dir_in(&parent).map_err(io_err(&parent))
 }
 
 fn write_tar(dest: &Path, entries: Vec<(String, Blob)>, mtime: u64) -> Result<(), Error> {
     let parent = parent_dir(dest);
-    let tmp = tempfile::Builder::new()
-        .prefix(".slim-tmp-")
-        .tempfile_in(&parent)
-        .map_err(io_err(&parent))?;
+    let tmp = crate::tmp::file_in(&parent).map_err(io_err(&parent))?;
     let mut b = tar::Builder::new(BufWriter::with_capacity(
         256 << 10,
         tmp.reopen().map_err(io_err(tmp.path()))?,
@@ -659,37 +778,150 @@ fn write_tar(dest: &Path, entries: Vec<(String, Blob)>, mtime: u64) -> Result<()
     Ok(())
 }
 
-/// Moves a finished directory to `dest`, replacing an earlier OCI layout
-/// (or empty directory) there, never anything else.
-fn replace_dir(new: PathBuf, dest: &Path) -> Result<(), Error> {
-    let cleanup = |e: Error| {
-        let _ = std::fs::remove_dir_all(&new);
-        e
-    };
-    if dest.exists() {
-        let empty = std::fs::read_dir(dest)
-            .map(|mut d| d.next().is_none())
-            .unwrap_or(false);
-        if !dest.is_dir() || !(empty || dest.join("oci-layout").is_file()) {
-            return Err(cleanup(Error::Dest(format!(
-                "{}: exists and is not an OCI layout; refusing to replace it",
-                dest.display()
-            ))));
+/// The `org.opencontainers.image.ref.name` of an index entry.
+fn ref_name(desc: &Value) -> Option<&str> {
+    desc["annotations"]["org.opencontainers.image.ref.name"].as_str()
+}
+
+/// Writes an image into the OCI layout at `dest` the way skopeo does: blobs
+/// are added (content-addressed, so an existing one is already right), the
+/// index entry with the same tag (or the untagged one, for an untagged
+/// output) is replaced and every other entry kept, and `index.json` is swapped
+/// in by one rename, so a reader sees the old index or the new one. Blobs only
+/// the replaced entry used are then removed; a blob any entry of the new
+/// index reaches is never touched. A new layout is made in a temporary
+/// directory and renamed into place.
+fn write_layout(dest: &Path, blobs: Vec<(String, Blob)>, desc: Value) -> Result<(), Error> {
+    const LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+    if !dest.exists() {
+        let parent = parent_dir(dest);
+        let tmp = crate::tmp::dir_in(&parent).map_err(io_err(&parent))?;
+        let root = tmp.path();
+        std::fs::create_dir_all(root.join("blobs/sha256")).map_err(io_err(root))?;
+        for (name, blob) in blobs {
+            put_blob(root, &name, blob)?;
         }
-        let old = new.with_extension("old");
-        std::fs::rename(dest, &old)
-            .map_err(io_err(dest))
-            .map_err(cleanup)?;
-        std::fs::rename(&new, dest)
-            .map_err(io_err(dest))
-            .map_err(cleanup)?;
-        std::fs::remove_dir_all(&old).map_err(io_err(&old))?;
-    } else {
-        std::fs::rename(&new, dest)
-            .map_err(io_err(dest))
-            .map_err(cleanup)?;
+        let index = json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [desc]});
+        std::fs::write(root.join("oci-layout"), LAYOUT).map_err(io_err(root))?;
+        std::fs::write(
+            root.join("index.json"),
+            serde_json::to_vec(&index).expect("JSON"),
+        )
+        .map_err(io_err(root))?;
+        let kept = tmp.keep();
+        return std::fs::rename(&kept, dest).map_err(|e| {
+            let _ = std::fs::remove_dir_all(&kept);
+            io_err(dest)(e)
+        });
+    }
+    if !dest.is_dir() {
+        // Only with --force (Output::check refuses otherwise).
+        std::fs::remove_file(dest).map_err(io_err(dest))?;
+        return write_layout(dest, blobs, desc);
+    }
+    let index_path = dest.join("index.json");
+    let mut index: Value = match std::fs::read(&index_path) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+            Error::Dest(format!(
+                "{}: not valid JSON ({e}); refusing to add to this layout",
+                index_path.display()
+            ))
+        })?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": []})
+        }
+        Err(e) => return Err(io_err(&index_path)(e)),
+    };
+    if !index["manifests"].is_array() {
+        return Err(Error::Dest(format!(
+            "{}: has no manifests list; refusing to add to this layout",
+            index_path.display()
+        )));
+    }
+    std::fs::create_dir_all(dest.join("blobs/sha256")).map_err(io_err(dest))?;
+    for (name, blob) in blobs {
+        put_blob(dest, &name, blob)?;
+    }
+    let tag = ref_name(&desc).map(String::from);
+    let old: Vec<Value> = index["manifests"].as_array().cloned().unwrap_or_default();
+    let (replaced, mut manifests): (Vec<Value>, Vec<Value>) =
+        old.into_iter().partition(|d| ref_name(d) == tag.as_deref());
+    manifests.push(desc);
+    index["manifests"] = Value::Array(manifests.clone());
+    if !dest.join("oci-layout").exists() {
+        std::fs::write(dest.join("oci-layout"), LAYOUT).map_err(io_err(dest))?;
+    }
+    let mut tmp = crate::tmp::file_in(dest).map_err(io_err(dest))?;
+    tmp.write_all(&serde_json::to_vec(&index).expect("JSON"))
+        .map_err(io_err(&index_path))?;
+    tmp.as_file().sync_all().map_err(io_err(&index_path))?;
+    tmp.persist(&index_path).map_err(|e| Error::Io {
+        path: index_path.display().to_string(),
+        source: e.error,
+    })?;
+    // Garbage: what only the replaced entries reached. If any entry of the
+    // new index cannot be walked, nothing is removed.
+    if let (Some(gone), Some(live)) = (reachable(dest, &replaced), reachable(dest, &manifests)) {
+        for hex in gone.difference(&live) {
+            let _ = std::fs::remove_file(dest.join("blobs/sha256").join(hex));
+        }
     }
     Ok(())
+}
+
+/// Puts a blob at `root/name` (a `blobs/sha256/<hex>` path) unless it is there.
+fn put_blob(root: &Path, name: &str, blob: Blob) -> Result<(), Error> {
+    let dest = root.join(name);
+    if dest.is_file() {
+        return Ok(());
+    }
+    let dir = dest.parent().unwrap_or(root).to_path_buf();
+    let tmp = match blob {
+        Blob::File(f) => f,
+        Blob::Bytes(b) => {
+            let mut t = crate::tmp::file_in(&dir).map_err(io_err(&dir))?;
+            t.write_all(&b).map_err(io_err(&dest))?;
+            t
+        }
+        Blob::Dir => return Ok(()),
+    };
+    tmp.persist(&dest).map_err(|e| Error::Io {
+        path: dest.display().to_string(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+/// The hex digests of every blob the descriptors reach in layout `root`
+/// (indexes → manifests → config and layers), or None when one cannot be read.
+fn reachable(root: &Path, descs: &[Value]) -> Option<std::collections::BTreeSet<String>> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo: Vec<Value> = descs.to_vec();
+    while let Some(d) = todo.pop() {
+        let digest = Digest::parse(d["digest"].as_str()?)?;
+        let hex = digest.hex().to_string();
+        if !seen.insert(hex.clone()) {
+            continue;
+        }
+        let mt = d["mediaType"].as_str().unwrap_or_default();
+        let is_json_tree = mt.contains("manifest") || mt.contains("index");
+        if !is_json_tree {
+            continue;
+        }
+        let bytes = std::fs::read(root.join("blobs/sha256").join(&hex)).ok()?;
+        let v: Value = serde_json::from_slice(&bytes).ok()?;
+        for key in ["manifests", "layers", "blobs"] {
+            if let Some(a) = v[key].as_array() {
+                todo.extend(a.iter().cloned());
+            }
+        }
+        for key in ["config", "subject"] {
+            if v[key].is_object() {
+                todo.push(v[key].clone());
+            }
+        }
+    }
+    Some(seen)
 }
 
 #[cfg(test)]

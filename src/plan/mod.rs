@@ -97,7 +97,7 @@ impl Profile {
         };
         let f: ProfileFile = toml::from_str(&text).map_err(|e| rules::Error {
             origin,
-            message: e.to_string().trim().replace('\n', " "),
+            message: e.to_string().trim().to_string(),
         })?;
         Ok(f.profile)
     }

@@ -67,7 +67,7 @@ impl Rules {
     pub fn parse(text: &str, origin: &str) -> Result<Rules, Error> {
         toml::from_str(text).map_err(|e| Error {
             origin: origin.to_string(),
-            message: e.to_string().trim().replace('\n', " "),
+            message: e.to_string().trim().to_string(),
         })
     }
 
