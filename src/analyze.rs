@@ -85,10 +85,36 @@ pub struct KeptPath {
 /// What to trace besides the image's own entrypoint.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Replaces Entrypoint + Cmd (like `docker run --entrypoint`).
+    /// Replaces the Entrypoint (like `docker run --entrypoint`): a non-empty
+    /// one also clears the image's Cmd unless `cmd` is given.
     pub entrypoint: Option<Vec<String>>,
+    /// Replaces the Cmd (like `docker run IMAGE ARG…`).
+    pub cmd: Option<Vec<String>>,
     pub exec: Vec<String>,
+    /// The user's `--keep` globs (traced when they are ELF files).
+    pub keep: Vec<String>,
     pub rules: crate::rules::Rules,
+}
+
+impl Options {
+    /// Entrypoint and Cmd as the container will run them: the image's, with
+    /// the overrides applied as `docker run` applies them.
+    pub fn command(&self, image: &Image) -> (Vec<String>, Vec<String>) {
+        let cfg = image.config.config().as_ref();
+        let strings = |v: Option<&Vec<String>>| v.cloned().unwrap_or_default();
+        let entrypoint = match &self.entrypoint {
+            Some(e) => e.clone(),
+            None => strings(cfg.and_then(|c| c.entrypoint().as_ref())),
+        };
+        // moby's merge: a new non-empty Entrypoint drops the image's Cmd; an
+        // empty one (`--entrypoint ''`) runs the image's Cmd directly.
+        let cmd = match (&self.cmd, &self.entrypoint) {
+            (Some(c), _) => c.clone(),
+            (None, Some(e)) if !e.is_empty() => Vec::new(),
+            (None, _) => strings(cfg.and_then(|c| c.cmd().as_ref())),
+        };
+        (entrypoint, cmd)
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -133,14 +159,8 @@ pub fn run_trace(
 ) -> Result<crate::trace::Trace, Error> {
     let cfg = image.config.config().as_ref();
     let strings = |v: Option<&Vec<String>>| v.cloned().unwrap_or_default();
-    let argv = match &opts.entrypoint {
-        Some(e) => e.clone(),
-        None => {
-            let mut v = strings(cfg.and_then(|c| c.entrypoint().as_ref()));
-            v.extend(strings(cfg.and_then(|c| c.cmd().as_ref())));
-            v
-        }
-    };
+    let (mut argv, cmd) = opts.command(image);
+    argv.extend(cmd);
     let topts = crate::trace::TraceOptions {
         argv,
         env: strings(cfg.and_then(|c| c.env().as_ref())),
@@ -148,6 +168,7 @@ pub fn run_trace(
             .and_then(|c| c.working_dir().clone())
             .unwrap_or_default(),
         exec: opts.exec.clone(),
+        keep: opts.keep.clone(),
     };
     crate::trace::trace(layers, catalog, &opts.rules, &topts).map_err(|e| Error::Resolve {
         what: "entrypoint".into(),

@@ -474,7 +474,7 @@ fn rewrite_refuses_a_shell_form_entrypoint_and_says_how_out() {
     let err = stderr(&o);
     let last = err.trim_end().lines().last().unwrap();
     assert!(last.starts_with("slim: error: shell-form command"), "{err}");
-    for n in ["--keep /bin/sh", "exec form"] {
+    for n in ["--keep /bin/sh", "exec-form"] {
         assert!(last.contains(n), "{last}");
     }
     assert!(!out.exists());

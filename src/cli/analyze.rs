@@ -30,42 +30,30 @@ pub struct Args {
     /// Why PATH would be kept (the chain of reasons back to the entrypoint), or why it would be dropped.
     #[arg(long, value_name = "PATH")]
     explain: Option<String>,
-    /// Another program the image runs (helper, probe); its needs are kept too. Repeatable.
-    #[arg(long, value_name = "PATH")]
-    exec: Vec<String>,
-    /// Trace this program instead of the image's Entrypoint and Cmd (like `docker run --entrypoint`).
-    #[arg(long, value_name = "PROGRAM")]
-    entrypoint: Option<String>,
-    /// Extra run-time rules (TOML, the format of rules/runtime.toml); a rule named like a built-in one replaces it.
-    #[arg(long, value_name = "FILE")]
-    rules: Vec<std::path::PathBuf>,
-}
-
-/// Built-in rules plus the user's.
-pub(crate) fn load_rules(files: &[std::path::PathBuf]) -> anyhow::Result<crate::rules::Rules> {
-    let mut rules = crate::rules::Rules::builtin();
-    for f in files {
-        let text =
-            std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
-        rules.extend(crate::rules::Rules::parse(&text, &f.display().to_string())?);
-    }
-    Ok(rules)
+    #[command(flatten)]
+    slim: super::options::SlimArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let rules = load_rules(&args.rules)?;
+    let opts = args.slim.analyze_options()?;
+    let profile = args.slim.profile()?;
     let (image, layers) = super::load(&args.image, args.format == Format::Human)?;
-    let opts = crate::analyze::Options {
-        entrypoint: args.entrypoint.clone().map(|e| vec![e]),
-        exec: args.exec.clone(),
-        rules,
-    };
     let catalog = crate::catalog::Catalog::read(&layers);
     super::sbom::warn_unread_databases(&catalog);
     let trace = crate::analyze::run_trace(&image, &layers, &catalog, &opts)?;
     let mut out = std::io::stdout().lock();
     if let Some(path) = &args.explain {
-        return explain(&mut out, &layers, &trace, path, args.format);
+        let popts = args.slim.plan_options();
+        return explain(
+            &mut out,
+            &layers,
+            &catalog,
+            &trace,
+            &profile,
+            &popts,
+            path,
+            args.format,
+        );
     }
     let mut report = crate::analyze::analyze(&image, &layers, &catalog, &trace)?;
     let sbom = crate::sbom::build(
@@ -94,48 +82,100 @@ fn words(v: &[String]) -> String {
     }
 }
 
-/// `--explain PATH`: the chain of reasons, or why the path would be dropped.
+/// What the plan says of a path it keeps that the trace did not reach.
+fn plan_reason(why: &str) -> &'static str {
+    match why {
+        "profile" => "the profile's skeleton (users and groups, CA certificates, time zones, os-release, /tmp …)",
+        "metadata" => "package metadata scanners read (status.d, md5sums, copyright and license files)",
+        "parent" => "a parent directory of kept paths",
+        "keep" => "--keep",
+        "keep-package" => "--keep-package",
+        "nonroot" => "--nonroot: a file the program creates where its user cannot",
+        _ => "the plan",
+    }
+}
+
+/// `--explain PATH`: the chain of reasons, or why the path would be dropped,
+/// answered from the same plan `rewrite` writes (skeleton and metadata included).
+#[allow(clippy::too_many_arguments)]
 fn explain(
     o: &mut impl Write,
     layers: &crate::image::Layers,
+    catalog: &crate::catalog::Catalog,
     trace: &crate::trace::Trace,
+    profile: &crate::plan::Profile,
+    popts: &crate::plan::Options,
     path: &str,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
     let tree = &layers.tree;
+    let plan = crate::plan::plan(layers, catalog, trace, profile, popts).ok();
+    let abs = format!("/{}", path.trim_start_matches('/'));
+    // The path as the plan stores it: resolved in the image (merged /usr),
+    // or as named when slim makes it (status.d, /home/nonroot).
     let real = tree
-        .resolve(path, false)
+        .resolve(&abs, false)
         .map(|r| format!("/{}", r.path))
-        .ok();
-    let chain = real
-        .as_deref()
-        .map(|p| trace.explain(p))
-        .unwrap_or_default();
-    let dropped = if !chain.is_empty() {
-        None
-    } else if real.is_none() || tree.get(real.as_deref().unwrap_or("")).is_none() {
-        Some(format!("{path} is not in the image"))
+        .unwrap_or_else(|_| abs.clone());
+    let key = real.trim_start_matches('/');
+    let in_plan = plan.as_ref().is_some_and(|p| p.tree.get(key).is_some());
+    let mut chain: Vec<(String, serde_json::Value, String)> = Vec::new();
+    let mut dropped = None;
+    if in_plan {
+        let traced = trace.explain(&real);
+        if traced.is_empty() {
+            let why = plan
+                .as_ref()
+                .and_then(|p| p.why.get(&real).cloned())
+                .unwrap_or_default();
+            chain.push((
+                real.clone(),
+                serde_json::json!({"kind": why}),
+                plan_reason(&why).to_string(),
+            ));
+        } else {
+            for (p, r) in traced {
+                let text = r.to_string();
+                chain.push((p, serde_json::to_value(&r)?, text));
+            }
+        }
+    } else if tree.get(key).is_none() {
+        dropped = Some(format!("{path} is not in the image"));
+    } else if trace.kept.contains_key(&real) {
+        let by = popts
+            .drop
+            .iter()
+            .find(|g| crate::rules::matches(g, &real))
+            .map(|g| format!("--drop {g}"))
+            .or_else(|| {
+                profile
+                    .drop
+                    .iter()
+                    .find(|g| crate::rules::matches(g, &real))
+                    .map(|g| format!("the {} profile's drop list ({g})", profile.name))
+            })
+            .unwrap_or_else(|| "the plan".into());
+        dropped = Some(format!(
+            "{path} would be dropped by {by}, though the trace reaches it ({})",
+            trace.kept[&real]
+        ));
     } else {
-        let catalog = crate::catalog::Catalog::read(layers);
-        let owners: Vec<String> = catalog
-            .owners(real.as_deref().unwrap_or(""))
-            .map(|p| p.name.clone())
-            .collect();
-        Some(if owners.is_empty() {
+        let owners: Vec<String> = catalog.owners(key).map(|p| p.name.clone()).collect();
+        dropped = Some(if owners.is_empty() {
             format!("{path} would be dropped: the trace does not reach it, no rule keeps it, and no package owns it")
         } else {
             format!(
                 "{path} would be dropped: the trace does not reach it and no rule keeps it; it belongs to {} (not the entrypoint's package or one it depends on, or excluded as docs/scripts/executables)",
                 owners.join(", ")
             )
-        })
-    };
+        });
+    }
     match format {
         Format::Json => {
             let v = serde_json::json!({
                 "path": path,
                 "kept": dropped.is_none(),
-                "chain": chain.iter().map(|(p, r)| serde_json::json!({"path": p, "reason": r, "text": r.to_string()})).collect::<Vec<_>>(),
+                "chain": chain.iter().map(|(p, r, t)| serde_json::json!({"path": p, "reason": r, "text": t})).collect::<Vec<_>>(),
                 "dropped": dropped,
             });
             serde_json::to_writer_pretty(&mut *o, &v)?;
@@ -145,8 +185,8 @@ fn explain(
             Some(why) => writeln!(o, "{why}")?,
             None => {
                 writeln!(o, "{path} is kept:")?;
-                for (p, r) in &chain {
-                    writeln!(o, "  {p}\n      <- {r}")?;
+                for (p, _, t) in &chain {
+                    writeln!(o, "  {p}\n      <- {t}")?;
                 }
             }
         },

@@ -25,9 +25,8 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
-    /// The profile the slim column assumes (as `rewrite --to`).
-    #[arg(long, value_name = "PROFILE", default_value = "distroless")]
-    to: String,
+    #[command(flatten)]
+    slim: super::options::SlimArgs,
     /// Extra Debian-name → SPDX id mappings (the format of rules/licenses.toml).
     #[arg(long, value_name = "FILE")]
     licenses: Option<std::path::PathBuf>,
@@ -58,23 +57,24 @@ fn ids(e: &Expr, out: &mut BTreeSet<String>) {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let table = super::sbom::table(args.licenses.as_deref())?;
-    let profile = crate::plan::Profile::load(&args.to)?;
+    let profile = args.slim.profile()?;
+    let aopts = args.slim.analyze_options()?;
     let (image, layers) = super::load(&args.image, args.format == Format::Human)?;
     let catalog = crate::catalog::Catalog::read(&layers);
     super::sbom::warn_unread_databases(&catalog);
     let sbom = crate::sbom::build(&image, &layers, &catalog, &table, String::new());
-    let aopts = crate::analyze::Options {
-        entrypoint: None,
-        exec: vec![],
-        rules: crate::rules::Rules::builtin(),
-    };
     let trace = crate::analyze::run_trace(&image, &layers, &catalog, &aopts)?;
-    let kept: BTreeSet<String> =
-        match crate::plan::plan(&layers, &catalog, &trace, &profile, &Default::default()) {
-            Ok(p) => p.packages.into_iter().collect(),
-            // An image that needs a shell has no slim form: its slim column is empty.
-            Err(_) => BTreeSet::new(),
-        };
+    let kept: BTreeSet<String> = match crate::plan::plan(
+        &layers,
+        &catalog,
+        &trace,
+        &profile,
+        &args.slim.plan_options(),
+    ) {
+        Ok(p) => p.packages.into_iter().collect(),
+        // An image that needs a shell has no slim form: its slim column is empty.
+        Err(_) => BTreeSet::new(),
+    };
     let mut by_license: BTreeMap<String, Row> = BTreeMap::new();
     let mut packages = Vec::new();
     for c in &sbom.components {

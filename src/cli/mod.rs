@@ -6,6 +6,7 @@ mod audit;
 mod copy;
 mod licenses;
 mod ls;
+mod options;
 mod progress;
 mod rewrite;
 mod sbom;

@@ -27,9 +27,6 @@ use std::process::ExitCode;
 pub struct Args {
     #[command(flatten)]
     image: ImageArgs,
-    /// The profile: `distroless`, or a profile file (the format of rules/distroless.toml).
-    #[arg(long, value_name = "PROFILE", default_value = "distroless")]
-    to: String,
     /// Where to write the image (as for `slim copy`).
     #[arg(
         short = 'o',
@@ -38,24 +35,12 @@ pub struct Args {
         required_unless_present = "dry_run"
     )]
     output: Option<String>,
-    /// Run as the non-root user 65532, in /home/nonroot unless the image sets a WorkingDir.
+    /// Run as the non-root user 65532, in /home/nonroot unless the image sets a
+    /// WorkingDir; the directories the program writes are given to that user.
     #[arg(long)]
     nonroot: bool,
-    /// Also keep paths matching this glob (`*`, `?`, `**`). Repeatable.
-    #[arg(long, value_name = "PATH_OR_GLOB")]
-    keep: Vec<String>,
-    /// Also keep every file of this dpkg package (docs excepted). Repeatable.
-    #[arg(long, value_name = "NAME")]
-    keep_package: Vec<String>,
-    /// Leave out paths matching this glob, whatever keeps them. Repeatable.
-    #[arg(long, value_name = "PATH_OR_GLOB")]
-    drop: Vec<String>,
-    /// Another program the image runs (helper, probe): its needs are kept. Repeatable.
-    #[arg(long, value_name = "PATH")]
-    exec: Vec<String>,
-    /// Extra run-time rules (see `slim analyze --help`).
-    #[arg(long, value_name = "FILE")]
-    rules: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    slim: super::options::SlimArgs,
     /// Print the plan (kept and dropped files and bytes by category) without writing.
     #[arg(long)]
     dry_run: bool,
@@ -84,6 +69,14 @@ pub struct Args {
     force: bool,
 }
 
+/// Diagnostics that mean the written image could not start: `rewrite`
+/// refuses them unless `--force`.
+const REFUSED: &[&str] = &[
+    "no-entrypoint",
+    "entrypoint-not-found",
+    "drop-breaks-program",
+];
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = args.output.as_deref().map(Output::parse).transpose()?;
     if let Some(o) = &mut out {
@@ -101,26 +94,48 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--sbom takes FORMAT=PATH (stdout carries the plan)");
     }
     let sde = super::source_date_epoch()?;
-    let rules = super::analyze::load_rules(&args.rules)?;
-    let profile = crate::plan::Profile::load(&args.to)?;
+    let aopts = args.slim.analyze_options()?;
+    let profile = args.slim.profile()?;
+    let mut popts = args.slim.plan_options();
+    if args.nonroot {
+        popts.run_as = profile.nonroot.as_ref().and_then(|n| {
+            let (u, g) = n.user.split_once(':').unwrap_or((&n.user, &n.user));
+            Some((u.parse().ok()?, g.parse().ok()?))
+        });
+    }
     let dest = out.as_ref().filter(|_| !args.dry_run);
     let (image, layers) = super::load_for(&args.image, args.format == Format::Human, dest)?;
     let catalog = crate::catalog::Catalog::read(&layers);
-    let aopts = crate::analyze::Options {
-        entrypoint: None,
-        exec: args.exec.clone(),
-        rules,
-    };
     let trace = crate::analyze::run_trace(&image, &layers, &catalog, &aopts)?;
-    for d in trace.diagnostics.iter().filter(|d| d.severity == "error") {
-        eprintln!("slim: warning: {} [{}]", d.message, d.code);
-    }
-    let popts = crate::plan::Options {
-        keep: args.keep.clone(),
-        keep_packages: args.keep_package.clone(),
-        drop: args.drop.clone(),
-    };
     let plan = crate::plan::plan(&layers, &catalog, &trace, &profile, &popts)?;
+    // Problems: warnings are said; errors (an image that would not start) stop
+    // the rewrite unless --force.
+    let problems: Vec<&crate::trace::Diagnostic> = trace
+        .diagnostics
+        .iter()
+        .chain(&plan.diagnostics)
+        // A shell the plan accepted was kept on purpose (--keep): no need to say it.
+        .filter(|d| d.severity != "info" && d.code != "entrypoint-needs-shell")
+        .collect();
+    let fatal: Vec<&&crate::trace::Diagnostic> = problems
+        .iter()
+        .filter(|d| d.severity == "error" && REFUSED.contains(&d.code))
+        .collect();
+    for d in &problems {
+        if !fatal.iter().any(|f| std::ptr::eq(**f, *d)) || args.force {
+            eprintln!("slim: warning: {} [{}]", d.message, d.code);
+        }
+    }
+    if !fatal.is_empty() && !args.force {
+        let msgs: Vec<String> = fatal
+            .iter()
+            .map(|d| format!("{} [{}]", d.message, d.code))
+            .collect();
+        anyhow::bail!(
+            "not writing an image that would not start: {} (--force writes it anyway)",
+            msgs.join("; ")
+        );
+    }
 
     let mut report = serde_json::to_value(&plan)?;
     report["source"] = json!(image.reference.to_string());
@@ -166,7 +181,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     .and_then(|r| plan.tree.get(&r.path).map(|n| n.is_file()))
                     .unwrap_or(false)
             };
-            let config = slim_config(&image.config_raw, &profile, args.nonroot, &exists)?;
+            let command =
+                (aopts.entrypoint.is_some() || aopts.cmd.is_some()).then(|| aopts.command(&image));
+            let config = slim_config(
+                &image.config_raw,
+                &profile,
+                args.nonroot,
+                command.as_ref(),
+                &exists,
+            )?;
             let kept: u64 = plan.kept.values().map(|c| c.bytes).sum();
             let files: usize = plan.kept.values().map(|c| c.files).sum();
             let what = format!(
@@ -289,6 +312,7 @@ fn slim_config(
     raw: &[u8],
     profile: &crate::plan::Profile,
     nonroot: bool,
+    command: Option<&(Vec<String>, Vec<String>)>,
     exists: &dyn Fn(&str) -> bool,
 ) -> anyhow::Result<Vec<u8>> {
     let mut v: Value = serde_json::from_slice(raw).context("the source config is not JSON")?;
@@ -300,6 +324,12 @@ fn slim_config(
     let cfg = cfg
         .as_object_mut()
         .context("config.config is not an object")?;
+    // --entrypoint/--cmd, as the trace ran them; none is written as null, as Docker does.
+    if let Some((entrypoint, cmd)) = command {
+        let value = |v: &Vec<String>| if v.is_empty() { Value::Null } else { json!(v) };
+        cfg.insert("Entrypoint".into(), value(entrypoint));
+        cfg.insert("Cmd".into(), value(cmd));
+    }
     let env = cfg.entry("Env").or_insert_with(|| json!([]));
     if env.is_null() {
         *env = json!([]);

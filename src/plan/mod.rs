@@ -109,6 +109,98 @@ pub struct Options {
     pub keep: Vec<String>,
     pub keep_packages: Vec<String>,
     pub drop: Vec<String>,
+    /// The program runs as this uid:gid (`--nonroot`): the directories it
+    /// writes are given to it.
+    pub run_as: Option<(u64, u64)>,
+}
+
+/// Where programs keep state, logs and run-time files. Below them, what a
+/// program creates files in, or what the image gave its service user, is the
+/// program's own to write; these directories themselves are shared.
+const STATE_DIRS: &[&str] = &[
+    "/var/lib",
+    "/var/cache",
+    "/var/log",
+    "/var/spool",
+    "/var/tmp",
+    "/run",
+    "/var/run",
+    "/srv",
+];
+
+/// What a non-root user needs to run the program: below the state
+/// directories, the directories it creates files in (`/var/lib/nginx` for
+/// `/var/lib/nginx/body`) and the files and directories the image gave its
+/// own service user (`/var/log/nginx/error.log` of `www-data`) are given to
+/// it. A file it creates in a shared state directory (`/run/nginx.pid`) is
+/// made beforehand, empty and the user's, since handing `/run` over would be wrong.
+fn own_writable(
+    b: &mut Builder,
+    trace: &Trace,
+    (uid, gid): (u64, u64),
+    diagnostics: &mut Vec<crate::trace::Diagnostic>,
+) -> Vec<String> {
+    let below_state = |p: &str| {
+        STATE_DIRS
+            .iter()
+            .any(|s| p.strip_prefix(s).is_some_and(|r| r.starts_with('/')))
+    };
+    let mut give: BTreeSet<String> = BTreeSet::new();
+    let mut shared: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (file, dir) in &trace.creates {
+        let Some(node) = b.tree.get(dir.trim_start_matches('/')) else {
+            continue;
+        };
+        if !node.is_dir() || node.meta.mode & 0o002 != 0 {
+            continue;
+        }
+        if below_state(dir) {
+            give.insert(dir.clone());
+        } else if STATE_DIRS.contains(&dir.as_str()) {
+            shared.entry(dir).or_default().push(file.clone());
+        }
+    }
+    for (p, n) in b.tree.iter() {
+        let abs = abs(p);
+        if n.layer != MADE && n.meta.uid != 0 && n.meta.uid != uid && below_state(&abs) {
+            give.insert(abs);
+        }
+    }
+    let mut owned = Vec::new();
+    for p in give {
+        let key = p.trim_start_matches('/');
+        if let Some(mut n) = b.tree.get(key).cloned() {
+            n.meta.uid = uid;
+            n.meta.gid = gid;
+            b.tree.insert(key, n);
+            owned.push(p);
+        }
+    }
+    // The user cannot create a file in a shared directory, but it can write an
+    // existing one it owns: such files are made empty, its own.
+    for (dir, files) in shared {
+        for f in &files {
+            let meta = Meta {
+                mode: 0o644,
+                uid,
+                gid,
+                ..Meta::default()
+            };
+            b.make(f, Vec::new(), meta, "nonroot");
+            owned.push(f.clone());
+        }
+        diagnostics.push(crate::trace::Diagnostic::new(
+            "nonroot-precreated",
+            "info",
+            Some(dir),
+            format!(
+                "{} made empty and owned by {uid}: the program creates it, and {dir} is root's \
+                 (it cannot remove it at exit)",
+                some_paths(&files)
+            ),
+        ));
+    }
+    owned
 }
 
 /// Why a path is in the output, by category (for the plan summary).
@@ -138,6 +230,11 @@ pub struct Plan {
     pub metadata: Vec<String>,
     pub source_files: usize,
     pub source_bytes: u64,
+    /// What the options did that the user should know (a `--drop` that removes
+    /// what the program needs is an error; globs that match nothing, warnings).
+    pub diagnostics: Vec<crate::trace::Diagnostic>,
+    /// Paths given to the non-root user (`--nonroot`) because the program writes there.
+    pub owned_by_user: Vec<String>,
 }
 
 /// A plan that cannot be carried out.
@@ -145,6 +242,47 @@ pub struct Plan {
 pub enum Error {
     #[error("{0}")]
     NeedsShell(String),
+    #[error("--keep-package {name}: no such package in the image{hint}")]
+    NoSuchPackage { name: String, hint: String },
+}
+
+/// Edit distance, for "did you mean" hints.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// The package names closest to `name`: within a third of its length in
+/// edits (two at least), or containing it; at most five, closest first.
+fn closest<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut scored: Vec<(usize, &str)> = names
+        .filter_map(|n| {
+            let d = distance(name, n);
+            (d <= (name.len() / 3).max(2) || n.contains(name)).then_some((d, n))
+        })
+        .collect();
+    scored.sort();
+    scored.dedup();
+    scored.into_iter().take(5).map(|(_, n)| n).collect()
+}
+
+/// Paths (at most three, then a count) for a message.
+fn some_paths(v: &[String]) -> String {
+    let mut s = v.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    if v.len() > 3 {
+        s.push_str(&format!(" and {} more", v.len() - 3));
+    }
+    s
 }
 
 impl Plan {
@@ -436,14 +574,42 @@ pub fn plan(
     {
         let shell = d.path.clone().unwrap_or_else(|| "/bin/sh".into());
         if !user_kept(&shell) && !user_kept("/bin/sh") {
+            let runs: Vec<&str> = trace
+                .kept
+                .iter()
+                .filter(|(_, r)| matches!(r, crate::trace::Reason::ShellCommand { .. }))
+                .map(|(p, _)| p.as_str())
+                .collect();
+            let with = if runs.is_empty() {
+                " (and name what the command runs with --exec PATH)".to_string()
+            } else {
+                format!(
+                    " (what the command runs is kept with it: {})",
+                    runs.join(", ")
+                )
+            };
             return Err(Error::NeedsShell(format!(
                 "{}. A distroless image has no shell, so this image would not start. \
-                 Either keep one (--keep {shell}), or make the Entrypoint/Cmd run the program directly \
-                 (exec form, e.g. [\"/usr/bin/app\", \"--flag\"])",
+                 Either keep one (--keep {shell}{with}), or run the program directly: \
+                 an exec-form Entrypoint/Cmd (e.g. --entrypoint '[\"/usr/bin/app\", \"--flag\"]')",
                 d.message
             )));
         }
     }
+    for name in &opts.keep_packages {
+        if catalog.named(name).next().is_none() {
+            let near = closest(name, catalog.packages.iter().map(|p| p.name.as_str()));
+            return Err(Error::NoSuchPackage {
+                name: name.clone(),
+                hint: if near.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (closest: {})", near.join(", "))
+                },
+            });
+        }
+    }
+    let mut diagnostics = Vec::new();
     let mut b = Builder {
         layers,
         tree: Tree::new(),
@@ -455,19 +621,41 @@ pub fn plan(
             || profile.drop.iter().any(|g| rules::matches(g, p))
     };
     // 1. What the trace keeps (the profile's drops only yield to what the program needs).
+    // A --drop of what the program needs is done, and said: (glob, essential?) → paths.
+    let mut user_dropped: BTreeMap<(&str, bool), Vec<String>> = BTreeMap::new();
     for (p, reason) in &trace.kept {
-        let kind = serde_json::to_value(reason)
-            .ok()
-            .and_then(|v| v["kind"].as_str().map(String::from))
-            .unwrap_or_default();
-        let essential = matches!(
-            kind.as_str(),
-            "entrypoint" | "exec" | "interpreter" | "elf-needed" | "symlink-hop"
-        );
-        if opts.drop.iter().any(|g| rules::matches(g, p)) || (!essential && dropped_by(p)) {
+        let essential = reason.is_essential();
+        if let Some(g) = opts.drop.iter().find(|g| rules::matches(g, p)) {
+            user_dropped
+                .entry((g.as_str(), essential))
+                .or_default()
+                .push(format!("{p} ({reason})"));
             continue;
         }
-        b.take(p, &kind);
+        if !essential && dropped_by(p) {
+            continue;
+        }
+        b.take(p, reason.kind());
+    }
+    for ((g, essential), paths) in &user_dropped {
+        diagnostics.push(if *essential {
+            crate::trace::Diagnostic::new(
+                "drop-breaks-program",
+                "error",
+                None,
+                format!(
+                    "--drop {g} removes what the program needs to start: {}; the image would not run",
+                    some_paths(paths)
+                ),
+            )
+        } else {
+            crate::trace::Diagnostic::new(
+                "drop-removes-traced",
+                "warning",
+                None,
+                format!("--drop {g} removes what the trace keeps: {}", some_paths(paths)),
+            )
+        });
     }
     // 2. The profile's skeleton, then the user's --keep and --keep-package.
     for g in &profile.keep {
@@ -480,8 +668,26 @@ pub fn plan(
     }
     for g in &opts.keep {
         let (paths, hops) = rules::glob(src, g);
+        if paths.is_empty() && hops.is_empty() {
+            diagnostics.push(crate::trace::Diagnostic::new(
+                "keep-matched-nothing",
+                "warning",
+                None,
+                format!("--keep {g} matches nothing in the image"),
+            ));
+        }
         for p in paths.iter().chain(hops.iter()) {
             b.take_path(p, "keep");
+        }
+    }
+    for g in &opts.drop {
+        if !src.iter().any(|(p, _)| rules::matches(g, &abs(p))) {
+            diagnostics.push(crate::trace::Diagnostic::new(
+                "drop-matched-nothing",
+                "warning",
+                None,
+                format!("--drop {g} matches nothing in the image"),
+            ));
         }
     }
     for name in &opts.keep_packages {
@@ -549,6 +755,11 @@ pub fn plan(
             b.why.insert(abs(&key), "profile".into());
         }
     }
+
+    let owned = match opts.run_as {
+        Some(user) => own_writable(&mut b, trace, user, &mut diagnostics),
+        None => Vec::new(),
+    };
 
     // 4. Package metadata for every package that still has a file here.
     let mut present: BTreeMap<String, &crate::catalog::Package> = BTreeMap::new();
@@ -732,6 +943,8 @@ pub fn plan(
         metadata,
         source_files,
         source_bytes,
+        diagnostics,
+        owned_by_user: owned,
     })
 }
 
@@ -770,6 +983,18 @@ mod tests {
             apk_record(rec, |f| f != "/bin/sh"),
             "P:busybox\nV:1.36.1-r2\nF:bin\nR:busybox\nZ:Q1aaa=\nF:etc\nR:securetty\nZ:Q1ccc="
         );
+    }
+
+    #[test]
+    fn closest_names_for_a_typo() {
+        let names = ["nginx", "nginx-common", "libc6", "libssl3", "zlib1g"];
+        assert_eq!(closest("ngnix", names.iter().copied()), ["nginx"]);
+        assert_eq!(
+            closest("nginx-comon", names.iter().copied()),
+            ["nginx-common"]
+        );
+        assert_eq!(closest("libssl", names.iter().copied()), ["libssl3"]);
+        assert!(closest("postgres", names.iter().copied()).is_empty());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod loader;
 mod run;
+pub mod shell;
 
 pub use loader::{Loader, Object};
 pub use run::{resolve_program, trace, Diagnostic, Reason, Trace, TraceOptions};

@@ -16,6 +16,10 @@ pub enum Reason {
     Entrypoint,
     /// An extra program to trace (`--exec`).
     Exec,
+    /// A program the shell-form command string runs (`sh -c "nginx -g …"`).
+    ShellCommand { command: String },
+    /// Matched by the user's `--keep GLOB`.
+    UserKeep { glob: String },
     /// PT_INTERP of an ELF file, or the `#!` interpreter of a script.
     Interpreter { of: String },
     /// DT_NEEDED `name` of `by`.
@@ -41,6 +45,8 @@ impl std::fmt::Display for Reason {
         match self {
             Reason::Entrypoint => write!(f, "entrypoint"),
             Reason::Exec => write!(f, "--exec"),
+            Reason::ShellCommand { command } => write!(f, "run by the shell command `{command}`"),
+            Reason::UserKeep { glob } => write!(f, "--keep {glob}"),
             Reason::Interpreter { of } => write!(f, "interpreter of {of}"),
             Reason::ElfNeeded { by, name } => write!(f, "elf-needed by {by} ({name})"),
             Reason::SymlinkHop { of } => write!(f, "symlink hop of {of}"),
@@ -62,6 +68,37 @@ impl std::fmt::Display for Reason {
 }
 
 impl Reason {
+    /// The reason's kind, as serialised (`entrypoint`, `elf-needed`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reason::Entrypoint => "entrypoint",
+            Reason::Exec => "exec",
+            Reason::ShellCommand { .. } => "shell-command",
+            Reason::UserKeep { .. } => "user-keep",
+            Reason::Interpreter { .. } => "interpreter",
+            Reason::ElfNeeded { .. } => "elf-needed",
+            Reason::SymlinkHop { .. } => "symlink-hop",
+            Reason::Rule { .. } => "rule",
+            Reason::Package { .. } => "package",
+            Reason::ConfigReference { .. } => "config-reference",
+            Reason::CompiledIn { .. } => "compiled-in",
+        }
+    }
+
+    /// Whether the program cannot start without the path: what it runs and
+    /// what the loader loads (the profile's drops yield to these).
+    pub fn is_essential(&self) -> bool {
+        matches!(
+            self,
+            Reason::Entrypoint
+                | Reason::Exec
+                | Reason::ShellCommand { .. }
+                | Reason::Interpreter { .. }
+                | Reason::ElfNeeded { .. }
+                | Reason::SymlinkHop { .. }
+        )
+    }
+
     /// The kept path this reason depends on, if any (to walk back to the entrypoint).
     pub fn parent(&self) -> Option<&str> {
         match self {
@@ -86,7 +123,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    fn new(
+    pub fn new(
         code: &'static str,
         severity: &'static str,
         path: Option<&str>,
@@ -111,6 +148,8 @@ pub struct TraceOptions {
     pub workdir: String,
     /// Extra programs the image runs (helpers, probes).
     pub exec: Vec<String>,
+    /// The user's `--keep` globs: kept, and traced when they are ELF files.
+    pub keep: Vec<String>,
 }
 
 /// The result: every kept path with its reason.
@@ -124,6 +163,9 @@ pub struct Trace {
     pub diagnostics: Vec<Diagnostic>,
     /// Packages whose data was kept, in the order found.
     pub packages: Vec<String>,
+    /// Files the program will create (named in its config or compiled in, not
+    /// in the image) → the directory they go in (real path): what it writes.
+    pub creates: BTreeMap<String, String>,
 }
 
 /// The default PATH of container runtimes when the image sets none.
@@ -248,6 +290,16 @@ pub fn trace(
     // files of the JRE image, benches/trace.sh).
     st.loader.preload_all();
     let mut programs: Vec<(String, Reason)> = Vec::new();
+    if opts.argv.is_empty() && opts.exec.is_empty() {
+        st.t.diagnostics.push(Diagnostic::new(
+            "no-entrypoint",
+            "error",
+            None,
+            "the image has no Entrypoint and no Cmd, so nothing tells what it runs: name the \
+             program with --entrypoint PROGRAM (or trace one with --exec PATH)"
+                .into(),
+        ));
+    }
     if let Some(argv0) = opts.argv.first() {
         if opts.argv.get(1).is_some_and(|a| a == "-c")
             && SHELLS.contains(&argv0.rsplit('/').next().unwrap_or(""))
@@ -258,6 +310,37 @@ pub fn trace(
                 None,
                 format!("shell-form command ({argv0} -c …): the image needs a shell to start"),
             ));
+            // What the command string runs is the real program: trace it.
+            if let Some(command) = opts.argv.get(2) {
+                let found = super::shell::programs(command);
+                for p in &found.programs {
+                    match resolve_program(&layers.tree, p, &opts.env, &opts.workdir)? {
+                        Ok(path) => programs.push((
+                            path,
+                            Reason::ShellCommand {
+                                command: command.clone(),
+                            },
+                        )),
+                        Err(problem) => st.t.diagnostics.push(Diagnostic::new(
+                            "shell-command-not-found",
+                            "warning",
+                            None,
+                            format!("the shell command `{command}` runs {p}: {problem}"),
+                        )),
+                    }
+                }
+                for d in &found.dynamic {
+                    st.t.diagnostics.push(Diagnostic::new(
+                        "shell-command-dynamic",
+                        "warning",
+                        None,
+                        format!(
+                            "the shell command `{command}` runs `{d}`, known only when it runs: \
+                             name the program with --exec PATH"
+                        ),
+                    ));
+                }
+            }
         }
         match resolve_program(&layers.tree, argv0, &opts.env, &opts.workdir)? {
             Ok(p) => programs.push((p, Reason::Entrypoint)),
@@ -281,8 +364,8 @@ pub fn trace(
         }
     }
     let mut related: Vec<String> = Vec::new();
-    for (i, (path, reason)) in programs.into_iter().enumerate() {
-        if i == 0 && !opts.argv.is_empty() {
+    for (path, reason) in programs {
+        if reason == Reason::Entrypoint {
             // The file argv[0] is, whatever it turns out to be.
             st.t.entrypoint = layers
                 .tree
@@ -291,6 +374,12 @@ pub fn trace(
                 .map(|r| format!("/{}", r.path));
         }
         follow_interpreters(&mut st, &path, reason, &opts.env, &mut related);
+    }
+    for g in &opts.keep {
+        let (paths, hops) = rules::glob(&layers.tree, g);
+        for p in paths.iter().chain(hops.iter()) {
+            st.keep(p, Reason::UserKeep { glob: g.clone() });
+        }
     }
 
     let mut fired: BTreeSet<(String, String)> = BTreeSet::new();
@@ -699,6 +788,9 @@ fn compiled_in(st: &mut State, rules: &Rules, program: &str) -> bool {
                 .map(|r| r.path),
         };
         let Some(path) = target else { continue };
+        if tree.resolve(&s, true).is_err() && tree.get(&path).is_some_and(|n| n.is_dir()) {
+            st.t.creates.insert(s.clone(), format!("/{path}"));
+        }
         let Some(node) = tree.get(&path) else {
             continue;
         };
@@ -795,6 +887,7 @@ fn config_references(
                             if st.layers.tree.get(&d.path).is_some_and(|n| n.is_dir())
                                 && !excluded(&abs)
                             {
+                                st.t.creates.insert(word.to_string(), abs.clone());
                                 let reason = Reason::ConfigReference {
                                     config: config.clone(),
                                     line: i + 1,

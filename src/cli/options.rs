@@ -1,0 +1,115 @@
+//! The options that say what slim traces and keeps, shared by `analyze`,
+//! `rewrite` and `licenses` so that each answers for the same slimmed image.
+
+use anyhow::Context;
+
+/// What the container runs and what to keep besides what its trace needs.
+#[derive(clap::Args, Debug, Default)]
+pub struct SlimArgs {
+    /// The profile: `distroless`, or a profile file (the format of rules/distroless.toml).
+    #[arg(long, value_name = "PROFILE", default_value = "distroless")]
+    pub to: String,
+    /// Replace the image's Entrypoint, as `docker run --entrypoint` does (the Cmd is
+    /// cleared unless --cmd is given): a JSON array (`'["/app/server","--port","80"]'`),
+    /// one program, or '' for none. `rewrite` writes it into the image.
+    #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
+    pub entrypoint: Option<String>,
+    /// Replace the image's Cmd: a JSON array, or '' for none. `rewrite` writes it into the image.
+    #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
+    pub cmd: Option<String>,
+    /// Another program the image runs (helper, probe); its needs are kept too. Repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub exec: Vec<String>,
+    /// Extra run-time rules (TOML, the format of rules/runtime.toml); a rule named
+    /// like a built-in one replaces it. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Vec<std::path::PathBuf>,
+    /// Also keep paths matching this glob (`*`, `?`, `**`); ELF files are traced. Repeatable.
+    #[arg(long, value_name = "PATH_OR_GLOB")]
+    pub keep: Vec<String>,
+    /// Also keep every file of this package (docs excepted). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub keep_package: Vec<String>,
+    /// Leave out paths matching this glob, whatever keeps them. Repeatable.
+    #[arg(long, value_name = "PATH_OR_GLOB")]
+    pub drop: Vec<String>,
+}
+
+/// `--entrypoint`/`--cmd` values: '' is none, `[…]` a JSON array, else one word.
+pub(crate) fn parse_command(flag: &str, v: &str) -> anyhow::Result<Vec<String>> {
+    let t = v.trim();
+    if t.is_empty() || t == "[]" {
+        return Ok(Vec::new());
+    }
+    if t.starts_with('[') {
+        return serde_json::from_str::<Vec<String>>(t).with_context(|| {
+            format!("{flag} '{v}': not a JSON array of strings (e.g. '[\"/app/server\", \"--port\", \"80\"]')")
+        });
+    }
+    Ok(vec![v.to_string()])
+}
+
+impl SlimArgs {
+    /// The trace options these arguments ask for.
+    pub fn analyze_options(&self) -> anyhow::Result<crate::analyze::Options> {
+        Ok(crate::analyze::Options {
+            entrypoint: self
+                .entrypoint
+                .as_deref()
+                .map(|v| parse_command("--entrypoint", v))
+                .transpose()?,
+            cmd: self
+                .cmd
+                .as_deref()
+                .map(|v| parse_command("--cmd", v))
+                .transpose()?,
+            exec: self.exec.clone(),
+            keep: self.keep.clone(),
+            rules: load_rules(&self.rules)?,
+        })
+    }
+
+    pub fn plan_options(&self) -> crate::plan::Options {
+        crate::plan::Options {
+            keep: self.keep.clone(),
+            keep_packages: self.keep_package.clone(),
+            drop: self.drop.clone(),
+            run_as: None,
+        }
+    }
+
+    pub fn profile(&self) -> anyhow::Result<crate::plan::Profile> {
+        Ok(crate::plan::Profile::load(&self.to)?)
+    }
+}
+
+/// Built-in rules plus the user's.
+pub(crate) fn load_rules(files: &[std::path::PathBuf]) -> anyhow::Result<crate::rules::Rules> {
+    let mut rules = crate::rules::Rules::builtin();
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+        rules.extend(crate::rules::Rules::parse(&text, &f.display().to_string())?);
+    }
+    Ok(rules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_command;
+
+    #[test]
+    fn command_values_as_docker_takes_them() {
+        assert!(parse_command("--cmd", "").unwrap().is_empty());
+        assert!(parse_command("--cmd", "[]").unwrap().is_empty());
+        assert_eq!(
+            parse_command("--entrypoint", "/bin/app").unwrap(),
+            ["/bin/app"]
+        );
+        assert_eq!(
+            parse_command("--cmd", r#"["-g", "daemon off;"]"#).unwrap(),
+            ["-g", "daemon off;"]
+        );
+        assert!(parse_command("--cmd", "[1]").is_err());
+    }
+}
