@@ -215,3 +215,83 @@ fn license_report_puts_fat_and_slim_side_by_side() {
     assert_eq!(a["licenses"]["packages"], pkgs);
     assert!(a["licenses"]["spdx_only"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn init_policy_passes_slimmed_glibc_images_the_gcc_runtime_exception_is_read() {
+    let fx = fixtures();
+    let d = tempfile::tempdir().unwrap();
+    let policy = d.path().join("policy.toml");
+    ok(slim(&["audit", "--init", policy.to_str().unwrap()]));
+    // --init never overwrites a policy.
+    std::fs::write(&policy, "# mine\n").unwrap();
+    fails_with(
+        &slim(&["audit", "--init", policy.to_str().unwrap()]),
+        &["policy.toml", "refusing to overwrite"],
+    );
+    std::fs::remove_file(&policy).unwrap();
+    ok(slim(&["audit", "--init", policy.to_str().unwrap()]));
+    for name in ["nginx", "curl"] {
+        let out = d.path().join(format!("{name}-slim.tar"));
+        let src = fx.join(format!("{name}.docker.tar"));
+        ok(slim(&[
+            "rewrite",
+            "-q",
+            src.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]));
+        let o = slim(&[
+            "audit",
+            "-q",
+            out.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        // nginx's slim image passes whole; curl's libraries carry GPL-3.0 files
+        // of their own sources (gnutls, nettle …), which a policy may well deny.
+        if name == "nginx" {
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{name}: {}",
+                serde_json::to_string_pretty(&r).unwrap()
+            );
+        }
+        let gcc = package(&r, "libgcc-s1");
+        assert_eq!(
+            gcc["expression"], "GPL-3.0-or-later WITH GCC-exception-3.1",
+            "{gcc}"
+        );
+        assert_eq!(gcc["verdict"], "pass", "{gcc}");
+    }
+    // The fat image still fails it (bash, GPL-3.0-or-later without exception).
+    let o = slim(&[
+        "audit",
+        "-q",
+        fx.join("nginx.docker.tar").to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+}
+
+#[test]
+fn a_typo_in_a_policy_list_is_an_error_naming_the_entry() {
+    for (list, entry) in [
+        ("allow", "MTI"),
+        ("deny", "GPL-3.0-or-latr"),
+        ("allow", "GPL-3.0-or-later WITH GCC-exeption-3.1"),
+    ] {
+        let policy = format!("[licenses]\n{list} = [\"{entry}\"]\n");
+        let (code, _, err) = audit(&policy, &[]);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.contains(&format!("licenses.{list}"))
+                && err.contains(entry.split(" WITH ").last().unwrap()),
+            "{err}"
+        );
+    }
+}

@@ -479,3 +479,212 @@ fn rewrite_refuses_a_shell_form_entrypoint_and_says_how_out() {
     }
     assert!(!out.exists());
 }
+
+#[test]
+fn an_image_without_entrypoint_or_cmd_is_refused_naming_the_options() {
+    let d = tempfile::tempdir().unwrap();
+    let app = std::fs::read("/bin/true").unwrap();
+    let mut img = Img::new(vec![(
+        tar_of(&[E::Dir("bin"), E::Exec("bin/app", &app)]),
+        Comp::Gzip,
+    )]);
+    img.entrypoint = vec![];
+    let src = d.path().join("img");
+    oci_layout(&src, &img, "v1");
+    let s = src.to_str().unwrap();
+    let o = ok(slim(&["analyze", "-q", "--format", "json", s]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["code"] == "no-entrypoint"),
+        "{}",
+        v["diagnostics"]
+    );
+    let out = d.path().join("out.tar");
+    let o = slim(&["rewrite", "-q", s, "-o", out.to_str().unwrap()]);
+    fails_with(
+        &o,
+        &[
+            "no Entrypoint and no Cmd",
+            "--entrypoint",
+            "--exec",
+            "no-entrypoint",
+        ],
+    );
+    assert!(!out.exists());
+    // Naming the program writes it into the image.
+    let lay = d.path().join("lay");
+    ok(slim(&[
+        "rewrite",
+        "-q",
+        s,
+        "--entrypoint",
+        "/bin/app",
+        "--cmd",
+        r#"["--version"]"#,
+        "-o",
+        lay.to_str().unwrap(),
+    ]));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lay.join("index.json")).unwrap()).unwrap();
+    let blob = |d: &serde_json::Value| -> serde_json::Value {
+        let hex = d["digest"].as_str().unwrap().trim_start_matches("sha256:");
+        serde_json::from_slice(&std::fs::read(lay.join("blobs/sha256").join(hex)).unwrap()).unwrap()
+    };
+    let manifest = blob(&index["manifests"][0]);
+    let config = blob(&manifest["config"]);
+    assert_eq!(
+        config["config"]["Entrypoint"],
+        serde_json::json!(["/bin/app"])
+    );
+    assert_eq!(config["config"]["Cmd"], serde_json::json!(["--version"]));
+}
+
+#[test]
+fn docker_archive_output_prints_the_image_id_docker_uses() {
+    let src = tempfile::tempdir().unwrap();
+    let s = image(src.path());
+    let out = tempfile::tempdir().unwrap();
+    let d = out.path().join("d.tar");
+    let o = ok(slim(&[
+        "copy",
+        "-q",
+        "--json",
+        &s,
+        &format!("docker-archive:{}:ex/app:1", d.display()),
+    ]));
+    let w: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        w["manifest_digest"].is_null(),
+        "a docker archive stores no manifest: {w}"
+    );
+    // Docker's image id is the config's digest, the name of its file in the archive.
+    let id = w["config_digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let names: Vec<String> = tar::Archive::new(std::fs::File::open(&d).unwrap())
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(names.contains(&format!("{id}.json")), "{names:?}");
+    let o = ok(slim(&[
+        "copy",
+        "-q",
+        &s,
+        &format!("docker-archive:{}", out.path().join("e.tar").display()),
+    ]));
+    let said = stderr(&o);
+    assert!(
+        said.contains(&format!("image id sha256:{id}")) && !said.contains("manifest"),
+        "{said}"
+    );
+    // For OCI outputs, the manifest digest is the one skopeo reports.
+    let a = out.path().join("a.tar");
+    let o = ok(slim(&["copy", "-q", "--json", &s, a.to_str().unwrap()]));
+    let w: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    if which("skopeo") {
+        let i = std::process::Command::new("skopeo")
+            .args([
+                "inspect",
+                "--format",
+                "{{.Digest}}",
+                &format!("oci-archive:{}", a.display()),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&i.stdout).trim(),
+            w["manifest_digest"].as_str().unwrap()
+        );
+    }
+}
+
+#[test]
+fn zstd_compression_says_which_tools_cannot_read_it() {
+    let src = tempfile::tempdir().unwrap();
+    let s = image(src.path());
+    let out = tempfile::tempdir().unwrap();
+    let o = ok(slim(&[
+        "copy",
+        "-q",
+        "--compression",
+        "zstd",
+        &s,
+        out.path().join("z.tar").to_str().unwrap(),
+    ]));
+    assert!(stderr(&o).contains("umoci 0.4.7"), "{}", stderr(&o));
+    for cmd in ["copy", "rewrite"] {
+        let help = stdout(&ok(slim(&[cmd, "--help"])));
+        assert!(help.contains("umoci 0.4.7"), "{cmd} --help: {help}");
+    }
+    let o = ok(slim(&[
+        "copy",
+        "-q",
+        &s,
+        out.path().join("g.tar").to_str().unwrap(),
+    ]));
+    assert!(!stderr(&o).contains("zstd"), "{}", stderr(&o));
+}
+
+#[test]
+fn usage_errors_are_one_line_and_json_output_survives_a_closed_pipe() {
+    let o = slim(&["analyze", "--bogus"]);
+    fails_with(&o, &["--bogus", "slim --help"]);
+    let o = slim(&["rewrite", "x.tar", "-o", "docker://example.org/a:1"]);
+    fails_with(
+        &o,
+        &[
+            "docker://example.org/a:1",
+            "skopeo copy oci-archive:image.tar docker://example.org/a:1",
+        ],
+    );
+    let o = slim(&["analyze", "nginx:latest"]);
+    fails_with(
+        &o,
+        &[
+            "nginx:latest",
+            "registry reference",
+            "skopeo copy docker://nginx:latest",
+        ],
+    );
+    let d = tempfile::tempdir().unwrap();
+    let gz = d.path().join("x.tar.gz");
+    let mut e = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    std::io::Write::write_all(&mut e, &std::fs::read("/bin/true").unwrap()).unwrap();
+    e.finish().unwrap();
+    let o = slim(&["analyze", gz.to_str().unwrap()]);
+    fails_with(&o, &["x.tar.gz", "gzip data it holds is not a tar archive"]);
+    assert!(
+        !stderr(&o).contains(".slim-tmp-") && !stderr(&o).contains("ELF"),
+        "{}",
+        stderr(&o)
+    );
+    // `| head -c 10`: the reader goes away; slim exits quietly.
+    let src = tempfile::tempdir().unwrap();
+    let s = image(src.path());
+    let r = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "{} analyze -q --format json {s} | head -c 10 >/dev/null; echo ${{PIPESTATUS:-}}",
+                env!("CARGO_BIN_EXE_slim")
+            ),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&r.stderr).is_empty(),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+}

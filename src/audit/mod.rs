@@ -73,6 +73,27 @@ impl Policy {
                 message: e.to_string(),
             })?;
         }
+        // A typo in a list would silently never match (and turn a deny into a
+        // warning): every entry must be an SPDX id, `ID WITH EXCEPTION`, or a LicenseRef.
+        let lists = [("allow", &f.licenses.allow), ("deny", &f.licenses.deny)]
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v.clone()))
+            .chain(
+                f.licenses
+                    .exceptions
+                    .iter()
+                    .map(|x| (format!("exceptions ({}) allow", x.package), x.allow.clone())),
+            );
+        for (list, entries) in lists {
+            for entry in entries {
+                if let Some(problem) = bad_entry(&entry) {
+                    return Err(crate::rules::Error {
+                        origin: origin.into(),
+                        message: format!("licenses.{list}: '{entry}' {problem}"),
+                    });
+                }
+            }
+        }
         Ok(f.licenses)
     }
 }
@@ -115,9 +136,43 @@ fn matches_package(pattern: &str, c: &Component) -> bool {
     pattern == c.name || c.purl.starts_with(&format!("{pattern}@"))
 }
 
-fn listed(list: &[String], id: &str, exception: Option<&str>) -> bool {
-    list.iter()
-        .any(|l| l == id || exception.is_some_and(|e| *l == format!("{id} WITH {e}")))
+/// What is wrong with a policy list entry, if anything.
+fn bad_entry(entry: &str) -> Option<String> {
+    let (id, exception) = match entry.split_once(" WITH ") {
+        Some((l, e)) => (l.trim(), Some(e.trim())),
+        None => (entry.trim(), None),
+    };
+    if id.starts_with("LicenseRef-") || id == "NOASSERTION" {
+        return None;
+    }
+    if spdx::license_id(id).is_none() {
+        let near = spdx::identifiers::LICENSES
+            .iter()
+            .map(|l| l.name)
+            .find(|n| n.eq_ignore_ascii_case(id) || n.eq_ignore_ascii_case(&format!("{id}-only")));
+        return Some(match near {
+            Some(n) => format!("is not an SPDX license id (did you mean '{n}'?)"),
+            None => "is not an SPDX license id (see https://spdx.org/licenses/)".into(),
+        });
+    }
+    match exception {
+        Some(e) if spdx::exception_id(e).is_none() => {
+            Some(format!("names '{e}', which is not an SPDX exception id"))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a license is on a list. An allowed license stays allowed with an
+/// exception (an exception only adds permissions); a denied one is denied with
+/// an exception only when the list names that exception too, as SPDX license
+/// requirements match (`GPL-3.0-or-later WITH GCC-exception-3.1` is not
+/// `GPL-3.0-or-later`: it is what lets non-GPL programs use GCC's runtime).
+fn listed(list: &[String], id: &str, exception: Option<&str>, base_counts: bool) -> bool {
+    list.iter().any(|l| match exception {
+        Some(e) => *l == format!("{id} WITH {e}") || base_counts && l == id,
+        None => l == id,
+    })
 }
 
 fn eval(e: &Expr, p: &Policy, exc: &[&Exception], reasons: &mut Vec<(Verdict, String)>) -> Verdict {
@@ -128,14 +183,14 @@ fn eval(e: &Expr, p: &Policy, exc: &[&Exception], reasons: &mut Vec<(Verdict, St
                 Some(x) => format!("{id} WITH {x}"),
                 None => id.clone(),
             };
-            let (v, why) = if let Some(x) = exc.iter().find(|x| listed(&x.allow, id, e)) {
+            let (v, why) = if let Some(x) = exc.iter().find(|x| listed(&x.allow, id, e, true)) {
                 (
                     Verdict::Pass,
                     format!("{full}: allowed by exception ({})", x.reason),
                 )
-            } else if listed(&p.deny, id, e) {
+            } else if listed(&p.deny, id, e, false) {
                 (Verdict::Fail, format!("{full}: denied"))
-            } else if listed(&p.allow, id, e) {
+            } else if listed(&p.allow, id, e, true) {
                 (Verdict::Pass, format!("{full}: allowed"))
             } else if id == "NOASSERTION" || id.starts_with("LicenseRef-") {
                 let v = if p.unknown == Action::Deny {

@@ -290,7 +290,10 @@ fn gnu_notice(text: &str) -> Option<String> {
         .filter_map(|(n, f)| flat.find(n).map(|i| (i, *n, *f)))
         .min_by_key(|x| x.0)?;
     let tail: String = flat[at + name.len()..].chars().take(160).collect();
-    let v = tail.find("version ").map(|i| &tail[i + 8..])?;
+    // "version 3", or the short "(v3 or later)".
+    let v = tail
+        .strip_prefix(" (v")
+        .or_else(|| tail.find("version ").map(|i| &tail[i + 8..]))?;
     let version: String = v
         .chars()
         .take_while(|c| c.is_ascii_digit() || *c == '.')
@@ -301,11 +304,100 @@ fn gnu_notice(text: &str) -> Option<String> {
         "2.0" | "2.1" | "3.0" | "1.0" => version.to_string(),
         _ => return None,
     };
-    let later = tail.contains("any later version");
+    let later = tail.contains("any later version")
+        || tail.starts_with(" (v")
+            && tail
+                .split(')')
+                .next()
+                .is_some_and(|v| v.contains("or later"));
     spdx_license(&format!(
         "{family}-{version}-{}",
         if later { "or-later" } else { "only" }
     ))
+}
+
+/// Whether a list item (`libgcc (libgcc/, …)`, `libstdc++-v3`) names the
+/// library Debian package `pkg` ships: the package is the library's name plus
+/// its soname version (`libgcc-s1`, `libstdc++6`, `libatomic1`).
+fn item_names_package(item: &str, pkg: &str) -> bool {
+    let word = item
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches([',', '.', ';', ':']);
+    // Source directories carry a version of their own: `libstdc++-v3`.
+    let lib = match word.rsplit_once("-v") {
+        Some((l, v)) if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) => l,
+        _ => word,
+    };
+    if lib.len() < 4 || !lib.starts_with("lib") {
+        return false;
+    }
+    let Some(rest) = pkg.strip_prefix(lib) else {
+        return false;
+    };
+    let rest = rest.strip_prefix("-s").unwrap_or(rest);
+    rest.is_empty() || rest.chars().all(|c| c.is_ascii_digit() || c == '.')
+}
+
+/// The license a statement followed by a bulleted list gives the package, when
+/// an item of the list names its library (see [`item_names_package`]).
+fn listed_statement(text: &str, pkg: &str, table: &Table) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim();
+        if !t.ends_with(':') {
+            continue;
+        }
+        let statement = statement_before(&lines, i);
+        if !statement.contains("licensed under") {
+            continue;
+        }
+        // The bulleted items that follow (an item may wrap onto indented lines).
+        let named = lines[i + 1..]
+            .iter()
+            .take_while(|l| l.trim().is_empty() || l.starts_with(' ') || l.starts_with('\t'))
+            .filter_map(|l| {
+                l.trim()
+                    .strip_prefix("- ")
+                    .or_else(|| l.trim().strip_prefix("* "))
+            })
+            .any(|item| item_names_package(item, pkg));
+        if !named {
+            continue;
+        }
+        let id = gnu_notice(&statement)?;
+        return Some(match prose_exception(&statement, table) {
+            Some(e) => format!("{id} WITH {e}"),
+            None => id,
+        });
+    }
+    None
+}
+
+/// The paragraph that ends at line `end` (inclusive), joined on one line.
+fn statement_before(lines: &[&str], end: usize) -> String {
+    let start = lines[..end]
+        .iter()
+        .rposition(|l| l.trim().is_empty())
+        .map_or(0, |i| i + 1);
+    lines[start..=end].join(" ")
+}
+
+/// An exception a license statement grants in prose ("with version 3.1 of the
+/// GCC Runtime Library Exception"), as an SPDX exception id.
+fn prose_exception(statement: &str, table: &Table) -> Option<String> {
+    let flat = statement.split_whitespace().collect::<Vec<_>>().join(" ");
+    let lower = flat.to_ascii_lowercase();
+    let end = lower.find(" exception")?;
+    let start = lower[..end].rfind(" with ")? + 6;
+    let mut name = &flat[start..end];
+    // "version 3.1 of the GCC Runtime Library"
+    if let Some(i) = name.find(" of the ") {
+        name = &name[i + 8..];
+    }
+    let name = name.trim_start_matches("the ").trim();
+    table.exception(name)
 }
 
 /// The lowest score a detected license text needs (askalono's scale: 1.0 is
@@ -603,7 +695,17 @@ pub fn from_copyright(text: &str, path: &str, pkg: &str, table: &Table) -> Licen
             return l;
         }
     }
-    // Not DEP-5: references to the system's common license texts.
+    // Not DEP-5. A file covering a whole source may license a list of its
+    // libraries apart ("The following runtime libraries are licensed under
+    // the GPL (v3 or later) with the GCC Runtime Library Exception: - libgcc
+    // - libatomic …"): a list naming this package's library is its answer.
+    if let Some(id) = listed_statement(text, pkg, table) {
+        return Licenses {
+            declared: Some(id.clone()),
+            ..base(Some(id), "copyright-section", 0.8, vec![], BTreeMap::new())
+        };
+    }
+    // References to the system's common license texts.
     let mut refs: Vec<String> = Vec::new();
     let later = text.contains("any later version");
     for (i, _) in text.match_indices("/usr/share/common-licenses/") {
@@ -693,6 +795,40 @@ mod tests {
             "(MIT OR ISC) AND LicenseRef-ab"
         );
         assert_eq!(dedup_and("MIT AND (A OR B) AND MIT"), "MIT AND (A OR B)");
+    }
+
+    #[test]
+    fn a_listed_library_gets_the_license_its_list_states() {
+        // gcc-12-base's copyright (shared by libgcc-s1, libstdc++6, libatomic1 …).
+        let text = "GCC is free software; you can redistribute it and/or modify it under\n\
+            the terms of the GNU General Public License as published by the Free\n\
+            Software Foundation; either version 3, or (at your option) any later\n\
+            version.\n\n\
+            On Debian GNU/Linux systems, the complete text of the GNU General\n\
+            Public License is in `/usr/share/common-licenses/GPL-3'.\n\n\
+            The following runtime libraries are licensed under the terms of the\n\
+            GNU General Public License (v3 or later) with version 3.1 of the GCC\n\
+            Runtime Library Exception (included in this file):\n\n\
+            \x20- libgcc (libgcc/, gcc/libgcc2.[ch], gcc/unwind*, gcc/gthr*,\n\
+            \x20  gcc/coretypes.h).\n\
+            \x20- libatomic\n\
+            \x20- libstdc++-v3\n\
+            \x20- libvtv\n\n\
+            The libbacktrace library is licensed under the following terms:\n";
+        for pkg in ["libgcc-s1", "libstdc++6", "libatomic1"] {
+            let l = from_copyright(text, "p", pkg, &t());
+            assert_eq!(
+                l.expression.as_deref(),
+                Some("GPL-3.0-or-later WITH GCC-exception-3.1"),
+                "{pkg}"
+            );
+            assert_eq!(l.source, "copyright-section");
+        }
+        // The compiler's own package is not in the list: the whole file.
+        let l = from_copyright(text, "p", "gcc-12-base", &t());
+        assert_eq!(l.source, "common-licenses");
+        assert!(!item_names_package("libgcc", "libgccjit0"));
+        assert!(!item_names_package("- lib", "libc6"));
     }
 
     #[test]

@@ -62,7 +62,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .lock()
                 .write_all(audit::EXAMPLE.as_bytes())?;
         } else {
-            std::fs::write(dest, audit::EXAMPLE).with_context(|| format!("writing {dest}"))?;
+            // Never over someone's policy.
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(dest)
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => anyhow::anyhow!(
+                        "{dest}: exists; refusing to overwrite a policy (remove it, or give another path)"
+                    ),
+                    _ => anyhow::anyhow!("writing {dest}: {e}"),
+                })?;
+            f.write_all(audit::EXAMPLE.as_bytes())
+                .with_context(|| format!("writing {dest}"))?;
             eprintln!("slim: wrote an example policy to {dest}");
         }
         return Ok(ExitCode::SUCCESS);

@@ -221,8 +221,14 @@ pub(crate) fn load_for(
     if let Some(o) = out {
         o.check()?;
     }
-    let image =
-        crate::image::open(&r, platform.as_ref()).with_context(|| format!("opening {r}"))?;
+    // Most errors name the file already; "opening X: X: …" says it twice.
+    let image = crate::image::open(&r, platform.as_ref()).map_err(|e| {
+        if e.to_string().contains(&r.path.display().to_string()) {
+            anyhow::Error::new(e)
+        } else {
+            anyhow::Error::new(e).context(format!("opening {r}"))
+        }
+    })?;
     if let Some(o) = out {
         if o.replaces(&image) && !o.force {
             anyhow::bail!(
