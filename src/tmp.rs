@@ -19,6 +19,16 @@ static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// Name prefixes of slim's temporary entries, each followed by `<pid>-`.
 const PREFIXES: [&str; 2] = [".slim-tmp-", ".slim-work-"];
 
+/// tempfile's errors end in ` at path ".slim-tmp-…"`: a name that means
+/// nothing to the user, whose message names the real destination instead.
+fn unnamed(e: io::Error) -> io::Error {
+    let text = e.to_string();
+    match text.split_once(" at path ") {
+        Some((msg, _)) => io::Error::new(e.kind(), msg.to_string()),
+        None => e,
+    }
+}
+
 fn remember(p: &Path) {
     if let Ok(mut v) = LIVE.lock() {
         v.push(p.to_path_buf());
@@ -30,7 +40,8 @@ pub fn file_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
     let f = tempfile::Builder::new()
         .prefix(&format!("{}{}-", PREFIXES[0], std::process::id()))
         .permissions(Permissions::from_mode(0o666))
-        .tempfile_in(dir)?;
+        .tempfile_in(dir)
+        .map_err(unnamed)?;
     remember(f.path());
     Ok(f)
 }
@@ -40,7 +51,8 @@ pub fn dir_in(dir: &Path) -> io::Result<tempfile::TempDir> {
     let d = tempfile::Builder::new()
         .prefix(&format!("{}{}-", PREFIXES[1], std::process::id()))
         .permissions(Permissions::from_mode(0o777))
-        .tempdir_in(dir)?;
+        .tempdir_in(dir)
+        .map_err(unnamed)?;
     remember(d.path());
     Ok(d)
 }

@@ -731,7 +731,13 @@ fn parent_dir(p: &Path) -> PathBuf {
 pub fn work_dir(out: &Output) -> Result<tempfile::TempDir, Error> {
     out.check()?;
     let parent = parent_dir(&out.path);
-    crate::tmp::dir_in(&parent).map_err(io_err(&parent))
+    crate::tmp::dir_in(&parent).map_err(|e| {
+        Error::Dest(format!(
+            "{}: cannot write into {}: {e}",
+            out.path.display(),
+            parent.display()
+        ))
+    })
 }
 
 fn write_tar(dest: &Path, entries: Vec<(String, Blob)>, mtime: u64) -> Result<(), Error> {
