@@ -268,3 +268,63 @@ fn nonroot_nginx_gets_its_state_directories_and_runs() {
     let (served, log) = serves_welcome_page(&out);
     assert!(served, "nginx as 65532 did not serve: {log}");
 }
+
+#[test]
+fn rewrite_into_the_layout_it_reads_keeps_the_fat_image() {
+    let d = tempfile::tempdir().unwrap();
+    let lay = d.path().join("lay");
+    let cp = Command::new("cp")
+        .args([
+            "-r",
+            fixtures().join("nginx.oci").to_str().unwrap(),
+            lay.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    let fat = format!("oci:{}:bookworm", lay.display());
+    let before = ok(slim(&["ls", "-q", "--digests", "--format", "json", &fat])).stdout;
+    ok(slim(&[
+        "rewrite",
+        "-q",
+        &fat,
+        "-o",
+        &format!("oci:{}:slim", lay.display()),
+    ]));
+    // Both tags, the fat one byte for byte as it was.
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(lay.join("index.json")).unwrap()).unwrap();
+    let tags: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(tags, ["bookworm", "slim"]);
+    assert_eq!(
+        ok(slim(&["ls", "-q", "--digests", "--format", "json", &fat])).stdout,
+        before
+    );
+    let slimmed = ok(slim(&[
+        "analyze",
+        "-q",
+        "--format",
+        "json",
+        &format!("oci:{}:slim", lay.display()),
+    ]));
+    let v: Value = serde_json::from_slice(&slimmed.stdout).unwrap();
+    assert!(
+        v["shells"].as_array().unwrap().is_empty(),
+        "{}",
+        v["shells"]
+    );
+    // Rewriting the slim tag over the fat one is refused: it is the input.
+    fails_with(
+        &slim(&["rewrite", "-q", &fat, "-o", &fat]),
+        &["the image being read", "--force"],
+    );
+}
