@@ -26,8 +26,18 @@ pub const PACKAGE_MANAGERS: &[&str] = &[
     "zypper",
     "pip",
     "pip3",
+    "pipx",
+    "easy_install",
     "npm",
+    "npx",
+    "corepack",
+    "yarn",
+    "yarnpkg",
+    "pnpm",
     "gem",
+    "bundle",
+    "bundler",
+    "composer",
 ];
 
 /// The full report; field names are a stable interface (see README).

@@ -107,7 +107,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (image, layers) = super::load_for(&args.image, args.format == Format::Human, dest)?;
     let catalog = crate::catalog::Catalog::read(&layers);
     let trace = crate::analyze::run_trace(&image, &layers, &catalog, &aopts)?;
-    let plan = crate::plan::plan(&layers, &catalog, &trace, &profile, &popts)?;
+    let mut plan = crate::plan::plan(&layers, &catalog, &trace, &profile, &popts)?;
+    // The result check: what the command needs is in what would be written.
+    let env: Vec<String> = image
+        .config
+        .config()
+        .as_ref()
+        .and_then(|c| c.env().clone())
+        .unwrap_or_default();
+    let checks = crate::plan::check::check(&plan, &layers, &trace, &env);
+    plan.diagnostics.extend(checks);
     // Problems: warnings are said; errors (an image that would not start) stop
     // the rewrite unless --force.
     let problems: Vec<&crate::trace::Diagnostic> = trace
@@ -115,11 +124,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .iter()
         .chain(&plan.diagnostics)
         // A shell the plan accepted was kept on purpose (--keep): no need to say it.
-        .filter(|d| d.severity != "info" && d.code != "entrypoint-needs-shell")
+        .filter(|d| {
+            d.severity != "info"
+                && !matches!(d.code, "entrypoint-needs-shell" | "entrypoint-wrapper")
+        })
         .collect();
     let fatal: Vec<&&crate::trace::Diagnostic> = problems
         .iter()
-        .filter(|d| d.severity == "error" && REFUSED.contains(&d.code))
+        .filter(|d| {
+            d.severity == "error" && (REFUSED.contains(&d.code) || d.code.starts_with("check-"))
+        })
         .collect();
     for d in &problems {
         if !fatal.iter().any(|f| std::ptr::eq(**f, *d)) || args.force {

@@ -3,6 +3,8 @@
 //! user's `--keep`/`--drop`, and package metadata scanners read
 //! (`/var/lib/dpkg/status.d/<pkg>`, `<pkg>.md5sums`, copyright files).
 
+pub mod check;
+
 use crate::catalog::Catalog;
 use crate::fs::{DataRef, Kind, Meta, Node, Tree};
 use crate::image::write::Content;
@@ -539,6 +541,14 @@ fn category_of_dropped(path: &str, node: &Node) -> &'static str {
         || path.starts_with("var/lib/dpkg")
         || path.starts_with("var/lib/apt")
         || path.starts_with("var/cache/apt")
+        || [
+            "-packages/pip/",
+            "/node_modules/npm/",
+            "/node_modules/corepack/",
+            "/node_modules/yarn/",
+        ]
+        .iter()
+        .any(|d| path.contains(d))
     {
         "package-managers"
     } else if ["usr/share/doc/", "usr/share/man/", "usr/share/info/"]
@@ -577,20 +587,33 @@ pub fn plan(
             let runs: Vec<&str> = trace
                 .kept
                 .iter()
-                .filter(|(_, r)| matches!(r, crate::trace::Reason::ShellCommand { .. }))
+                .filter(|(_, r)| {
+                    matches!(
+                        r,
+                        crate::trace::Reason::ShellCommand { .. }
+                            | crate::trace::Reason::Wrapped { .. }
+                    )
+                })
                 .map(|(p, _)| p.as_str())
                 .collect();
             let with = if runs.is_empty() {
-                " (and name what the command runs with --exec PATH)".to_string()
+                "; name what the command runs with --exec PATH".to_string()
             } else {
                 format!(
-                    " (what the command runs is kept with it: {})",
+                    "; what the command runs is kept with it: {}",
                     runs.join(", ")
                 )
             };
+            // A pass-through wrapper: the first way out is not to run it.
+            let wrapper = trace
+                .diagnostics
+                .iter()
+                .find(|w| w.code == "entrypoint-wrapper")
+                .map(|w| format!("{}. Or ", w.message))
+                .unwrap_or_default();
             return Err(Error::NeedsShell(format!(
-                "{}. A distroless image has no shell, so this image would not start. \
-                 Either keep one (--keep {shell}{with}), or run the program directly: \
+                "{}. A distroless image has no shell, so this image would not start. {wrapper}\
+                 keep a shell (--keep {shell}{with}), or run the program directly: \
                  an exec-form Entrypoint/Cmd (e.g. --entrypoint '[\"/usr/bin/app\", \"--flag\"]')",
                 d.message
             )));
@@ -616,9 +639,21 @@ pub fn plan(
         why: BTreeMap::new(),
         made: Vec::new(),
     };
+    // A profile drop that would remove what the command runs (`npm start`
+    // runs npm) is not applied at all: the command needs that tree.
+    let profile_drops: Vec<&String> = profile
+        .drop
+        .iter()
+        .filter(|g| {
+            !trace
+                .kept
+                .iter()
+                .any(|(p, r)| r.is_essential() && rules::matches(g, p))
+        })
+        .collect();
     let dropped_by = |p: &str| {
         opts.drop.iter().any(|g| rules::matches(g, p))
-            || profile.drop.iter().any(|g| rules::matches(g, p))
+            || profile_drops.iter().any(|g| rules::matches(g, p))
     };
     // 1. What the trace keeps (the profile's drops only yield to what the program needs).
     // A --drop of what the program needs is done, and said: (glob, essential?) → paths.

@@ -2,6 +2,7 @@
 //! it is needed: the ELF loader closure, run-time rules, and the entrypoint
 //! package's data.
 
+mod app;
 pub mod loader;
 mod run;
 pub mod shell;

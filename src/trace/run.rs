@@ -20,6 +20,15 @@ pub enum Reason {
     ShellCommand { command: String },
     /// Matched by the user's `--keep GLOB`.
     UserKeep { glob: String },
+    /// A file or directory a word of the command line names (`main.py`, `-jar app.jar`).
+    CommandLine { word: String },
+    /// Part of the application's own tree: its WorkingDir, or the directory of
+    /// the script or jar it runs.
+    AppRoot { root: String },
+    /// The program a pass-through wrapper script (`exec "$@"`) runs.
+    Wrapped { wrapper: String },
+    /// A library `by` dlopens by a path compiled into it.
+    DlopenPath { by: String },
     /// PT_INTERP of an ELF file, or the `#!` interpreter of a script.
     Interpreter { of: String },
     /// DT_NEEDED `name` of `by`.
@@ -47,6 +56,10 @@ impl std::fmt::Display for Reason {
             Reason::Exec => write!(f, "--exec"),
             Reason::ShellCommand { command } => write!(f, "run by the shell command `{command}`"),
             Reason::UserKeep { glob } => write!(f, "--keep {glob}"),
+            Reason::CommandLine { word } => write!(f, "named on the command line ({word})"),
+            Reason::AppRoot { root } => write!(f, "app-root {root}"),
+            Reason::Wrapped { wrapper } => write!(f, "run by the wrapper {wrapper} (exec \"$@\")"),
+            Reason::DlopenPath { by } => write!(f, "dlopen-path: named in {by}"),
             Reason::Interpreter { of } => write!(f, "interpreter of {of}"),
             Reason::ElfNeeded { by, name } => write!(f, "elf-needed by {by} ({name})"),
             Reason::SymlinkHop { of } => write!(f, "symlink hop of {of}"),
@@ -75,6 +88,10 @@ impl Reason {
             Reason::Exec => "exec",
             Reason::ShellCommand { .. } => "shell-command",
             Reason::UserKeep { .. } => "user-keep",
+            Reason::CommandLine { .. } => "command-line",
+            Reason::AppRoot { .. } => "app-root",
+            Reason::Wrapped { .. } => "wrapped",
+            Reason::DlopenPath { .. } => "dlopen-path",
             Reason::Interpreter { .. } => "interpreter",
             Reason::ElfNeeded { .. } => "elf-needed",
             Reason::SymlinkHop { .. } => "symlink-hop",
@@ -93,6 +110,9 @@ impl Reason {
             Reason::Entrypoint
                 | Reason::Exec
                 | Reason::ShellCommand { .. }
+                | Reason::CommandLine { .. }
+                | Reason::Wrapped { .. }
+                | Reason::DlopenPath { .. }
                 | Reason::Interpreter { .. }
                 | Reason::ElfNeeded { .. }
                 | Reason::SymlinkHop { .. }
@@ -104,7 +124,8 @@ impl Reason {
         match self {
             Reason::Interpreter { of } | Reason::SymlinkHop { of } => Some(of),
             Reason::ConfigReference { config, .. } => Some(config),
-            Reason::CompiledIn { by } => Some(by),
+            Reason::CompiledIn { by } | Reason::DlopenPath { by } => Some(by),
+            Reason::Wrapped { wrapper } => Some(wrapper),
             Reason::ElfNeeded { by, .. } => Some(by),
             Reason::Rule { trigger, .. } if trigger.starts_with('/') => Some(trigger),
             _ => None,
@@ -163,6 +184,10 @@ pub struct Trace {
     pub diagnostics: Vec<Diagnostic>,
     /// Packages whose data was kept, in the order found.
     pub packages: Vec<String>,
+    /// Paths the command line names that exist in the image (the result must have them).
+    pub named: BTreeSet<String>,
+    /// The application's own trees, kept whole.
+    pub app_roots: Vec<String>,
     /// Files the program will create (named in its config or compiled in, not
     /// in the image) → the directory they go in (real path): what it writes.
     pub creates: BTreeMap<String, String>,
@@ -216,10 +241,10 @@ pub fn resolve_program(
     }))
 }
 
-struct State<'a> {
-    layers: &'a Layers,
-    loader: Loader<'a>,
-    t: Trace,
+pub(super) struct State<'a> {
+    pub(super) layers: &'a Layers,
+    pub(super) loader: Loader<'a>,
+    pub(super) t: Trace,
     roots: Vec<Object>,
     root_set: BTreeSet<String>,
 }
@@ -227,7 +252,7 @@ struct State<'a> {
 impl State<'_> {
     /// Keeps `path` (absolute, as named) for `reason`; a symlink also keeps
     /// every hop and its target. Returns true when something new was kept.
-    fn keep(&mut self, path: &str, reason: Reason) -> bool {
+    pub(super) fn keep(&mut self, path: &str, reason: Reason) -> bool {
         let tree = &self.layers.tree;
         let Ok(r) = tree.resolve(path, false) else {
             return false;
@@ -364,7 +389,11 @@ pub fn trace(
         }
     }
     let mut related: Vec<String> = Vec::new();
+    // Every program the container starts (not its interpreters): their
+    // compiled-in paths are data they read.
+    let mut launched: Vec<String> = Vec::new();
     for (path, reason) in programs {
+        launched.push(path.clone());
         if reason == Reason::Entrypoint {
             // The file argv[0] is, whatever it turns out to be.
             st.t.entrypoint = layers
@@ -373,8 +402,22 @@ pub fn trace(
                 .ok()
                 .map(|r| format!("/{}", r.path));
         }
+        let is_entry = reason == Reason::Entrypoint;
         follow_interpreters(&mut st, &path, reason, &opts.env, &mut related);
+        // A shell script as the entrypoint may be a pass-through wrapper.
+        let script = st.t.entrypoint.clone().filter(|_| is_entry);
+        if let Some(script) = script.filter(|s| st.loader.object(s).is_none()) {
+            for (p, r) in
+                super::app::wrapper(&mut st, &script, &opts.argv, &opts.env, &opts.workdir)
+            {
+                if matches!(r, Reason::Wrapped { .. }) {
+                    launched.push(p.clone());
+                }
+                follow_interpreters(&mut st, &p, r, &opts.env, &mut related);
+            }
+        }
     }
+    super::app::command_line(&mut st, &opts.argv, &opts.workdir, catalog);
     for g in &opts.keep {
         let (paths, hops) = rules::glob(&layers.tree, g);
         for p in paths.iter().chain(hops.iter()) {
@@ -383,6 +426,7 @@ pub fn trace(
     }
 
     let mut fired: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut dlopen_scanned: BTreeSet<String> = BTreeSet::new();
     let mut packages_done = false;
     for _round in 0..32 {
         let mut new = false;
@@ -404,11 +448,12 @@ pub fn trace(
         }
         st.t.closure = closure;
         new |= apply_rules(&mut st, rules, &mut fired);
+        new |= super::app::dlopen_paths(&mut st, &mut dlopen_scanned);
         if !packages_done {
             packages_done = true;
             new |= package_data(&mut st, catalog, rules, &related);
-            if let Some(ep) = st.t.entrypoint.clone() {
-                new |= compiled_in(&mut st, rules, &ep);
+            for p in &launched {
+                new |= compiled_in(&mut st, rules, p);
             }
         }
         if !new {
@@ -750,6 +795,22 @@ fn package_data(st: &mut State, catalog: &Catalog, rules: &Rules, related: &[Str
 
 /// Keeps the directories and data files whose absolute paths are compiled
 /// into the program (nginx's `/var/lib/nginx/body`: the directory must exist).
+/// The absolute paths among a binary's printable strings (`/var/lib/nginx/body`).
+pub(super) fn absolute_strings(bytes: &[u8]) -> BTreeSet<String> {
+    let mut found: BTreeSet<String> = BTreeSet::new();
+    for run in bytes.split(|b| !(0x21..0x7f).contains(b)) {
+        if run.len() >= 5 && run[0] == b'/' && run[1].is_ascii_alphanumeric() {
+            let s = String::from_utf8_lossy(run)
+                .trim_end_matches(['/', '.', ',', ':', ';', ')'])
+                .to_string();
+            if !s.contains(['%', '*', '$', '{', '\\', '\'', '"', '(']) {
+                found.insert(s);
+            }
+        }
+    }
+    found
+}
+
 fn compiled_in(st: &mut State, rules: &Rules, program: &str) -> bool {
     let excluded = |p: &str| {
         rules
@@ -760,17 +821,7 @@ fn compiled_in(st: &mut State, rules: &Rules, program: &str) -> bool {
     let Some(bytes) = st.layers.read(program, 256 << 20) else {
         return false;
     };
-    let mut found: BTreeSet<String> = BTreeSet::new();
-    for run in bytes.split(|b| !(0x21..0x7f).contains(b)) {
-        if run.len() >= 5 && run[0] == b'/' && run[1].is_ascii_alphanumeric() {
-            let s = String::from_utf8_lossy(run)
-                .trim_end_matches(['/', '.', ',', ':', ';'])
-                .to_string();
-            if !s.contains(['%', '*', '$', '{', '\\', '\'', '"']) {
-                found.insert(s);
-            }
-        }
-    }
+    let found = absolute_strings(&bytes);
     let reason = Reason::CompiledIn {
         by: program.to_string(),
     };

@@ -1,0 +1,134 @@
+//! The result check: before an image is written, what its command needs is
+//! in it. Each failure is a diagnostic with a stable code and the fix;
+//! `rewrite` refuses the errors unless `--force`.
+
+use super::Plan;
+use crate::fs::Tree;
+use crate::image::Layers;
+use crate::trace::{Diagnostic, Trace};
+
+fn exists(tree: &Tree, path: &str) -> bool {
+    tree.resolve(path, true)
+        .is_ok_and(|r| tree.get(&r.path).is_some())
+}
+
+/// The interpreter a `#!` line names, and for `/usr/bin/env PROG`, PROG.
+fn shebang(head: &[u8]) -> Option<(String, Option<String>)> {
+    let line = head.strip_prefix(b"#!")?;
+    let line = String::from_utf8_lossy(line.split(|b| *b == b'\n').next()?).into_owned();
+    let mut words = line.split_whitespace();
+    let interp = words.next()?.to_string();
+    let prog = interp
+        .ends_with("/env")
+        .then(|| words.find(|w| !w.starts_with('-')).map(String::from))
+        .flatten();
+    Some((interp, prog))
+}
+
+/// Checks the planned tree against what the command needs.
+pub fn check(plan: &Plan, layers: &Layers, trace: &Trace, env: &[String]) -> Vec<Diagnostic> {
+    let tree = &plan.tree;
+    let mut out = Vec::new();
+    // 1. What the command line names, and the program itself.
+    let mut named: Vec<&String> = trace.named.iter().collect();
+    named.extend(trace.entrypoint.iter());
+    for p in named {
+        if !exists(tree, p) {
+            out.push(Diagnostic::new(
+                "check-missing-command-path",
+                "error",
+                Some(p),
+                format!("{p}, which the command runs or names, is not in the result: keep it (--keep {p})"),
+            ));
+        }
+    }
+    // 2. The application roots.
+    for r in &trace.app_roots {
+        if !exists(tree, r) {
+            out.push(Diagnostic::new(
+                "check-missing-app-root",
+                "error",
+                Some(r),
+                format!("the application's directory {r} is not in the result: keep it (--keep '{r}/**')"),
+            ));
+        }
+    }
+    // 3. Symlinks whose target the input had and the result lacks.
+    for (p, n) in tree.iter() {
+        let Some(target) = n.symlink_target() else {
+            continue;
+        };
+        let abs = format!("/{p}");
+        if !exists(tree, &abs) && exists(&layers.tree, &abs) {
+            let to = layers
+                .tree
+                .resolve(&abs, true)
+                .map(|r| format!("/{}", r.path))
+                .unwrap_or_else(|_| target.to_string());
+            out.push(Diagnostic::new(
+                "check-dangling-symlink",
+                "error",
+                Some(&abs),
+                format!("{abs} -> {target} points to {to}, which is not in the result: keep it (--keep {to}) or drop the link (--drop {abs})"),
+            ));
+        }
+    }
+    // 4. Scripts that will run: their interpreters. The program and what the
+    // command line names must start (errors); the app's own executable
+    // scripts may be run by it (warnings).
+    let mut scripts: Vec<(String, &str)> = Vec::new();
+    for p in trace.named.iter().chain(trace.entrypoint.iter()) {
+        scripts.push((p.clone(), "error"));
+    }
+    for r in &trace.app_roots {
+        for (p, n) in tree.subtree(r.trim_start_matches('/')) {
+            if n.is_file() && n.meta.mode & 0o111 != 0 {
+                scripts.push((format!("/{p}"), "warning"));
+            }
+        }
+    }
+    scripts.sort();
+    scripts.dedup_by(|a, b| a.0 == b.0);
+    for (p, severity) in scripts {
+        let Some(head) = layers.read(&p, 256) else {
+            continue;
+        };
+        let Some((interp, prog)) = shebang(&head) else {
+            continue;
+        };
+        let missing = if !exists(tree, &interp) {
+            Some(interp.clone())
+        } else {
+            prog.filter(|prog| {
+                !matches!(
+                    crate::trace::resolve_program(tree, prog, env, "/"),
+                    Ok(Ok(_))
+                )
+            })
+        };
+        if let Some(m) = missing {
+            out.push(Diagnostic::new(
+                "check-missing-interpreter",
+                severity,
+                Some(&p),
+                format!("{p} runs through {m} (its #! line), which is not in the result: keep it (--keep {m})"),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shebang;
+
+    #[test]
+    fn shebang_lines() {
+        assert_eq!(shebang(b"#!/bin/sh\nx"), Some(("/bin/sh".into(), None)));
+        assert_eq!(
+            shebang(b"#!/usr/bin/env -S python3 -u\n"),
+            Some(("/usr/bin/env".into(), Some("python3".into())))
+        );
+        assert_eq!(shebang(b"\x7fELF"), None);
+    }
+}

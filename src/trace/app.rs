@@ -1,0 +1,309 @@
+//! The application itself, beyond what package databases know: the files and
+//! directories the command line names, the app's own tree (its WorkingDir,
+//! the directory of the script or jar it runs), pass-through wrapper scripts
+//! (`docker-entrypoint.sh … exec "$@"`), and libraries a program `dlopen`s by
+//! a path compiled into it.
+
+use super::run::{Diagnostic, Reason, State};
+use crate::catalog::Catalog;
+use std::collections::BTreeSet;
+
+/// Directories that are never an application's own root, however the image
+/// sets WorkingDir: keeping one whole would keep the system.
+const SYSTEM_DIRS: &[&str] = &[
+    "/",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64",
+    "/usr",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/libexec",
+    "/usr/share",
+    "/usr/include",
+    "/usr/src",
+    "/usr/local",
+    "/usr/local/bin",
+    "/usr/local/sbin",
+    "/usr/local/lib",
+    "/usr/local/share",
+    "/usr/local/include",
+    "/etc",
+    "/var",
+    "/var/lib",
+    "/var/cache",
+    "/var/log",
+    "/var/tmp",
+    "/opt",
+    "/home",
+    "/root",
+    "/tmp",
+    "/run",
+    "/srv",
+    "/mnt",
+    "/media",
+    "/dev",
+    "/proc",
+    "/sys",
+    "/boot",
+];
+
+/// Version-control metadata an app tree copied with `COPY . /app` may carry.
+const VCS: &[&str] = &[".git", ".hg", ".svn", ".bzr"];
+
+/// `dir/../x` and `./x` made plain.
+fn join(dir: &str, rel: &str) -> String {
+    let base = if rel.starts_with('/') { "" } else { dir };
+    crate::rules::normalize(&format!("{}/{rel}", base.trim_end_matches('/')))
+}
+
+/// The paths a command-line word may name: itself, the value of
+/// `--opt=VALUE`, each element of a `:`-separated list (`-cp a.jar:lib/*`),
+/// with a trailing `/*` (a classpath wildcard) meaning the directory.
+fn candidates(word: &str) -> Vec<String> {
+    let value = match word.split_once('=') {
+        Some((k, v)) if k.starts_with('-') => v,
+        _ if word.starts_with('-') => return Vec::new(),
+        _ => word,
+    };
+    value
+        .split(':')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.strip_suffix("/*").unwrap_or(p).to_string())
+        .collect()
+}
+
+impl State<'_> {
+    /// Whether `dir` (absolute, real) may be an application root.
+    fn app_root_ok(&self, dir: &str, catalog: &Catalog) -> bool {
+        let key = dir.trim_start_matches('/');
+        !SYSTEM_DIRS.contains(&dir)
+            && !catalog.is_owned(key)
+            && self.layers.tree.get(key).is_some_and(|n| n.is_dir())
+    }
+
+    /// Keeps a directory's whole tree (less VCS metadata) for `reason`.
+    fn keep_tree(&mut self, dir: &str, reason: &Reason) -> bool {
+        let key = dir.trim_start_matches('/').to_string();
+        let paths: Vec<String> = self
+            .layers
+            .tree
+            .subtree(&key)
+            .filter(|(p, _)| !p.split('/').any(|c| VCS.contains(&c)))
+            .map(|(p, _)| format!("/{p}"))
+            .collect();
+        let mut new = self.keep(dir, reason.clone());
+        for p in paths {
+            new |= self.keep(&p, reason.clone());
+        }
+        new
+    }
+}
+
+/// Keeps what the command line names (argv after the program) and the
+/// application roots: the WorkingDir when it is the app's, and the directory
+/// of each script, jar or other file the command line names there. Records
+/// them in the trace for the result check.
+pub(super) fn command_line(st: &mut State, argv: &[String], workdir: &str, catalog: &Catalog) {
+    let wd = if workdir.is_empty() { "/" } else { workdir };
+    let mut roots: BTreeSet<String> = BTreeSet::new();
+    // A shell's -c string is not a file name (its programs are traced apart).
+    let shell_c = argv.get(1).is_some_and(|a| a == "-c");
+    for word in argv.iter().skip(1).filter(|_| !shell_c) {
+        for c in candidates(word) {
+            let path = join(wd, &c);
+            let Ok(r) = st.layers.tree.resolve(&path, true) else {
+                continue;
+            };
+            let Some(node) = st.layers.tree.get(&r.path) else {
+                continue;
+            };
+            let real = format!("/{}", r.path);
+            let reason = Reason::CommandLine { word: word.clone() };
+            if node.is_dir() {
+                if st.app_root_ok(&real, catalog) {
+                    roots.insert(real.clone());
+                } else {
+                    st.keep(&path, reason);
+                }
+            } else {
+                st.keep(&path, reason);
+                if let Some((dir, _)) = real.rsplit_once('/') {
+                    if st.app_root_ok(dir, catalog) {
+                        roots.insert(dir.to_string());
+                    }
+                }
+            }
+            st.t.named.insert(path);
+        }
+    }
+    let wd_real = st
+        .layers
+        .tree
+        .resolve(wd, true)
+        .map(|r| format!("/{}", r.path))
+        .unwrap_or_default();
+    if !wd_real.is_empty() && st.app_root_ok(&wd_real, catalog) {
+        roots.insert(wd_real);
+    }
+    // An app root inside another is part of it.
+    let all: Vec<String> = roots.iter().cloned().collect();
+    roots.retain(|r| {
+        !all.iter()
+            .any(|o| o != r && r.starts_with(&format!("{o}/")))
+    });
+    for root in roots {
+        st.keep_tree(&root, &Reason::AppRoot { root: root.clone() });
+        st.t.app_roots.push(root);
+    }
+}
+
+/// A `#!` shell script run as the entrypoint that ends by running its
+/// arguments (`exec "$@"`, as official images' `docker-entrypoint.sh` do): a
+/// pass-through wrapper. Says what would run without it, traces that program
+/// (for when the wrapper and a shell are kept) and what the script itself runs.
+pub(super) fn wrapper(
+    st: &mut State,
+    script: &str,
+    argv: &[String],
+    env: &[String],
+    workdir: &str,
+) -> Vec<(String, Reason)> {
+    let mut programs = Vec::new();
+    let Some(text) = st.layers.read(script, 1 << 20) else {
+        return programs;
+    };
+    let text = String::from_utf8_lossy(&text).into_owned();
+    // Only shell scripts: `#!/bin/sh`, `#!/usr/bin/env bash`.
+    let first = text.lines().next().unwrap_or("");
+    let Some(line) = first.strip_prefix("#!") else {
+        return programs;
+    };
+    let mut words = line.split_whitespace();
+    let interp = words.next().unwrap_or("");
+    let interp = if interp.ends_with("/env") {
+        words.find(|w| !w.starts_with('-')).unwrap_or("")
+    } else {
+        interp
+    };
+    if !crate::analyze::SHELLS.contains(&interp.rsplit('/').next().unwrap_or("")) {
+        return programs;
+    }
+    let runs_args = text
+        .lines()
+        .map(str::trim)
+        .any(|l| !l.starts_with('#') && (l.contains("exec \"$@\"") || l.contains("exec \"${@}\"")));
+    // What the script runs itself (gosu, chown, find …), found as sh reads it.
+    let body = text.split_once('\n').map(|(_, b)| b).unwrap_or("");
+    for p in super::shell::programs(body).programs {
+        if let Ok(Ok(path)) = super::resolve_program(&st.layers.tree, &p, env, workdir) {
+            programs.push((
+                path,
+                Reason::ShellCommand {
+                    command: format!("{p} (run by {script})"),
+                },
+            ));
+        }
+    }
+    if !runs_args {
+        return programs;
+    }
+    let rest: Vec<&String> = argv.iter().skip(1).collect();
+    st.t.diagnostics.push(Diagnostic::new(
+        "entrypoint-wrapper",
+        "warning",
+        Some(script),
+        format!(
+            "{script} is a wrapper script that ends in exec \"$@\": without it the image runs {}; \
+             `rewrite --entrypoint ''` runs that directly, with no shell (or --keep /bin/sh keeps the wrapper)",
+            if rest.is_empty() {
+                "nothing (the image has no Cmd)".to_string()
+            } else {
+                serde_json::to_string(&rest).unwrap_or_default()
+            }
+        ),
+    ));
+    if let Some(prog) = rest.first().filter(|p| !p.starts_with('-')) {
+        if let Ok(Ok(path)) = super::resolve_program(&st.layers.tree, prog, env, workdir) {
+            programs.push((
+                path,
+                Reason::Wrapped {
+                    wrapper: script.to_string(),
+                },
+            ));
+        }
+    }
+    programs
+}
+
+/// Libraries a kept ELF file that imports `dlopen` names by absolute path in
+/// its strings (`/usr/local/lib/svc/plugins/hello.so`), or directories of
+/// them (`/usr/local/lib/svc/plugins`): kept, and traced in turn.
+pub(super) fn dlopen_paths(st: &mut State, scanned: &mut BTreeSet<String>) -> bool {
+    let objects: Vec<String> =
+        st.t.closure
+            .objects
+            .keys()
+            .filter(|o| !scanned.contains(*o))
+            .cloned()
+            .collect();
+    let mut new = false;
+    for o in objects {
+        scanned.insert(o.clone());
+        if !st.loader.elf_at(&o).is_some_and(|i| i.imports("dlopen")) {
+            continue;
+        }
+        let Some(bytes) = st.layers.read(&o, 256 << 20) else {
+            continue;
+        };
+        for s in super::run::absolute_strings(&bytes) {
+            let tree = &st.layers.tree;
+            let Ok(r) = tree.resolve(&s, true) else {
+                continue;
+            };
+            let Some(node) = tree.get(&r.path) else {
+                continue;
+            };
+            let reason = Reason::DlopenPath { by: o.clone() };
+            if node.is_file() {
+                if st.loader.object(&s).is_some() {
+                    new |= st.keep(&s, reason);
+                }
+            } else if node.is_dir() && r.path.matches('/').count() >= 2 {
+                let libs: Vec<String> = tree
+                    .subtree(&r.path)
+                    .filter(|(p, n)| {
+                        n.is_file()
+                            && p[r.path.len() + 1..].split('/').count() == 1
+                            && p.contains(".so")
+                    })
+                    .map(|(p, _)| format!("/{p}"))
+                    .collect();
+                for l in libs {
+                    if st.loader.object(&l).is_some() {
+                        new |= st.keep(&l, reason.clone());
+                    }
+                }
+            }
+        }
+    }
+    new
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_words_and_their_paths() {
+        assert_eq!(candidates("main.py"), ["main.py"]);
+        assert_eq!(candidates("--config=/etc/app.toml"), ["/etc/app.toml"]);
+        assert!(candidates("-g").is_empty());
+        assert_eq!(candidates("app.jar:lib/*"), ["app.jar", "lib"]);
+        assert_eq!(join("/app", "./src/../main.py"), "/app/main.py");
+        assert_eq!(join("/app", "/etc/x"), "/etc/x");
+    }
+}

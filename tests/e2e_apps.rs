@@ -1,0 +1,236 @@
+//! Application images built as Dockerfiles build them (`fixtures/make-app.sh`:
+//! a fixture base plus a layer added with umoci): slimmed, each does its job
+//! under runc with no shell and no package manager left, keeps the app's own
+//! tree, and what could not work is refused, not written.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn app(name: &str) -> String {
+    let p = fixtures().join(format!("app-{name}.oci"));
+    assert!(
+        p.is_dir(),
+        "{} missing: run `fixtures/make-app.sh {} {name}` (or scripts/test) first",
+        p.display(),
+        fixtures().display()
+    );
+    p.display().to_string()
+}
+
+/// Rewrites `src` with `extra` options into a fresh oci-archive.
+fn rewrite(src: &str, extra: &[&str]) -> (tempfile::TempDir, PathBuf, Value) {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("slim.tar");
+    let mut args = vec![
+        "rewrite",
+        "-q",
+        "--format",
+        "json",
+        src,
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = ok(slim(&args));
+    let plan = serde_json::from_slice(&o.stdout).unwrap();
+    (d, out, plan)
+}
+
+/// Runs the image under runc and fetches `url` from inside its network namespace.
+fn serves(image: &Path, url: &str, expect: &str) {
+    need("runc");
+    let probe = format!("curl -fsS {url} | grep -q '{expect}'");
+    let o = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/run-image.sh"))
+        .args(["-q", "-W", "30", "-P", &probe])
+        .arg(image)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{} did not serve '{expect}' at {url}: {}{}",
+        image.display(),
+        stdout(&o),
+        stderr(&o)
+    );
+}
+
+/// analyze --format json of an image.
+fn analyze(image: &str) -> Value {
+    serde_json::from_slice(&ok(slim(&["analyze", "-q", "--format", "json", image])).stdout).unwrap()
+}
+
+fn paths(image: &Path) -> Vec<String> {
+    let o = ok(slim(&[
+        "ls",
+        "-q",
+        "--format",
+        "json",
+        image.to_str().unwrap(),
+    ]));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// No shell, no package manager, every DT_NEEDED resolved inside the image.
+fn distroless(image: &Path) {
+    let v = analyze(image.to_str().unwrap());
+    assert_eq!(v["shells"], serde_json::json!([]), "{}", v["shells"]);
+    assert_eq!(
+        v["package_managers"],
+        serde_json::json!([]),
+        "{}",
+        v["package_managers"]
+    );
+    let unresolved: Vec<&Value> = v["dependencies"]["edges"]
+        .as_array()
+        .map(|e| e.iter().filter(|e| e["to"].is_null()).collect())
+        .unwrap_or_default();
+    assert!(unresolved.is_empty(), "unresolved: {unresolved:?}");
+}
+
+#[test]
+fn a_native_service_behind_a_wrapper_is_refused_then_runs_without_it_or_with_a_shell() {
+    let src = app("svc");
+    // analyze says what the wrapper runs.
+    let v = analyze(&src);
+    let wrapper = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "entrypoint-wrapper")
+        .unwrap_or_else(|| panic!("no entrypoint-wrapper: {}", v["diagnostics"]));
+    assert!(
+        wrapper["message"]
+            .as_str()
+            .unwrap()
+            .contains(r#"["svc","--port","8080"]"#),
+        "{wrapper}"
+    );
+    // rewrite refuses, naming the ways out.
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("x.tar");
+    fails_with(
+        &slim(&["rewrite", "-q", &src, "-o", out.to_str().unwrap()]),
+        &["docker-entrypoint.sh", "--entrypoint ''", "--keep /bin/sh"],
+    );
+    assert!(!out.exists());
+    // Without the wrapper: svc runs directly, with its compiled-in config and
+    // the plugin it dlopens by path (and the library that plugin needs).
+    let (_d, image, plan) = rewrite(&src, &["--entrypoint", ""]);
+    let kept = paths(&image);
+    for p in [
+        "/usr/local/bin/svc",
+        "/usr/local/etc/svc/svc.conf",
+        "/usr/local/lib/svc/plugins/greet.so",
+        "/usr/local/lib/svc/libsvchelper.so",
+    ] {
+        assert!(
+            kept.iter().any(|k| k == p),
+            "{p} not kept: {}",
+            plan["kept"]
+        );
+    }
+    assert!(!kept.iter().any(|k| k.ends_with("docker-entrypoint.sh")));
+    distroless(&image);
+    serves(
+        &image,
+        "http://127.0.0.1:8080/",
+        "greetings from the plugin",
+    );
+    // With the wrapper and a shell: what the wrapper runs (mkdir, svc) is kept.
+    let (_d2, image, _) = rewrite(&src, &["--keep", "/bin/sh"]);
+    let kept = paths(&image);
+    assert!(
+        kept.iter().any(|k| k == "/usr/bin/mkdir"),
+        "mkdir, run by the wrapper, is missing"
+    );
+    serves(&image, "http://127.0.0.1:8080/", "svc is up");
+}
+
+#[test]
+fn a_flask_app_from_pip_wheels_keeps_its_tree_and_drops_pip() {
+    let src = app("flask");
+    let (_d, image, plan) = rewrite(&src, &[]);
+    let kept = paths(&image);
+    for p in [
+        "/app/main.py",
+        "/app/shop/prices.py",
+        "/app/templates/index.html",
+        "/usr/local/lib/python3.11/dist-packages/flask/app.py",
+    ] {
+        assert!(kept.iter().any(|k| k == p), "{p} not kept");
+    }
+    // Pillow's C extension and the libraries its wheel vendors, via RPATH $ORIGIN.
+    assert!(
+        kept.iter()
+            .any(|k| k.contains("/dist-packages/PIL/_imaging.cpython-311-x86_64-linux-gnu.so")),
+        "PIL's extension module missing"
+    );
+    assert!(
+        kept.iter()
+            .any(|k| k.contains("/dist-packages/pillow.libs/libjpeg")),
+        "pillow.libs missing"
+    );
+    for gone in [
+        "/usr/local/bin/pip",
+        "/usr/local/lib/python3.11/dist-packages/pip/__init__.py",
+    ] {
+        assert!(!kept.iter().any(|k| k == gone), "{gone} kept");
+    }
+    assert!(
+        !kept.iter().any(|k| k.starts_with("/app/.git")),
+        ".git kept"
+    );
+    assert!(
+        plan["dropped"]["package-managers"]["files"]
+            .as_u64()
+            .unwrap()
+            > 100
+    );
+    distroless(&image);
+    serves(
+        &image,
+        "http://127.0.0.1:8000/",
+        "total 3.75, a 73-byte PNG drawn by Pillow",
+    );
+    // --explain says why the app's files stay, and why pip goes.
+    let e: Value = serde_json::from_slice(
+        &ok(slim(&[
+            "analyze",
+            "-q",
+            &src,
+            "--format",
+            "json",
+            "--explain",
+            "/app/templates/index.html",
+        ]))
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(e["chain"][0]["reason"]["kind"], "app-root", "{e}");
+    let e: Value = serde_json::from_slice(
+        &ok(slim(&[
+            "analyze",
+            "-q",
+            &src,
+            "--format",
+            "json",
+            "--explain",
+            "/usr/local/lib/python3.11/dist-packages/pip/__init__.py",
+        ]))
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(e["kept"], false, "{e}");
+    assert!(
+        e["dropped"].as_str().unwrap().contains("dist-packages/pip"),
+        "{e}"
+    );
+}
