@@ -62,22 +62,6 @@ fn analyze(image: &str) -> Value {
     serde_json::from_slice(&ok(slim(&["analyze", "-q", "--format", "json", image])).stdout).unwrap()
 }
 
-fn paths(image: &Path) -> Vec<String> {
-    let o = ok(slim(&[
-        "ls",
-        "-q",
-        "--format",
-        "json",
-        image.to_str().unwrap(),
-    ]));
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["path"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// No shell, no package manager, every DT_NEEDED resolved inside the image.
 fn distroless(image: &Path) {
     let v = analyze(image.to_str().unwrap());
@@ -124,7 +108,7 @@ fn a_native_service_behind_a_wrapper_is_refused_then_runs_without_it_or_with_a_s
     // Without the wrapper: svc runs directly, with its compiled-in config and
     // the plugin it dlopens by path (and the library that plugin needs).
     let (_d, image, plan) = rewrite(&src, &["--entrypoint", ""]);
-    let kept = paths(&image);
+    let kept = image_paths(&image);
     for p in [
         "/usr/local/bin/svc",
         "/usr/local/etc/svc/svc.conf",
@@ -146,7 +130,7 @@ fn a_native_service_behind_a_wrapper_is_refused_then_runs_without_it_or_with_a_s
     );
     // With the wrapper and a shell: what the wrapper runs (mkdir, svc) is kept.
     let (_d2, image, _) = rewrite(&src, &["--keep", "/bin/sh"]);
-    let kept = paths(&image);
+    let kept = image_paths(&image);
     assert!(
         kept.iter().any(|k| k == "/usr/bin/mkdir"),
         "mkdir, run by the wrapper, is missing"
@@ -158,7 +142,7 @@ fn a_native_service_behind_a_wrapper_is_refused_then_runs_without_it_or_with_a_s
 fn a_flask_app_from_pip_wheels_keeps_its_tree_and_drops_pip() {
     let src = app("flask");
     let (_d, image, plan) = rewrite(&src, &[]);
-    let kept = paths(&image);
+    let kept = image_paths(&image);
     for p in [
         "/app/main.py",
         "/app/shop/prices.py",
@@ -201,33 +185,12 @@ fn a_flask_app_from_pip_wheels_keeps_its_tree_and_drops_pip() {
         "total 3.75, a 73-byte PNG drawn by Pillow",
     );
     // --explain says why the app's files stay, and why pip goes.
-    let e: Value = serde_json::from_slice(
-        &ok(slim(&[
-            "analyze",
-            "-q",
-            &src,
-            "--format",
-            "json",
-            "--explain",
-            "/app/templates/index.html",
-        ]))
-        .stdout,
-    )
-    .unwrap();
+    let e = explain(&src, "/app/templates/index.html");
     assert_eq!(e["chain"][0]["reason"]["kind"], "app-root", "{e}");
-    let e: Value = serde_json::from_slice(
-        &ok(slim(&[
-            "analyze",
-            "-q",
-            &src,
-            "--format",
-            "json",
-            "--explain",
-            "/usr/local/lib/python3.11/dist-packages/pip/__init__.py",
-        ]))
-        .stdout,
-    )
-    .unwrap();
+    let e = explain(
+        &src,
+        "/usr/local/lib/python3.11/dist-packages/pip/__init__.py",
+    );
     assert_eq!(e["kept"], false, "{e}");
     assert!(
         e["dropped"].as_str().unwrap().contains("dist-packages/pip"),

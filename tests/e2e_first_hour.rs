@@ -33,23 +33,6 @@ fn serves_welcome_page(image: &Path) -> (bool, String) {
     (o.status.success(), format!("{}{}", stdout(&o), stderr(&o)))
 }
 
-/// The paths of an image, as `slim ls --format json` lists them.
-fn paths_of(image: &Path) -> Vec<String> {
-    let o = ok(slim(&[
-        "ls",
-        "-q",
-        "--format",
-        "json",
-        image.to_str().unwrap(),
-    ]));
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["path"].as_str().unwrap().to_string())
-        .collect()
-}
-
 const SHELL_FORM: [&str; 4] = [
     "--entrypoint",
     r#"["/bin/sh", "-c"]"#,
@@ -78,7 +61,7 @@ fn keep_bin_sh_for_a_shell_form_command_keeps_the_program_it_runs() {
     kept.extend(["--keep", "/bin/sh", "-o", o_path]);
     let o = ok(slim(&kept));
     assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
-    let paths = paths_of(&out);
+    let paths = image_paths(&out);
     assert!(
         paths.iter().any(|p| p == "/usr/sbin/nginx"),
         "nginx is missing"
@@ -119,7 +102,7 @@ fn drop_of_what_the_program_needs_is_refused_unless_forced() {
         "{}",
         stderr(&o)
     );
-    assert!(!paths_of(&out).iter().any(|p| p.contains("libssl.so")));
+    assert!(!image_paths(&out).iter().any(|p| p.contains("libssl.so")));
     // Dropping data the trace keeps is only a warning.
     let o = ok(slim(&[
         "rewrite",
@@ -187,7 +170,7 @@ fn explain_answers_from_the_same_plan_rewrite_writes() {
     let out = d.path().join("slim.tar");
     let src = nginx();
     ok(slim(&["rewrite", "-q", &src, "-o", out.to_str().unwrap()]));
-    let written = paths_of(&out);
+    let written = image_paths(&out);
     for p in [
         "/etc/passwd",
         "/etc/ssl/certs/ca-certificates.crt",

@@ -548,3 +548,34 @@ pub fn spdx_only(pkgs: &[&Value], field: &str) -> usize {
         .filter(|p| !p[field].as_str().unwrap().contains("LicenseRef-"))
         .count()
 }
+
+/// The paths of an image, as `slim ls --format json` lists them.
+pub fn image_paths(image: &Path) -> Vec<String> {
+    let o = ok(slim(&[
+        "ls",
+        "-q",
+        "--format",
+        "json",
+        image.to_str().unwrap(),
+    ]));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `slim analyze IMAGE --explain PATH --format json`.
+pub fn explain(image: &str, path: &str) -> Value {
+    let o = ok(slim(&[
+        "analyze",
+        "-q",
+        image,
+        "--format",
+        "json",
+        "--explain",
+        path,
+    ]));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
