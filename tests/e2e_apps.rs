@@ -197,3 +197,37 @@ fn a_flask_app_from_pip_wheels_keeps_its_tree_and_drops_pip() {
         "{e}"
     );
 }
+
+#[test]
+fn a_node_app_on_the_official_binary_keeps_node_modules_and_drops_npm() {
+    let src = app("node");
+    let v = analyze(&src);
+    assert!(
+        v["package_managers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "/usr/local/bin/npm"),
+        "npm is a package manager: {}",
+        v["package_managers"]
+    );
+    // The official docker-entrypoint.sh is a pass-through wrapper: run the Cmd directly.
+    let (_d, image, _) = rewrite(&src, &["--entrypoint", ""]);
+    let kept = image_paths(&image);
+    for p in [
+        "/usr/local/bin/node",
+        "/usr/src/app/server.js",
+        "/usr/src/app/lib/greeting.js",
+        "/usr/src/app/node_modules/ms/index.js",
+    ] {
+        assert!(kept.iter().any(|k| k == p), "{p} not kept");
+    }
+    for gone in [
+        "/usr/local/bin/npm",
+        "/usr/local/lib/node_modules/npm/package.json",
+    ] {
+        assert!(!kept.iter().any(|k| k == gone), "{gone} kept");
+    }
+    distroless(&image);
+    serves(&image, "http://127.0.0.1:3000/", "node app up in 2m");
+}

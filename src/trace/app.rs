@@ -268,8 +268,11 @@ pub(super) fn dlopen_paths(st: &mut State, scanned: &mut BTreeSet<String>) -> bo
                 continue;
             };
             let reason = Reason::DlopenPath { by: o.clone() };
+            // Libraries only: a program names executables too (`/bin/sh` for
+            // its child processes), which are not loaded into it.
+            let name = r.path.rsplit('/').next().unwrap_or("");
             if node.is_file() {
-                if st.loader.object(&s).is_some() {
+                if name.contains(".so") && st.loader.object(&s).is_some() {
                     new |= st.keep(&s, reason);
                 }
             } else if node.is_dir() && r.path.matches('/').count() >= 2 {
