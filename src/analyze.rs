@@ -60,6 +60,9 @@ pub struct Report {
     pub package_managers: Vec<String>,
     pub largest_directories: Vec<DirSize>,
     pub hidden: HiddenSummary,
+    /// Content no package database owns (what the image's own layers added:
+    /// the app, pip wheels, a runtime in /usr/local), by directory, largest first.
+    pub unowned: Vec<UnownedDir>,
     /// The entrypoint's ELF dependency graph (PT_INTERP and DT_NEEDED, as ld.so resolves them).
     pub dependencies: Option<crate::trace::Closure>,
     /// What a slimmed image would keep.
@@ -234,6 +237,84 @@ pub struct DirSize {
     pub path: String,
     pub bytes: u64,
     pub files: usize,
+}
+
+/// Regular files no package owns under one directory: the shallowest one no
+/// package owns (`/app`), else the files' own directory (`/usr/local/bin`).
+#[derive(Debug, Serialize)]
+pub struct UnownedDir {
+    pub path: String,
+    pub files: usize,
+    pub bytes: u64,
+    /// Of them, what the trace keeps.
+    pub kept_files: usize,
+    pub kept_bytes: u64,
+}
+
+/// Unowned regular files grouped by directory (see [`UnownedDir`]).
+fn unowned(
+    layers: &Layers,
+    catalog: &crate::catalog::Catalog,
+    trace: &crate::trace::Trace,
+) -> Vec<UnownedDir> {
+    // What package managers write while they install (their state, caches,
+    // byte-compiled modules of packaged sources) is not the image's own.
+    const STATE: &[&str] = &[
+        "var/lib/dpkg/",
+        "var/lib/apt/",
+        "var/cache/",
+        "var/log/",
+        "var/lib/rpm/",
+        "usr/lib/sysimage/rpm/",
+        "lib/apk/",
+        "etc/ld.so.cache",
+    ];
+    let mut groups: BTreeMap<String, UnownedDir> = BTreeMap::new();
+    for (path, node) in layers.tree.iter() {
+        if !matches!(node.kind, Kind::File { hardlink: None, .. })
+            || catalog.is_owned(path)
+            || STATE.iter().any(|s| path.starts_with(s))
+        {
+            continue;
+        }
+        let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        if let Some(src) = dir.strip_suffix("/__pycache__") {
+            if catalog.is_owned(src) {
+                continue;
+            }
+        }
+        // The shallowest directory no package owns, below the system's own
+        // (`/usr/local/lib/python3.11`, `/app`); else the file's directory.
+        let mut key = dir.to_string();
+        let mut acc = String::new();
+        for c in dir.split('/').filter(|c| !c.is_empty()) {
+            if !acc.is_empty() {
+                acc.push('/');
+            }
+            acc.push_str(c);
+            if !catalog.is_owned(&acc) && !crate::trace::SYSTEM_DIRS.contains(&slash(&acc).as_str())
+            {
+                key = acc.clone();
+                break;
+            }
+        }
+        let g = groups.entry(key.clone()).or_insert_with(|| UnownedDir {
+            path: slash(&key),
+            files: 0,
+            bytes: 0,
+            kept_files: 0,
+            kept_bytes: 0,
+        });
+        g.files += 1;
+        g.bytes += node.meta.size;
+        if trace.kept.contains_key(&slash(path)) {
+            g.kept_files += 1;
+            g.kept_bytes += node.meta.size;
+        }
+    }
+    let mut v: Vec<UnownedDir> = groups.into_values().collect();
+    v.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.path.cmp(&b.path)));
+    v
 }
 
 #[derive(Debug, Serialize)]
@@ -436,6 +517,7 @@ pub fn analyze(
             bytes: hidden_bytes,
             largest: hidden_list,
         },
+        unowned: unowned(layers, catalog, trace),
         dependencies,
         projected,
         diagnostics,

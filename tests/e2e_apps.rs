@@ -141,6 +141,25 @@ fn a_native_service_behind_a_wrapper_is_refused_then_runs_without_it_or_with_a_s
 #[test]
 fn a_flask_app_from_pip_wheels_keeps_its_tree_and_drops_pip() {
     let src = app("flask");
+    // analyze shows what the image's own layer added, and what the trace keeps of it.
+    let v = analyze(&src);
+    let unowned = |p: &str| {
+        v["unowned"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["path"] == p)
+            .unwrap_or_else(|| panic!("{p} not in unowned: {}", v["unowned"]))
+            .clone()
+    };
+    let site = unowned("/usr/local/lib/python3.11");
+    assert!(site["files"].as_u64().unwrap() > 500, "{site}");
+    let app = unowned("/app");
+    assert_eq!(
+        (app["files"].as_u64(), app["kept_files"].as_u64()),
+        (Some(5), Some(4)),
+        "{app}"
+    );
     let (_d, image, plan) = rewrite(&src, &[]);
     let kept = image_paths(&image);
     for p in [

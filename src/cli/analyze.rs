@@ -394,6 +394,37 @@ fn print_human(o: &mut impl Write, r: &Report) -> std::io::Result<()> {
     for d in &r.diagnostics {
         writeln!(o, "{:<12} {} [{}]", d.severity, d.message, d.code)?;
     }
+    if r.unowned.is_empty() {
+        writeln!(o, "Unowned      nothing: a package owns every file")?;
+    } else {
+        let (files, bytes): (usize, u64) = r
+            .unowned
+            .iter()
+            .fold((0, 0), |(f, b), u| (f + u.files, b + u.bytes));
+        writeln!(
+            o,
+            "Unowned      {files} files, {} that no package owns (the image's own additions); kept by the trace:",
+            human_bytes(bytes)
+        )?;
+        for u in r.unowned.iter().take(12) {
+            writeln!(
+                o,
+                "  {:>10} {:>6} files  kept {:>5} files {:>10}  {}",
+                human_bytes(u.bytes),
+                u.files,
+                u.kept_files,
+                human_bytes(u.kept_bytes),
+                u.path
+            )?;
+        }
+        if r.unowned.len() > 12 {
+            writeln!(
+                o,
+                "  … {} more directories (--format json lists all)",
+                r.unowned.len() - 12
+            )?;
+        }
+    }
     if r.hidden.files == 0 {
         writeln!(
             o,

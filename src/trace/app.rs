@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 /// Directories that are never an application's own root, however the image
 /// sets WorkingDir: keeping one whole would keep the system.
-const SYSTEM_DIRS: &[&str] = &[
+pub const SYSTEM_DIRS: &[&str] = &[
     "/",
     "/bin",
     "/sbin",

@@ -3,6 +3,7 @@
 //! package's data.
 
 mod app;
+pub use app::SYSTEM_DIRS;
 pub mod loader;
 mod run;
 pub mod shell;
