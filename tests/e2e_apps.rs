@@ -250,3 +250,34 @@ fn a_node_app_on_the_official_binary_keeps_node_modules_and_drops_npm() {
     distroless(&image);
     serves(&image, "http://127.0.0.1:3000/", "node app up in 2m");
 }
+
+#[test]
+fn a_java_jar_on_a_jdk_in_opt_follows_its_manifest_class_path() {
+    let src = app("java");
+    let (_d, image, plan) = rewrite(&src, &[]);
+    let kept = image_paths(&image);
+    for p in [
+        "/opt/java/openjdk/bin/java",
+        "/opt/java/openjdk/lib/server/libjvm.so",
+        "/opt/java/openjdk/lib/modules",
+        "/srv/app/app.jar",
+        "/srv/app/config/name.txt",
+        // Outside the app's directory: only its Class-Path names it.
+        "/srv/lib/greeting.jar",
+    ] {
+        assert!(
+            kept.iter().any(|k| k == p),
+            "{p} not kept: {}",
+            plan["kept"]
+        );
+    }
+    let e = explain(&src, "/srv/lib/greeting.jar");
+    assert_eq!(e["chain"][0]["reason"]["kind"], "class-path", "{e}");
+    let v = analyze(image.to_str().unwrap());
+    assert_eq!(v["shells"], serde_json::json!([]));
+    serves(
+        &image,
+        "http://127.0.0.1:8081/",
+        "java app up, the fixture on java 21",
+    );
+}

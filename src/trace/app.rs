@@ -131,6 +131,9 @@ pub(super) fn command_line(st: &mut State, argv: &[String], workdir: &str, catal
                 }
             } else {
                 st.keep(&path, reason);
+                if real.ends_with(".jar") {
+                    class_path(st, &real, 0);
+                }
                 if let Some((dir, _)) = real.rsplit_once('/') {
                     if st.app_root_ok(dir, catalog) {
                         roots.insert(dir.to_string());
@@ -149,6 +152,22 @@ pub(super) fn command_line(st: &mut State, argv: &[String], workdir: &str, catal
     if !wd_real.is_empty() && st.app_root_ok(&wd_real, catalog) {
         roots.insert(wd_real);
     }
+    // node_modules of the directories above an app root: `require()` looks there too.
+    for root in roots.clone() {
+        let mut dir = root.as_str();
+        while let Some((parent, _)) = dir.rsplit_once('/') {
+            let nm = format!("{parent}/node_modules");
+            if st
+                .layers
+                .tree
+                .get(nm.trim_start_matches('/'))
+                .is_some_and(|n| n.is_dir())
+            {
+                roots.insert(nm);
+            }
+            dir = parent;
+        }
+    }
     // An app root inside another is part of it.
     let all: Vec<String> = roots.iter().cloned().collect();
     roots.retain(|r| {
@@ -158,6 +177,88 @@ pub(super) fn command_line(st: &mut State, argv: &[String], workdir: &str, catal
     for root in roots {
         st.keep_tree(&root, &Reason::AppRoot { root: root.clone() });
         st.t.app_roots.push(root);
+    }
+}
+
+/// The jars (and directories) a jar's manifest `Class-Path` names, relative
+/// to the jar's directory: kept, and their own `Class-Path` followed.
+fn class_path(st: &mut State, jar: &str, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    let Some(node) = st.layers.tree.get(jar.trim_start_matches('/')) else {
+        return;
+    };
+    let Some(section) = st.layers.open(node) else {
+        return;
+    };
+    let Some(cp) =
+        super::jar::manifest(&section).and_then(|m| super::jar::attribute(&m, "Class-Path"))
+    else {
+        return;
+    };
+    let dir = jar.rsplit_once('/').map(|(d, _)| d).unwrap_or("/");
+    for entry in cp.split_whitespace() {
+        let entry = entry.strip_prefix("file:").unwrap_or(entry);
+        let path = join(dir, entry);
+        let Ok(r) = st.layers.tree.resolve(&path, true) else {
+            continue;
+        };
+        let real = format!("/{}", r.path);
+        let reason = Reason::ClassPath {
+            jar: jar.to_string(),
+        };
+        if st.layers.tree.get(&r.path).is_some_and(|n| n.is_dir()) {
+            st.keep_tree(&path, &reason);
+        } else if st.keep(&path, reason) && real.ends_with(".jar") {
+            class_path(st, &real, depth + 1);
+        }
+    }
+}
+
+/// Variables whose value lists where a runtime finds the app's own code and
+/// packages (`PYTHONPATH=/app/src`, `NODE_PATH`, `CLASSPATH`, `GEM_HOME` …).
+const PATH_VARS: &[&str] = &[
+    "PYTHONPATH",
+    "NODE_PATH",
+    "CLASSPATH",
+    "PERL5LIB",
+    "PERLLIB",
+    "RUBYLIB",
+    "GEM_HOME",
+    "GEM_PATH",
+];
+
+/// Keeps what the image's Env points runtimes at (see [`PATH_VARS`]): each
+/// existing directory whole, each file (a jar) as it is.
+pub(super) fn env_paths(st: &mut State, env: &[String]) {
+    for e in env {
+        let Some((var, value)) = e.split_once('=') else {
+            continue;
+        };
+        if !PATH_VARS.contains(&var) {
+            continue;
+        }
+        for c in value.split(':').filter(|c| c.starts_with('/')) {
+            let c = c.strip_suffix("/*").unwrap_or(c);
+            let Ok(r) = st.layers.tree.resolve(c, true) else {
+                continue;
+            };
+            let reason = Reason::EnvPath {
+                var: var.to_string(),
+            };
+            if SYSTEM_DIRS.contains(&format!("/{}", r.path).as_str()) {
+                continue;
+            }
+            if st.layers.tree.get(&r.path).is_some_and(|n| n.is_dir()) {
+                st.keep_tree(c, &reason);
+            } else {
+                st.keep(c, reason);
+                if r.path.ends_with(".jar") {
+                    class_path(st, &format!("/{}", r.path), 0);
+                }
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! package's data.
 
 mod app;
+mod jar;
 pub use app::SYSTEM_DIRS;
 pub mod loader;
 mod run;

@@ -29,6 +29,10 @@ pub enum Reason {
     Wrapped { wrapper: String },
     /// A library `by` dlopens by a path compiled into it.
     DlopenPath { by: String },
+    /// Named by a variable of the image's Env that runtimes search (`PYTHONPATH`).
+    EnvPath { var: String },
+    /// Named by the `Class-Path` of `jar`'s manifest.
+    ClassPath { jar: String },
     /// PT_INTERP of an ELF file, or the `#!` interpreter of a script.
     Interpreter { of: String },
     /// DT_NEEDED `name` of `by`.
@@ -60,6 +64,8 @@ impl std::fmt::Display for Reason {
             Reason::AppRoot { root } => write!(f, "app-root {root}"),
             Reason::Wrapped { wrapper } => write!(f, "run by the wrapper {wrapper} (exec \"$@\")"),
             Reason::DlopenPath { by } => write!(f, "dlopen-path: named in {by}"),
+            Reason::EnvPath { var } => write!(f, "named by the image's {var}"),
+            Reason::ClassPath { jar } => write!(f, "Class-Path of {jar}"),
             Reason::Interpreter { of } => write!(f, "interpreter of {of}"),
             Reason::ElfNeeded { by, name } => write!(f, "elf-needed by {by} ({name})"),
             Reason::SymlinkHop { of } => write!(f, "symlink hop of {of}"),
@@ -92,6 +98,8 @@ impl Reason {
             Reason::AppRoot { .. } => "app-root",
             Reason::Wrapped { .. } => "wrapped",
             Reason::DlopenPath { .. } => "dlopen-path",
+            Reason::EnvPath { .. } => "env-path",
+            Reason::ClassPath { .. } => "class-path",
             Reason::Interpreter { .. } => "interpreter",
             Reason::ElfNeeded { .. } => "elf-needed",
             Reason::SymlinkHop { .. } => "symlink-hop",
@@ -113,6 +121,7 @@ impl Reason {
                 | Reason::CommandLine { .. }
                 | Reason::Wrapped { .. }
                 | Reason::DlopenPath { .. }
+                | Reason::ClassPath { .. }
                 | Reason::Interpreter { .. }
                 | Reason::ElfNeeded { .. }
                 | Reason::SymlinkHop { .. }
@@ -126,6 +135,7 @@ impl Reason {
             Reason::ConfigReference { config, .. } => Some(config),
             Reason::CompiledIn { by } | Reason::DlopenPath { by } => Some(by),
             Reason::Wrapped { wrapper } => Some(wrapper),
+            Reason::ClassPath { jar } => Some(jar),
             Reason::ElfNeeded { by, .. } => Some(by),
             Reason::Rule { trigger, .. } if trigger.starts_with('/') => Some(trigger),
             _ => None,
@@ -418,6 +428,7 @@ pub fn trace(
         }
     }
     super::app::command_line(&mut st, &opts.argv, &opts.workdir, catalog);
+    super::app::env_paths(&mut st, &opts.env);
     for g in &opts.keep {
         let (paths, hops) = rules::glob(&layers.tree, g);
         for p in paths.iter().chain(hops.iter()) {
@@ -756,6 +767,11 @@ fn package_data(st: &mut State, catalog: &Catalog, rules: &Rules, related: &[Str
                     let exec = node.meta.mode & 0o111 != 0;
                     if !elf && !exec {
                         new |= st.insert(&abs, reason.clone());
+                    } else if elf && roots.contains(name) && is_module(&r.path) {
+                        // A runtime's own modules (ruby's, perl's XS, PHP's
+                        // extensions): shared objects its packages install
+                        // outside the loader's directories are loaded by path.
+                        new |= st.insert(&abs, reason.clone());
                     }
                 }
                 _ => new |= st.insert(&abs, reason.clone()),
@@ -791,6 +807,24 @@ fn package_data(st: &mut State, catalog: &Catalog, rules: &Rules, related: &[Str
     st.t.packages = pkgs.into_iter().map(|(n, _)| n).collect();
     new |= config_references(st, pd, &excluded);
     new
+}
+
+/// A shared object outside the directories the loader searches by default:
+/// something a program loads by path (a plugin or extension module).
+fn is_module(real: &str) -> bool {
+    let (dir, name) = real.rsplit_once('/').unwrap_or(("", real));
+    if !name.contains(".so") {
+        return false;
+    }
+    let comps: Vec<&str> = dir.split('/').collect();
+    let lib = |c: &str| matches!(c, "lib" | "lib64" | "lib32");
+    let default = match comps.as_slice() {
+        [l] => lib(l),
+        ["usr", l] | ["usr", "local", l] => lib(l),
+        [l, t] | ["usr", l, t] => lib(l) && t.contains("-linux-"),
+        _ => false,
+    };
+    !default
 }
 
 /// Keeps the directories and data files whose absolute paths are compiled
