@@ -203,6 +203,15 @@ fn a_flask_app_from_pip_wheels_keeps_its_tree_and_drops_pip() {
         "http://127.0.0.1:8000/",
         "total 3.75, a 73-byte PNG drawn by Pillow",
     );
+    // sys.path entries the image adds: a .pth file, and PYTHONPATH.
+    for (p, kind) in [
+        ("/opt/shop-extra/shopextra.py", "path-file"),
+        ("/opt/pylib/banner.py", "env-path"),
+    ] {
+        assert!(kept.iter().any(|k| k == p), "{p} not kept");
+        assert_eq!(explain(&src, p)["chain"][0]["reason"]["kind"], kind, "{p}");
+    }
+    serves(&image, "http://127.0.0.1:8000/", "welcome, prices in EUR");
     // --explain says why the app's files stay, and why pip goes.
     let e = explain(&src, "/app/templates/index.html");
     assert_eq!(e["chain"][0]["reason"]["kind"], "app-root", "{e}");
@@ -279,5 +288,26 @@ fn a_java_jar_on_a_jdk_in_opt_follows_its_manifest_class_path() {
         &image,
         "http://127.0.0.1:8081/",
         "java app up, the fixture on java 21",
+    );
+}
+
+#[test]
+fn a_static_go_binary_gets_the_skeleton_it_reads_at_run_time() {
+    let src = app("go");
+    let (_d, image, _) = rewrite(&src, &[]);
+    let kept = image_paths(&image);
+    for p in [
+        "/usr/local/bin/hello-go",
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/usr/share/zoneinfo/Europe/Paris",
+        "/etc/passwd",
+    ] {
+        assert!(kept.iter().any(|k| k == p), "{p} not kept");
+    }
+    distroless(&image);
+    serves(
+        &image,
+        "http://127.0.0.1:8082/",
+        "zone Europe/Paris, user nobody",
     );
 }

@@ -216,6 +216,49 @@ fn class_path(st: &mut State, jar: &str, depth: usize) {
     }
 }
 
+/// Directories a kept `.pth` file of a Python site directory adds to
+/// `sys.path` (site(7): one path a line, relative to the site directory;
+/// `import` lines and comments run or say nothing): kept whole.
+pub(super) fn pth_paths(st: &mut State, done: &mut BTreeSet<String>) -> bool {
+    let pths: Vec<String> =
+        st.t.kept
+            .keys()
+            .filter(|p| {
+                p.ends_with(".pth")
+                    && (p.contains("/site-packages/") || p.contains("/dist-packages/"))
+                    && !done.contains(*p)
+            })
+            .cloned()
+            .collect();
+    let mut new = false;
+    for pth in pths {
+        done.insert(pth.clone());
+        let Some(text) = st.layers.read(&pth, 1 << 20) else {
+            continue;
+        };
+        let dir = pth
+            .rsplit_once('/')
+            .map(|(d, _)| d.to_string())
+            .unwrap_or_default();
+        for line in String::from_utf8_lossy(&text).lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with("import ") {
+                continue;
+            }
+            let path = join(&dir, line);
+            let is_dir = st
+                .layers
+                .tree
+                .resolve(&path, true)
+                .is_ok_and(|r| st.layers.tree.get(&r.path).is_some_and(|n| n.is_dir()));
+            if is_dir && !SYSTEM_DIRS.contains(&path.as_str()) {
+                new |= st.keep_tree(&path, &Reason::PathFile { file: pth.clone() });
+            }
+        }
+    }
+    new
+}
+
 /// Variables whose value lists where a runtime finds the app's own code and
 /// packages (`PYTHONPATH=/app/src`, `NODE_PATH`, `CLASSPATH`, `GEM_HOME` …).
 const PATH_VARS: &[&str] = &[

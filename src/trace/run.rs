@@ -33,6 +33,8 @@ pub enum Reason {
     EnvPath { var: String },
     /// Named by the `Class-Path` of `jar`'s manifest.
     ClassPath { jar: String },
+    /// A directory a Python `.pth` file adds to `sys.path`.
+    PathFile { file: String },
     /// PT_INTERP of an ELF file, or the `#!` interpreter of a script.
     Interpreter { of: String },
     /// DT_NEEDED `name` of `by`.
@@ -66,6 +68,7 @@ impl std::fmt::Display for Reason {
             Reason::DlopenPath { by } => write!(f, "dlopen-path: named in {by}"),
             Reason::EnvPath { var } => write!(f, "named by the image's {var}"),
             Reason::ClassPath { jar } => write!(f, "Class-Path of {jar}"),
+            Reason::PathFile { file } => write!(f, "added to sys.path by {file}"),
             Reason::Interpreter { of } => write!(f, "interpreter of {of}"),
             Reason::ElfNeeded { by, name } => write!(f, "elf-needed by {by} ({name})"),
             Reason::SymlinkHop { of } => write!(f, "symlink hop of {of}"),
@@ -100,6 +103,7 @@ impl Reason {
             Reason::DlopenPath { .. } => "dlopen-path",
             Reason::EnvPath { .. } => "env-path",
             Reason::ClassPath { .. } => "class-path",
+            Reason::PathFile { .. } => "path-file",
             Reason::Interpreter { .. } => "interpreter",
             Reason::ElfNeeded { .. } => "elf-needed",
             Reason::SymlinkHop { .. } => "symlink-hop",
@@ -136,6 +140,7 @@ impl Reason {
             Reason::CompiledIn { by } | Reason::DlopenPath { by } => Some(by),
             Reason::Wrapped { wrapper } => Some(wrapper),
             Reason::ClassPath { jar } => Some(jar),
+            Reason::PathFile { file } => Some(file),
             Reason::ElfNeeded { by, .. } => Some(by),
             Reason::Rule { trigger, .. } if trigger.starts_with('/') => Some(trigger),
             _ => None,
@@ -438,6 +443,7 @@ pub fn trace(
 
     let mut fired: BTreeSet<(String, String)> = BTreeSet::new();
     let mut dlopen_scanned: BTreeSet<String> = BTreeSet::new();
+    let mut pth_done: BTreeSet<String> = BTreeSet::new();
     let mut packages_done = false;
     for _round in 0..32 {
         let mut new = false;
@@ -460,6 +466,7 @@ pub fn trace(
         st.t.closure = closure;
         new |= apply_rules(&mut st, rules, &mut fired);
         new |= super::app::dlopen_paths(&mut st, &mut dlopen_scanned);
+        new |= super::app::pth_paths(&mut st, &mut pth_done);
         if !packages_done {
             packages_done = true;
             new |= package_data(&mut st, catalog, rules, &related);
