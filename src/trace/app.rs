@@ -400,10 +400,10 @@ pub(super) fn dlopen_paths(st: &mut State, scanned: &mut BTreeSet<String>) -> bo
         if !st.loader.elf_at(&o).is_some_and(|i| i.imports("dlopen")) {
             continue;
         }
-        let Some(bytes) = st.layers.read(&o, 256 << 20) else {
+        let Some(strings) = st.strings_of(&o) else {
             continue;
         };
-        for s in super::run::absolute_strings(&bytes) {
+        for s in strings.iter().cloned() {
             let tree = &st.layers.tree;
             let Ok(r) = tree.resolve(&s, true) else {
                 continue;

@@ -262,9 +262,24 @@ pub(super) struct State<'a> {
     pub(super) t: Trace,
     roots: Vec<Object>,
     root_set: BTreeSet<String>,
+    /// Absolute paths among a file's strings, by real path: a big program
+    /// (node is 120 MB) is scanned once for compiled-in and dlopen paths.
+    strings: std::collections::HashMap<String, std::rc::Rc<BTreeSet<String>>>,
 }
 
 impl State<'_> {
+    /// The absolute paths among the strings of the file at `path` (see [`absolute_strings`]).
+    pub(super) fn strings_of(&mut self, path: &str) -> Option<std::rc::Rc<BTreeSet<String>>> {
+        let real = self.layers.tree.resolve(path, true).ok()?.path;
+        if let Some(s) = self.strings.get(&real) {
+            return Some(s.clone());
+        }
+        let bytes = self.layers.read(&real, 256 << 20)?;
+        let found = std::rc::Rc::new(absolute_strings(&bytes));
+        self.strings.insert(real, found.clone());
+        Some(found)
+    }
+
     /// Keeps `path` (absolute, as named) for `reason`; a symlink also keeps
     /// every hop and its target. Returns true when something new was kept.
     pub(super) fn keep(&mut self, path: &str, reason: Reason) -> bool {
@@ -324,6 +339,7 @@ pub fn trace(
         t: Trace::default(),
         roots: Vec::new(),
         root_set: BTreeSet::new(),
+        strings: Default::default(),
     };
     // Sniff every regular file and parse every ELF once, on all cores: the
     // closure and the rules then read from the cache (0.03 s for the 7,868
@@ -859,15 +875,14 @@ fn compiled_in(st: &mut State, rules: &Rules, program: &str) -> bool {
             .as_ref()
             .is_some_and(|pd| pd.exclude.iter().any(|g| rules::matches(g, p)))
     };
-    let Some(bytes) = st.layers.read(program, 256 << 20) else {
+    let Some(found) = st.strings_of(program) else {
         return false;
     };
-    let found = absolute_strings(&bytes);
     let reason = Reason::CompiledIn {
         by: program.to_string(),
     };
     let mut new = false;
-    for s in found {
+    for s in found.iter().cloned() {
         let tree = &st.layers.tree;
         let target = match tree.resolve(&s, true) {
             Ok(r) => Some(r.path),
