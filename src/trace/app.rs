@@ -403,9 +403,9 @@ pub(super) fn dlopen_paths(st: &mut State, scanned: &mut BTreeSet<String>) -> bo
         let Some(strings) = st.strings_of(&o) else {
             continue;
         };
-        for s in strings.iter().cloned() {
+        for s in strings.iter() {
             let tree = &st.layers.tree;
-            let Ok(r) = tree.resolve(&s, true) else {
+            let Ok(r) = tree.resolve(s, true) else {
                 continue;
             };
             let Some(node) = tree.get(&r.path) else {
@@ -416,8 +416,8 @@ pub(super) fn dlopen_paths(st: &mut State, scanned: &mut BTreeSet<String>) -> bo
             // its child processes), which are not loaded into it.
             let name = r.path.rsplit('/').next().unwrap_or("");
             if node.is_file() {
-                if name.contains(".so") && st.loader.object(&s).is_some() {
-                    new |= st.keep(&s, reason);
+                if name.contains(".so") && st.loader.object(s).is_some() {
+                    new |= st.keep(s, reason);
                 }
             } else if node.is_dir() && r.path.matches('/').count() >= 2 {
                 let libs: Vec<String> = tree

@@ -882,9 +882,9 @@ fn compiled_in(st: &mut State, rules: &Rules, program: &str) -> bool {
         by: program.to_string(),
     };
     let mut new = false;
-    for s in found.iter().cloned() {
+    for s in found.iter() {
         let tree = &st.layers.tree;
-        let target = match tree.resolve(&s, true) {
+        let target = match tree.resolve(s, true) {
             Ok(r) => Some(r.path),
             // A file the program creates: its directory.
             Err(_) => s
@@ -895,7 +895,7 @@ fn compiled_in(st: &mut State, rules: &Rules, program: &str) -> bool {
                 .map(|r| r.path),
         };
         let Some(path) = target else { continue };
-        if tree.resolve(&s, true).is_err() && tree.get(&path).is_some_and(|n| n.is_dir()) {
+        if tree.resolve(s, true).is_err() && tree.get(&path).is_some_and(|n| n.is_dir()) {
             st.t.creates.insert(s.clone(), format!("/{path}"));
         }
         let Some(node) = tree.get(&path) else {
@@ -906,7 +906,7 @@ fn compiled_in(st: &mut State, rules: &Rules, program: &str) -> bool {
             || (node.is_file() && node.meta.mode & 0o111 == 0 && st.loader.elf_at(&path).is_none());
         if data && !excluded(&abs) {
             // As named when it exists (its symlink hops too), else its directory.
-            let named = if tree.resolve(&s, true).is_ok() {
+            let named = if tree.resolve(s, true).is_ok() {
                 s.clone()
             } else {
                 abs
