@@ -311,3 +311,38 @@ fn a_static_go_binary_gets_the_skeleton_it_reads_at_run_time() {
         "zone Europe/Paris, user nobody",
     );
 }
+
+#[test]
+fn a_runtime_no_rule_names_keeps_its_own_modules() {
+    // Debian's ruby: no run-time rule names it; its extension modules are its
+    // packages' shared objects outside the loader's directories.
+    let src = fixtures().join("ruby.docker.tar");
+    assert!(
+        src.is_file(),
+        "{} missing: fixtures/make-fixtures.sh {} ruby",
+        src.display(),
+        fixtures().display()
+    );
+    let (_d, image, _) = rewrite(src.to_str().unwrap(), &[]);
+    let kept = image_paths(&image);
+    for ext in ["json/ext/parser.so", "zlib.so", "digest/sha2.so"] {
+        assert!(
+            kept.iter()
+                .any(|k| k.contains("/ruby/3.1.0/") && k.ends_with(ext)),
+            "{ext} not kept"
+        );
+    }
+    distroless(&image);
+    need("runc");
+    let o = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/run-image.sh"))
+        .args(["-q", "-T", "60"])
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && stdout(&o).contains(r#"{"crc":2363233923,"sha":"2d711642"}"#),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+}

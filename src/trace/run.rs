@@ -525,7 +525,12 @@ pub fn trace(
             .cloned()
             .collect();
     for o in dlopeners {
-        let explained = matches!(st.t.kept.get(&o), Some(Reason::Rule { .. }))
+        let by_path =
+            st.t.kept
+                .values()
+                .any(|r| matches!(r, Reason::DlopenPath { by } if *by == o));
+        let explained = by_path
+            || matches!(st.t.kept.get(&o), Some(Reason::Rule { .. }))
             || rules
                 .rules
                 .iter()

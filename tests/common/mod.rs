@@ -105,7 +105,9 @@ pub struct Img {
     pub layers: Vec<(Vec<u8>, Comp)>,
     pub arch: String,
     pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
     pub env: Vec<String>,
+    pub workdir: String,
 }
 
 impl Img {
@@ -114,7 +116,9 @@ impl Img {
             layers,
             arch: "amd64".into(),
             entrypoint: vec!["/bin/app".into()],
+            cmd: vec![],
             env: vec!["PATH=/usr/local/bin:/usr/bin:/bin".into()],
+            workdir: String::new(),
         }
     }
 
@@ -126,7 +130,7 @@ impl Img {
             .collect();
         json!({
             "architecture": self.arch, "os": "linux",
-            "config": {"Entrypoint": self.entrypoint, "Env": self.env},
+            "config": {"Entrypoint": self.entrypoint, "Cmd": self.cmd, "Env": self.env, "WorkingDir": self.workdir},
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
             "history": self.layers.iter().enumerate().map(|(i, _)| json!({"created_by": format!("layer {i}")})).collect::<Vec<_>>(),
         })

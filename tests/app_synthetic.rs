@@ -1,0 +1,292 @@
+//! The application mechanisms on small synthetic images: the command line and
+//! the app root, pass-through wrappers, dlopen by path, a jar's Class-Path,
+//! and the result check that refuses what would not run.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+/// `analyze --format json` of an image.
+fn analyze(image: &str) -> Value {
+    serde_json::from_slice(&ok(slim(&["analyze", "-q", "--format", "json", image])).stdout).unwrap()
+}
+
+/// The reason kind the trace keeps `path` for, if it does.
+fn kept_for(report: &Value, path: &str) -> Option<String> {
+    report["projected"]["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["path"] == path)
+        .map(|k| k["reason"]["kind"].as_str().unwrap().to_string())
+}
+
+fn layout(dir: &Path, img: &Img) -> String {
+    oci_layout(dir, img, "v1");
+    dir.display().to_string()
+}
+
+fn elf() -> Vec<u8> {
+    std::fs::read("/bin/true").unwrap()
+}
+
+#[test]
+fn the_app_root_is_kept_whole_less_vcs_and_command_words_name_files() {
+    let d = tempfile::tempdir().unwrap();
+    let py = elf();
+    let mut img = Img::new(vec![(
+        tar_of(&[
+            E::Exec("usr/bin/python3", &py),
+            E::File("app/main.py", b"print(1)"),
+            E::File("app/static/site.css", b"body{}"),
+            E::File("app/data/rows.json", b"[]"),
+            E::File("app/.git/HEAD", b"ref: x"),
+            E::File("etc/app.toml", b"x=1"),
+            E::File("srv/tool/run.py", b"print(2)"),
+            E::File("srv/tool/helper.py", b""),
+            E::File("srv/other/unused.py", b""),
+        ]),
+        Comp::Gzip,
+    )]);
+    img.entrypoint = vec!["python3".into()];
+    img.cmd = vec!["main.py".into(), "--config=/etc/app.toml".into()];
+    img.workdir = "/app".into();
+    let r = analyze(&layout(&d.path().join("a"), &img));
+    assert_eq!(
+        kept_for(&r, "/app/main.py").as_deref(),
+        Some("command-line")
+    );
+    assert_eq!(
+        kept_for(&r, "/etc/app.toml").as_deref(),
+        Some("command-line")
+    );
+    assert_eq!(
+        kept_for(&r, "/app/static/site.css").as_deref(),
+        Some("app-root")
+    );
+    assert_eq!(
+        kept_for(&r, "/app/data/rows.json").as_deref(),
+        Some("app-root")
+    );
+    assert_eq!(kept_for(&r, "/app/.git/HEAD"), None);
+    // With WorkingDir /, the directory of the script is the app's.
+    img.workdir = String::new();
+    img.cmd = vec!["/srv/tool/run.py".into()];
+    let r = analyze(&layout(&d.path().join("b"), &img));
+    assert_eq!(
+        kept_for(&r, "/srv/tool/helper.py").as_deref(),
+        Some("app-root")
+    );
+    assert_eq!(kept_for(&r, "/srv/other/unused.py"), None);
+    assert_eq!(
+        kept_for(&r, "/app/static/site.css"),
+        None,
+        "/ is never an app root"
+    );
+}
+
+#[test]
+fn a_pass_through_wrapper_is_recognised_and_what_it_runs_traced() {
+    let d = tempfile::tempdir().unwrap();
+    let bin = elf();
+    let wrapper = b"#!/bin/sh\nset -e\nchown -R app /data\nexec \"$@\"\n";
+    let mut img = Img::new(vec![(
+        tar_of(&[
+            E::Exec("bin/sh", &bin),
+            E::Exec("bin/chown", &bin),
+            E::Exec("usr/bin/server", &bin),
+            E::Exec("usr/local/bin/docker-entrypoint.sh", wrapper),
+        ]),
+        Comp::Gzip,
+    )]);
+    img.entrypoint = vec!["docker-entrypoint.sh".into()];
+    img.cmd = vec!["server".into(), "--port".into(), "80".into()];
+    let src = layout(&d.path().join("w"), &img);
+    let r = analyze(&src);
+    let w = r["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "entrypoint-wrapper")
+        .unwrap_or_else(|| panic!("{}", r["diagnostics"]));
+    assert!(
+        w["message"]
+            .as_str()
+            .unwrap()
+            .contains(r#"["server","--port","80"]"#),
+        "{w}"
+    );
+    assert_eq!(kept_for(&r, "/usr/bin/server").as_deref(), Some("wrapped"));
+    assert_eq!(kept_for(&r, "/bin/chown").as_deref(), Some("shell-command"));
+    let out = d.path().join("o.tar");
+    fails_with(
+        &slim(&["rewrite", "-q", &src, "-o", out.to_str().unwrap()]),
+        &["--entrypoint ''", "--keep /bin/sh"],
+    );
+    ok(slim(&[
+        "rewrite",
+        "-q",
+        &src,
+        "--entrypoint",
+        "",
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+    let paths = image_paths(&out);
+    assert!(paths.iter().any(|p| p == "/usr/bin/server"));
+    assert!(!paths
+        .iter()
+        .any(|p| p.ends_with("docker-entrypoint.sh") || p == "/bin/sh"));
+}
+
+#[test]
+fn a_library_dlopened_by_a_compiled_in_path_is_traced() {
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("main.c");
+    std::fs::write(
+        &c,
+        "#include <dlfcn.h>\nint main(void){return dlopen(\"/opt/plug/libp.so\", RTLD_NOW) != 0;}\n",
+    )
+    .unwrap();
+    let prog = d.path().join("main");
+    let lib = d.path().join("libp.so");
+    let pc = d.path().join("p.c");
+    std::fs::write(&pc, "int p(void){return 1;}\n").unwrap();
+    for args in [
+        vec!["-o", prog.to_str().unwrap(), c.to_str().unwrap(), "-ldl"],
+        vec![
+            "-shared",
+            "-fPIC",
+            "-o",
+            lib.to_str().unwrap(),
+            pc.to_str().unwrap(),
+        ],
+    ] {
+        let s = Command::new("gcc").args(&args).status().unwrap();
+        assert!(s.success(), "gcc {args:?}");
+    }
+    let (p, l) = (std::fs::read(&prog).unwrap(), std::fs::read(&lib).unwrap());
+    let img = Img::new(vec![(
+        tar_of(&[
+            E::Exec("bin/app", &p),
+            E::File("opt/plug/libp.so", &l),
+            E::File("opt/plug/libq.so", &l),
+        ]),
+        Comp::Gzip,
+    )]);
+    let r = analyze(&layout(&d.path().join("img"), &img));
+    assert_eq!(
+        kept_for(&r, "/opt/plug/libp.so").as_deref(),
+        Some("dlopen-path")
+    );
+    assert_eq!(
+        kept_for(&r, "/opt/plug/libq.so"),
+        None,
+        "only what it names"
+    );
+    assert!(
+        !r["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["code"] == "elf-dlopen" && d["path"] == "/bin/app"),
+        "{}",
+        r["diagnostics"]
+    );
+}
+
+#[test]
+fn a_jar_manifest_class_path_is_followed() {
+    let d = tempfile::tempdir().unwrap();
+    let jar = d.path().join("app.jar");
+    let py = "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED)\n\
+              z.writestr('META-INF/MANIFEST.MF', 'Manifest-Version: 1.0\\r\\nMain-Class: a.Main\\r\\nClass-Path: ../lib/dep.jar\\r\\n  ../lib/more/\\r\\n\\r\\n')\n\
+              z.writestr('a/Main.class', b'\\xca\\xfe\\xba\\xbe')\nz.close()\n";
+    let s = Command::new("python3")
+        .args(["-c", py, jar.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(s.success());
+    let java = elf();
+    let j = std::fs::read(&jar).unwrap();
+    let mut img = Img::new(vec![(
+        tar_of(&[
+            E::Exec("usr/bin/java", &java),
+            E::File("srv/app/app.jar", &j),
+            E::File("srv/lib/dep.jar", b"PK"),
+            E::File("srv/lib/more/x.class", b"x"),
+            E::File("srv/lib/unused.jar", b"PK"),
+        ]),
+        Comp::Gzip,
+    )]);
+    img.entrypoint = vec!["java".into(), "-jar".into(), "/srv/app/app.jar".into()];
+    let r = analyze(&layout(&d.path().join("img"), &img));
+    assert_eq!(
+        kept_for(&r, "/srv/app/app.jar").as_deref(),
+        Some("command-line")
+    );
+    assert_eq!(
+        kept_for(&r, "/srv/lib/dep.jar").as_deref(),
+        Some("class-path")
+    );
+    assert_eq!(
+        kept_for(&r, "/srv/lib/more/x.class").as_deref(),
+        Some("class-path")
+    );
+    assert_eq!(kept_for(&r, "/srv/lib/unused.jar"), None);
+}
+
+#[test]
+fn the_result_check_refuses_a_link_the_profile_would_leave_dangling() {
+    let d = tempfile::tempdir().unwrap();
+    let bin = elf();
+    let mut img = Img::new(vec![(
+        tar_of(&[
+            E::Exec("usr/bin/server", &bin),
+            E::File("var/cache/app/state.db", b"x"),
+            E::Symlink("app/state.db", "/var/cache/app/state.db"),
+            E::Exec("app/bin/migrate", b"#!/bin/bash\necho\n"),
+        ]),
+        Comp::Gzip,
+    )]);
+    img.entrypoint = vec!["server".into()];
+    img.workdir = "/app".into();
+    let src = layout(&d.path().join("img"), &img);
+    let out = d.path().join("o.tar");
+    // The profile drops /var/cache/**; the app links into it.
+    let o = slim(&["rewrite", "-q", &src, "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    let last = err.trim_end().lines().last().unwrap();
+    for n in [
+        "slim: error: ",
+        "check-dangling-symlink",
+        "/app/state.db",
+        "--keep /var/cache/app/state.db",
+        "--force",
+    ] {
+        assert!(last.contains(n), "{n}: {err}");
+    }
+    assert!(!out.exists());
+    // The app's own script needs bash: said, not refused.
+    let o = ok(slim(&[
+        "rewrite",
+        "-q",
+        &src,
+        "--keep",
+        "/var/cache/app/**",
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+    assert!(
+        stderr(&o).contains("/app/bin/migrate runs through /bin/bash")
+            && stderr(&o).contains("[check-missing-interpreter]"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(image_paths(&out)
+        .iter()
+        .any(|p| p == "/var/cache/app/state.db"));
+}
