@@ -290,3 +290,169 @@ fn the_result_check_refuses_a_link_the_profile_would_leave_dangling() {
         .iter()
         .any(|p| p == "/var/cache/app/state.db"));
 }
+
+#[test]
+fn a_python_built_into_usr_local_keeps_its_prefix_and_its_extension_modules() {
+    let d = tempfile::tempdir().unwrap();
+    let (so, ext) = (d.path().join("libffi.so.8"), d.path().join("_ctypes.so"));
+    let c = d.path().join("x.c");
+    std::fs::write(&c, "int x(void){return 1;}\n").unwrap();
+    for (out, extra) in [(&so, vec!["-Wl,-soname,libffi.so.8"]), (&ext, vec![])] {
+        let mut args = vec![
+            "-shared",
+            "-fPIC",
+            "-o",
+            out.to_str().unwrap(),
+            c.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        if out == &ext {
+            // (Debian's gcc links --as-needed: the library must stay DT_NEEDED.)
+            args.extend([
+                "-L",
+                d.path().to_str().unwrap(),
+                "-Wl,--no-as-needed",
+                "-l:libffi.so.8",
+            ]);
+        }
+        assert!(Command::new("gcc").args(&args).status().unwrap().success());
+    }
+    let (so, ext, py) = (
+        std::fs::read(&so).unwrap(),
+        std::fs::read(&ext).unwrap(),
+        elf(),
+    );
+    let mut img = Img::new(vec![(
+        tar_of(&[
+            E::Exec("usr/local/bin/python3.12", &py),
+            E::Symlink("usr/local/bin/python3", "python3.12"),
+            E::File("usr/local/lib/python3.12/os.py", b""),
+            E::File(
+                "usr/local/lib/python3.12/lib-dynload/_ctypes.cpython-312-x86_64-linux-gnu.so",
+                &ext,
+            ),
+            E::File(
+                "usr/local/lib/python3.12/site-packages/requests/__init__.py",
+                b"",
+            ),
+            E::File("usr/lib/x86_64-linux-gnu/libffi.so.8", &so),
+            E::File("app/app.py", b""),
+        ]),
+        Comp::Gzip,
+    )]);
+    img.entrypoint = vec!["python3".into(), "/app/app.py".into()];
+    let r = analyze(&layout(&d.path().join("img"), &img));
+    for p in [
+        "/usr/local/lib/python3.12/os.py",
+        "/usr/local/lib/python3.12/site-packages/requests/__init__.py",
+        "/usr/local/lib/python3.12/lib-dynload/_ctypes.cpython-312-x86_64-linux-gnu.so",
+    ] {
+        assert_eq!(kept_for(&r, p).as_deref(), Some("rule"), "{p}");
+    }
+    // The extension module is traced: its DT_NEEDED comes too.
+    assert_eq!(
+        kept_for(&r, "/usr/lib/x86_64-linux-gnu/libffi.so.8").as_deref(),
+        Some("elf-needed")
+    );
+}
+
+#[test]
+fn node_native_addons_node_path_and_npm_start() {
+    let d = tempfile::tempdir().unwrap();
+    let (lib, addon) = (d.path().join("libz9.so.1"), d.path().join("addon.node"));
+    let c = d.path().join("x.c");
+    std::fs::write(&c, "int x(void){return 1;}\n").unwrap();
+    assert!(Command::new("gcc")
+        .args([
+            "-shared",
+            "-fPIC",
+            "-Wl,-soname,libz9.so.1",
+            "-o",
+            lib.to_str().unwrap(),
+            c.to_str().unwrap()
+        ])
+        .status()
+        .unwrap()
+        .success());
+    assert!(Command::new("gcc")
+        .args([
+            "-shared",
+            "-fPIC",
+            "-o",
+            addon.to_str().unwrap(),
+            c.to_str().unwrap(),
+            "-L",
+            d.path().to_str().unwrap(),
+            "-Wl,--no-as-needed",
+            "-l:libz9.so.1"
+        ])
+        .status()
+        .unwrap()
+        .success());
+    let (lib, addon, node) = (
+        std::fs::read(&lib).unwrap(),
+        std::fs::read(&addon).unwrap(),
+        elf(),
+    );
+    let npm_cli = b"#!/usr/bin/env node\nrequire('../lib/cli.js')\n";
+    let entries = [
+        E::Exec("usr/local/bin/node", &node),
+        E::Exec("usr/bin/env", &node),
+        E::Exec("usr/local/lib/node_modules/npm/bin/npm-cli.js", npm_cli),
+        E::File("usr/local/lib/node_modules/npm/lib/cli.js", b""),
+        E::Symlink(
+            "usr/local/bin/npm",
+            "../lib/node_modules/npm/bin/npm-cli.js",
+        ),
+        E::File("usr/src/app/server.js", b""),
+        E::File(
+            "usr/src/app/node_modules/fast/build/Release/addon.node",
+            &addon,
+        ),
+        E::File("usr/lib/x86_64-linux-gnu/libz9.so.1", &lib),
+        E::File("opt/node_libs/shared.js", b""),
+    ];
+    let mut img = Img::new(vec![(tar_of(&entries), Comp::Gzip)]);
+    img.entrypoint = vec!["node".into(), "server.js".into()];
+    img.workdir = "/usr/src/app".into();
+    img.env.push("NODE_PATH=/opt/node_libs".into());
+    let src = layout(&d.path().join("a"), &img);
+    let r = analyze(&src);
+    assert_eq!(
+        kept_for(
+            &r,
+            "/usr/src/app/node_modules/fast/build/Release/addon.node"
+        )
+        .as_deref(),
+        Some("app-root")
+    );
+    assert_eq!(
+        kept_for(&r, "/usr/lib/x86_64-linux-gnu/libz9.so.1").as_deref(),
+        Some("elf-needed")
+    );
+    assert_eq!(
+        kept_for(&r, "/opt/node_libs/shared.js").as_deref(),
+        Some("env-path")
+    );
+    // npm is dropped as a package manager …
+    let out = d.path().join("o.tar");
+    ok(slim(&["rewrite", "-q", &src, "-o", out.to_str().unwrap()]));
+    assert!(!image_paths(&out)
+        .iter()
+        .any(|p| p.contains("node_modules/npm")));
+    // … unless the command runs it (`npm start`).
+    img.entrypoint = vec!["npm".into(), "start".into()];
+    let src = layout(&d.path().join("b"), &img);
+    let out = d.path().join("p.tar");
+    ok(slim(&["rewrite", "-q", &src, "-o", out.to_str().unwrap()]));
+    let paths = image_paths(&out);
+    for p in [
+        "/usr/local/bin/npm",
+        "/usr/local/lib/node_modules/npm/lib/cli.js",
+    ] {
+        assert!(
+            paths.iter().any(|k| k == p),
+            "{p} missing when the command runs npm"
+        );
+    }
+}
