@@ -3,7 +3,8 @@
 # panics are what is caught). TARGET: elf (default), seeded with small real ELF
 # files of this machine; rpmdb, seeded with a small rpmdb.sqlite and header blobs
 # rpm itself wrote, as sqlite and BerkeleyDB files (needs rpm, rpmbuild, sqlite3
-# and db5.3-util: fixtures/install-deps.sh).
+# and db5.3-util: fixtures/install-deps.sh); glob, the matcher of image-controlled
+# patterns (a crafted ld.so.conf include), seeded with that pattern.
 set -eu
 cd "$(dirname "$0")/.."
 target=${2:-elf}
@@ -39,6 +40,11 @@ rpmdb)
     done
     max=262144
     ;;
-*) echo "fuzz/run.sh: unknown target $target (elf, rpmdb)" >&2; exit 2 ;;
+glob)
+    printf '*a*a*a*a*a*a*a*a*b\000aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' >fuzz/corpus/glob/crafted
+    printf '/usr/**/lib/*.so*\000/usr/lib/x86_64-linux-gnu/libc.so.6' >fuzz/corpus/glob/lib
+    max=4096
+    ;;
+*) echo "fuzz/run.sh: unknown target $target (elf, rpmdb, glob)" >&2; exit 2 ;;
 esac
 exec cargo fuzz run --sanitizer none "$target" "fuzz/corpus/$target" -- -max_total_time="${1:-120}" -max_len=$max

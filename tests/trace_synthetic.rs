@@ -711,3 +711,45 @@ fn musl_programs_are_searched_as_musl_does() {
         .collect();
     assert!(unresolved.is_empty(), "{unresolved:?}");
 }
+
+/// Regression (issue 11): an `/etc/ld.so.conf` include whose glob makes a
+/// backtracking matcher take exponential time must not hang `analyze`.
+#[test]
+fn crafted_ld_so_conf_glob_does_not_hang_the_trace() {
+    let d = tempfile::tempdir().unwrap();
+    let app = std::fs::read("/bin/true").unwrap();
+    let include = format!("include /etc/ld.so.conf.d/{}b\n", "*a".repeat(14));
+    let long = format!("etc/ld.so.conf.d/{}", "a".repeat(60));
+    let img = Img::new(vec![(
+        tar_of(&[
+            E::Exec("bin/app", &app),
+            E::File("etc/ld.so.conf", include.as_bytes()),
+            E::File(&long, b"/opt/lib\n"),
+        ]),
+        Comp::Gzip,
+    )]);
+    oci_layout(&d.path().join("img"), &img, "v1");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_slim"))
+        .args([
+            "analyze",
+            "-q",
+            "--format",
+            "json",
+            d.path().join("img").to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        if t0.elapsed().as_secs() > 20 {
+            let _ = child.kill();
+            panic!("analyze still running after 20 s: the glob matcher backtracks");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -567,6 +567,28 @@ fn dedup_and(expr: &str) -> String {
 }
 
 /// The terms of an expression's top-level AND (parentheses kept whole).
+/// `e` as an operand of AND: parenthesised when an OR binds at its top level
+/// (`(A AND B) OR C` becomes `((A AND B) OR C)`; a bare `A OR B` or one whole
+/// parenthesised group stays as it is, so `MIT AND …` cannot change what it means).
+fn and_operand(e: &str) -> String {
+    let mut depth = 0i32;
+    let b = e.as_bytes();
+    let mut or_at_top = false;
+    for (i, c) in b.iter().enumerate() {
+        match c {
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            b' ' if depth == 0 && e[i..].starts_with(" OR ") => or_at_top = true,
+            _ => {}
+        }
+    }
+    if or_at_top {
+        format!("({e})")
+    } else {
+        e.to_string()
+    }
+}
+
 fn top_level_and(e: &str) -> Vec<String> {
     let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0);
     let b = e.as_bytes();
@@ -657,13 +679,7 @@ pub fn from_copyright(text: &str, path: &str, pkg: &str, table: &Table) -> Licen
             } else {
                 exprs
                     .iter()
-                    .map(|e| {
-                        if e.contains(" OR ") && !e.starts_with('(') {
-                            format!("({e})")
-                        } else {
-                            e.clone()
-                        }
-                    })
+                    .map(|e| and_operand(e))
                     .collect::<Vec<_>>()
                     .join(" AND ")
             };
@@ -795,6 +811,30 @@ mod tests {
             "(MIT OR ISC) AND LicenseRef-ab"
         );
         assert_eq!(dedup_and("MIT AND (A OR B) AND MIT"), "MIT AND (A OR B)");
+    }
+
+    /// Regression (issue 11): AND-joining `(A AND B) OR C` with MIT must not
+    /// make it `MIT AND (A AND B) OR C`, which reads `(MIT AND A AND B) OR C`.
+    #[test]
+    fn and_joining_keeps_the_precedence_of_or() {
+        assert_eq!(and_operand("(A AND B) OR C"), "((A AND B) OR C)");
+        assert_eq!(and_operand("A OR B"), "(A OR B)");
+        assert_eq!(and_operand("(A OR B)"), "(A OR B)");
+        assert_eq!(and_operand("(A OR B) AND C"), "(A OR B) AND C");
+        let text = "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n\
+            Files: *\nLicense: Expat\n\nFiles: a/*\nLicense: GPL-2+ and LGPL-2+ or BSD-3-clause\n";
+        let l = from_copyright(text, "p", "x", &t());
+        let e = l.expression.unwrap();
+        assert_eq!(
+            e,
+            "MIT AND ((GPL-2.0-or-later AND LGPL-2.0-or-later) OR BSD-3-Clause)"
+        );
+        // And the audit reads it so: MIT passes, but GPL-2.0 alone does not make it pass.
+        let parsed = crate::audit::expr::parse(&e).unwrap();
+        assert!(
+            matches!(parsed, crate::audit::expr::Expr::And(_)),
+            "{parsed:?}"
+        );
     }
 
     #[test]

@@ -97,33 +97,49 @@ impl Rules {
     }
 }
 
+/// Wildcard matching of sequence `s` against pattern `p`, where a star
+/// element matches any run of elements: the two-pointer algorithm that
+/// backtracks only to the last star, O(len(p) × len(s)) at worst. Patterns
+/// come from images (`ld.so.conf` includes, nginx `include`s), so a
+/// backtracking matcher would let `*a*a*a*…b` hang the trace (issue 11).
+fn wild<T>(p: &[T], s: &[T], is_star: impl Fn(&T) -> bool, eq: impl Fn(&T, &T) -> bool) -> bool {
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && is_star(&p[pi]) {
+            star = Some((pi, si));
+            pi += 1;
+        } else if pi < p.len() && eq(&p[pi], &s[si]) {
+            pi += 1;
+            si += 1;
+        } else if let Some((sp, ss)) = star {
+            // Let the last star take one more element, and retry after it.
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(is_star)
+}
+
 /// Whether `path` (absolute or not) matches glob `pat` (`*`, `?` within a
 /// component, `**` for any number of components).
 pub fn matches(pat: &str, path: &str) -> bool {
     let p: Vec<&str> = pat.split('/').filter(|c| !c.is_empty()).collect();
     let s: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
-    fn m(p: &[&str], s: &[&str]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some(&"**") => (0..=s.len()).any(|i| m(&p[1..], &s[i..])),
-            Some(c) => !s.is_empty() && component(c, s[0]) && m(&p[1..], &s[1..]),
-        }
-    }
-    m(&p, &s)
+    wild(&p, &s, |c| *c == "**", |c, name| component(c, name))
 }
 
 /// `*` and `?` matching of one path component.
 pub fn component(pat: &str, name: &str) -> bool {
-    fn m(p: &[u8], n: &[u8]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => m(&p[1..], n) || (!n.is_empty() && m(p, &n[1..])),
-            (Some(b'?'), Some(_)) => m(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => m(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    m(pat.as_bytes(), name.as_bytes())
+    wild(
+        pat.as_bytes(),
+        name.as_bytes(),
+        |b| *b == b'*',
+        |p, n| *p == b'?' || p == n,
+    )
 }
 
 /// Normalises `.` and `..` lexically (`..` at the root stays at the root).
@@ -252,6 +268,52 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The backtracking matcher this replaced: the reference semantics.
+    fn reference(p: &[u8], n: &[u8]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => reference(&p[1..], n) || (!n.is_empty() && reference(p, &n[1..])),
+            (Some(b'?'), Some(_)) => reference(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a == b => reference(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn linear_matcher_agrees_with_the_backtracking_one() {
+        let mut x: u64 = 0x2545f4914f6cdd1d;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let alphabet = [b'a', b'b', b'*', b'?', b'.'];
+        for _ in 0..20_000 {
+            let p: Vec<u8> = (0..next(8)).map(|_| alphabet[next(5) as usize]).collect();
+            let n: Vec<u8> = (0..next(10)).map(|_| alphabet[next(2) as usize]).collect();
+            let (ps, ns) = (
+                String::from_utf8(p.clone()).unwrap(),
+                String::from_utf8(n.clone()).unwrap(),
+            );
+            assert_eq!(component(&ps, &ns), reference(&p, &n), "{ps:?} {ns:?}");
+        }
+    }
+
+    #[test]
+    fn crafted_globs_match_in_linear_time() {
+        let pat = format!("{}b", "*a".repeat(14));
+        let name = "a".repeat(60);
+        let t = std::time::Instant::now();
+        assert!(!component(&pat, &name));
+        let deep = format!("/{}x", "**/a/".repeat(12));
+        assert!(!matches(&deep, &"/a".repeat(40)));
+        assert!(t.elapsed().as_millis() < 100, "{:?}", t.elapsed());
+        assert!(matches("/usr/**/lib/*.so", "/usr/lib/x.so"));
+        assert!(matches("**", "/any/thing"));
+        assert!(!matches("/a/**/b", "/a/c"));
+    }
 
     #[test]
     fn builtin_rules_parse() {

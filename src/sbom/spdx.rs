@@ -50,13 +50,16 @@ pub fn encode(s: &Sbom) -> Value {
         json!({"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": image_id}),
     ];
     let mut extracted: BTreeMap<String, String> = BTreeMap::new();
-    for c in &s.components {
-        let id = format!(
-            "SPDXRef-Package-{}-{}-{}",
-            c.kind,
-            id_part(&c.name),
-            id_part(&c.arch)
-        );
+    let ids = package_ids(&s.components);
+    // A file belongs to the first package of its owner's name.
+    let id_of = |name: &str| {
+        s.components
+            .iter()
+            .position(|c| c.name == name)
+            .map(|i| ids[i].clone())
+    };
+    for (c, id) in s.components.iter().zip(&ids) {
+        let id = id.clone();
         let expr = c
             .licenses
             .expression
@@ -121,17 +124,7 @@ pub fn encode(s: &Sbom) -> Value {
             "licenseConcluded": "NOASSERTION",
             "copyrightText": "NOASSERTION",
         }));
-        let owner = match &f.package {
-            Some(p) => s.components.iter().find(|c| &c.name == p).map(|c| {
-                format!(
-                    "SPDXRef-Package-{}-{}-{}",
-                    c.kind,
-                    id_part(&c.name),
-                    id_part(&c.arch)
-                )
-            }),
-            None => None,
-        };
+        let owner = f.package.as_deref().and_then(id_of);
         relationships.push(json!({"spdxElementId": owner.as_deref().unwrap_or(image_id), "relationshipType": "CONTAINS", "relatedSpdxElement": id}));
     }
     let mut doc = json!({
@@ -152,16 +145,8 @@ pub fn encode(s: &Sbom) -> Value {
         for f in &s.files {
             let owner = f
                 .package
-                .as_ref()
-                .and_then(|p| s.components.iter().find(|c| &c.name == p))
-                .map(|c| {
-                    format!(
-                        "SPDXRef-Package-{}-{}-{}",
-                        c.kind,
-                        id_part(&c.name),
-                        id_part(&c.arch)
-                    )
-                })
+                .as_deref()
+                .and_then(id_of)
                 .unwrap_or_else(|| image_id.to_string());
             sums.entry(owner).or_default().push(&f.sha1);
         }
@@ -186,6 +171,31 @@ pub fn encode(s: &Sbom) -> Value {
             .collect();
     }
     doc
+}
+
+/// One SPDXID per package: kind, name, version and arch (a catalog may hold
+/// two versions of one name), with a counter should two still agree.
+fn package_ids(components: &[super::Component]) -> Vec<String> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    components
+        .iter()
+        .map(|c| {
+            let base = format!(
+                "SPDXRef-Package-{}-{}-{}-{}",
+                c.kind,
+                id_part(&c.name),
+                id_part(&c.version),
+                id_part(&c.arch)
+            );
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                base
+            } else {
+                format!("{base}-{n}")
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
