@@ -5,40 +5,8 @@ use crate::image::{Digest, Image, LayerStats, Layers};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
-/// Shell programs: their presence means `docker exec sh` works, and so does an attacker's.
-pub const SHELLS: &[&str] = &[
-    "sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox",
-];
-
-/// Package managers and their front ends.
-pub const PACKAGE_MANAGERS: &[&str] = &[
-    "apt",
-    "apt-get",
-    "apt-cache",
-    "aptitude",
-    "dpkg",
-    "dpkg-deb",
-    "apk",
-    "rpm",
-    "yum",
-    "dnf",
-    "microdnf",
-    "zypper",
-    "pip",
-    "pip3",
-    "pipx",
-    "easy_install",
-    "npm",
-    "npx",
-    "corepack",
-    "yarn",
-    "yarnpkg",
-    "pnpm",
-    "gem",
-    "bundle",
-    "bundler",
-    "composer",
-];
+pub use crate::catalog::os::{os_release, OsRelease};
+pub use crate::rules::programs::{PACKAGE_MANAGERS, SHELLS};
 
 /// The full report; field names are a stable interface (see README).
 #[derive(Debug, Serialize)]
@@ -83,6 +51,8 @@ pub struct Projected {
     pub bytes: u64,
     /// Kept paths per kind of reason (entrypoint, elf-needed, rule, package, symlink-hop, …).
     pub by_reason: BTreeMap<String, usize>,
+    /// Paths the run-time rules keep, per rule (nss, gconv, openssl, jvm, python, …).
+    pub by_rule: BTreeMap<String, usize>,
     /// Packages whose config and data are kept (the entrypoint's and its dependencies).
     pub packages: Vec<String>,
     /// Every kept path with the reason it was first kept for.
@@ -211,16 +181,6 @@ pub struct Totals {
     pub other: usize,
     /// Bytes of regular files in the merged filesystem (hardlinks counted once).
     pub file_bytes: u64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct OsRelease {
-    pub id: Option<String>,
-    pub version_id: Option<String>,
-    pub version_codename: Option<String>,
-    pub pretty_name: Option<String>,
-    /// The file it was read from.
-    pub path: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -376,11 +336,12 @@ pub fn analyze(
     let dependencies = (!trace.closure.objects.is_empty()).then(|| trace.closure.clone());
     let (files, bytes) = trace.size(&layers.tree);
     let mut by_reason = BTreeMap::new();
+    let mut by_rule: BTreeMap<String, usize> = BTreeMap::new();
     for r in trace.kept.values() {
-        let v = serde_json::to_value(r).unwrap_or_default();
-        *by_reason
-            .entry(v["kind"].as_str().unwrap_or("other").to_string())
-            .or_insert(0) += 1;
+        *by_reason.entry(r.kind().to_string()).or_insert(0) += 1;
+        if let crate::trace::Reason::Rule { rule, .. } = r {
+            *by_rule.entry(rule.clone()).or_insert(0) += 1;
+        }
     }
     let kept = trace
         .kept
@@ -395,6 +356,7 @@ pub fn analyze(
         files,
         bytes,
         by_reason,
+        by_rule,
         packages: trace.packages.clone(),
         kept,
     };
@@ -523,41 +485,6 @@ pub fn analyze(
         diagnostics,
         licenses: None,
     })
-}
-
-/// os-release(5): /etc/os-release, falling back to /usr/lib/os-release.
-pub fn os_release(layers: &Layers) -> Option<OsRelease> {
-    for path in ["/etc/os-release", "/usr/lib/os-release"] {
-        let Some(bytes) = layers.read(path, 64 << 10) else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&bytes);
-        let mut vars = HashMap::new();
-        for line in text.lines() {
-            let Some((k, v)) = line.trim().split_once('=') else {
-                continue;
-            };
-            if k.starts_with('#') {
-                continue;
-            }
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-                .unwrap_or(v);
-            vars.insert(k.to_string(), v.replace("\\\"", "\"").replace("\\\\", "\\"));
-        }
-        let get = |k: &str| vars.get(k).cloned();
-        return Some(OsRelease {
-            id: get("ID"),
-            version_id: get("VERSION_ID"),
-            version_codename: get("VERSION_CODENAME"),
-            pretty_name: get("PRETTY_NAME"),
-            path: path.to_string(),
-        });
-    }
-    None
 }
 
 /// Counts deb822 paragraphs whose Status is `install ok installed`.

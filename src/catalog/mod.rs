@@ -6,6 +6,7 @@ pub mod bdb;
 pub mod deb822;
 pub mod dpkg;
 pub mod license;
+pub mod os;
 pub mod purl;
 pub mod rpm;
 pub mod sqlite;

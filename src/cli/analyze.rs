@@ -10,9 +10,11 @@ use std::process::ExitCode;
 /// The report shows the config, layers, OS, package databases, shells and
 /// package managers present, largest directories, bytes hidden by later layers
 /// (wasted, as `dive` shows), the entrypoint's ELF dependency tree as the
-/// dynamic loader resolves it, run-time loads found by the rules (NSS,
-/// libgcc_s, gconv, OpenSSL, JVM, Python, Node), the entrypoint package's
-/// data, and the projected size of the slimmed image.
+/// dynamic loader resolves it, run-time loads found by the rules, named by
+/// rule with the paths each keeps (NSS modules, libgcc_s, gconv, OpenSSL
+/// modules, the JVM, Python, Node), the entrypoint package's data, what no
+/// package owns (the app, wheels, a runtime in /usr/local), and the projected
+/// size of the slimmed image.
 ///
 /// Examples:
 ///   slim analyze nginx.tar
@@ -382,12 +384,20 @@ fn print_human(o: &mut impl Write, r: &Report) -> std::io::Result<()> {
         .collect();
     writeln!(
         o,
-        "Projected    {} files, {} (of {}) kept: {}",
+        "Projected    {} files, {} (of {}) kept (paths by reason: {}; before the profile's skeleton)",
         p.files,
         human_bytes(p.bytes),
         human_bytes(t.file_bytes),
         reasons.join(", ")
     )?;
+    if !p.by_rule.is_empty() {
+        let loads: Vec<String> = p
+            .by_rule
+            .iter()
+            .map(|(k, v)| format!("{k} ({v})"))
+            .collect();
+        writeln!(o, "Run-time     loads the rules keep: {}", loads.join(", "))?;
+    }
     if !p.packages.is_empty() {
         writeln!(o, "Data of      {}", p.packages.join(" "))?;
     }

@@ -535,9 +535,9 @@ fn merge_db(original: Option<Vec<u8>>, extra: &[String]) -> Vec<u8> {
 
 fn category_of_dropped(path: &str, node: &Node) -> &'static str {
     let base = path.rsplit('/').next().unwrap_or("");
-    if crate::analyze::SHELLS.contains(&base) && path.contains("bin/") {
+    if crate::rules::programs::SHELLS.contains(&base) && path.contains("bin/") {
         "shells"
-    } else if crate::analyze::PACKAGE_MANAGERS.contains(&base) && path.contains("bin/")
+    } else if crate::rules::programs::PACKAGE_MANAGERS.contains(&base) && path.contains("bin/")
         || path.starts_with("var/lib/dpkg")
         || path.starts_with("var/lib/apt")
         || path.starts_with("var/cache/apt")

@@ -1,6 +1,8 @@
 //! Run-time rules (`rules/*.toml`, embedded at build time, extendable with
 //! `--rules FILE`) and the glob matching they use over the image tree.
 
+pub mod programs;
+
 use crate::fs::Tree;
 use serde::Deserialize;
 use std::collections::BTreeSet;

@@ -99,7 +99,7 @@ pub fn build(
     table: &license::Table,
     created: String,
 ) -> Sbom {
-    let os = crate::analyze::os_release(layers);
+    let os = crate::catalog::os::os_release(layers);
     let os_id = os.as_ref().and_then(|o| o.id.clone());
     let distro = os
         .as_ref()

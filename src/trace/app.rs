@@ -4,7 +4,8 @@
 //! (`docker-entrypoint.sh … exec "$@"`), and libraries a program `dlopen`s by
 //! a path compiled into it.
 
-use super::run::{Diagnostic, Reason, State};
+use super::run::State;
+use super::{Diagnostic, Reason};
 use crate::catalog::Catalog;
 use std::collections::BTreeSet;
 
@@ -333,7 +334,7 @@ pub(super) fn wrapper(
     } else {
         interp
     };
-    if !crate::analyze::SHELLS.contains(&interp.rsplit('/').next().unwrap_or("")) {
+    if !crate::rules::programs::SHELLS.contains(&interp.rsplit('/').next().unwrap_or("")) {
         return programs;
     }
     let runs_args = text

@@ -4,13 +4,17 @@
 
 mod app;
 mod jar;
-pub use app::SYSTEM_DIRS;
 pub mod loader;
+mod package;
+mod reason;
 mod run;
+mod runtime;
 pub mod shell;
 
+pub use app::SYSTEM_DIRS;
 pub use loader::{Loader, Object};
-pub use run::{resolve_program, trace, Diagnostic, Reason, Trace, TraceOptions};
+pub use reason::{Diagnostic, Reason};
+pub use run::{resolve_program, trace, Trace, TraceOptions};
 
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

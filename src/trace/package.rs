@@ -1,0 +1,342 @@
+//! The entrypoint's package data: the config, data and state of the packages
+//! owning what the container runs, their same-source siblings and their
+//! dependencies, the paths their config files name, and the paths compiled
+//! into the programs.
+
+use super::run::State;
+use super::Reason;
+use crate::catalog::Catalog;
+use crate::rules::{self, Rules};
+use std::collections::BTreeSet;
+
+/// The config, data and state of the packages owning the entrypoint (and
+/// its interpreters), of same-source siblings and of their dependencies.
+pub(super) fn package_data(
+    st: &mut State,
+    catalog: &Catalog,
+    rules: &Rules,
+    related: &[String],
+) -> bool {
+    let Some(pd) = &rules.package_data else {
+        return false;
+    };
+    let excluded = |p: &str| pd.exclude.iter().any(|g| rules::matches(g, p));
+    let mut roots: Vec<String> = Vec::new();
+    for path in related {
+        let real = st
+            .layers
+            .tree
+            .resolve(path, false)
+            .map(|r| r.path)
+            .unwrap_or_default();
+        for p in catalog.owners(&real) {
+            if !roots.contains(&p.name) {
+                roots.push(p.name.clone());
+            }
+            for sib in catalog.from_source(p.source.as_deref().unwrap_or(&p.name)) {
+                if !roots.contains(&sib.name) {
+                    roots.push(sib.name.clone());
+                }
+            }
+        }
+    }
+    let mut pkgs: Vec<(String, String)> = Vec::new();
+    for r in &roots {
+        for (p, parent) in catalog.with_dependencies(r, &pd.skip_packages) {
+            if pkgs.iter().any(|(n, _)| n == &p.name) {
+                continue;
+            }
+            let via = match parent {
+                None => "entrypoint package".to_string(),
+                Some(parent) => format!("dependency of {parent}"),
+            };
+            pkgs.push((p.name.clone(), via));
+        }
+    }
+    let mut new = false;
+    let tree = &st.layers.tree;
+    let mut links: Vec<(String, Reason)> = Vec::new();
+    let mut owned_dirs: Vec<(String, Reason)> = Vec::new();
+    for (name, via) in &pkgs {
+        let Some(pkg) = catalog.named(name).next() else {
+            continue;
+        };
+        let reason = Reason::Package {
+            package: pkg.name.clone(),
+            via: via.clone(),
+        };
+        for f in &pkg.files {
+            let Ok(r) = tree.resolve(f, false) else {
+                continue;
+            };
+            let abs = format!("/{}", r.path);
+            let Some(node) = tree.get(&r.path) else {
+                continue;
+            };
+            if excluded(&abs) || excluded(f) {
+                continue;
+            }
+            match &node.kind {
+                crate::fs::Kind::Dir => {
+                    new |= st.insert(&abs, reason.clone());
+                    owned_dirs.push((r.path.clone(), reason.clone()));
+                }
+                crate::fs::Kind::Symlink(_) => links.push((abs, reason.clone())),
+                crate::fs::Kind::File { .. } => {
+                    let elf = st.loader.elf_at(&r.path).is_some();
+                    let exec = node.meta.mode & 0o111 != 0;
+                    if !elf && !exec {
+                        new |= st.insert(&abs, reason.clone());
+                    } else if elf && roots.contains(name) && is_module(&r.path) {
+                        // A runtime's own modules (ruby's, perl's XS, PHP's
+                        // extensions): shared objects its packages install
+                        // outside the loader's directories are loaded by path.
+                        new |= st.insert(&abs, reason.clone());
+                    }
+                }
+                _ => new |= st.insert(&abs, reason.clone()),
+            }
+        }
+    }
+    // Files a maintainer script made (not in any .list) in a directory only these packages own.
+    for (dir, reason) in owned_dirs {
+        let shared = catalog
+            .owners(&dir)
+            .any(|p| !pkgs.iter().any(|(n, _)| n == &p.name));
+        if shared || dir.matches('/').count() < 2 {
+            continue;
+        }
+        let extra: Vec<String> = tree
+            .subtree(&dir)
+            .filter(|(p, n)| !catalog.is_owned(p) && !n.is_dir() && st.loader.elf_at(p).is_none())
+            .map(|(p, _)| format!("/{p}"))
+            .filter(|p| !excluded(p))
+            .collect();
+        for p in extra {
+            new |= st.keep(&p, reason.clone());
+        }
+    }
+    // A package symlink is kept when what it points to is.
+    for (link, reason) in links {
+        if let Ok(full) = tree.resolve(&link, true) {
+            if st.t.kept.contains_key(&format!("/{}", full.path)) {
+                new |= st.keep(&link, reason);
+            }
+        }
+    }
+    st.t.packages = pkgs.into_iter().map(|(n, _)| n).collect();
+    new |= config_references(st, pd, &excluded);
+    new
+}
+
+/// A shared object outside the directories the loader searches by default:
+/// something a program loads by path (a plugin or extension module).
+fn is_module(real: &str) -> bool {
+    let (dir, name) = real.rsplit_once('/').unwrap_or(("", real));
+    if !name.contains(".so") {
+        return false;
+    }
+    let comps: Vec<&str> = dir.split('/').collect();
+    let lib = |c: &str| matches!(c, "lib" | "lib64" | "lib32");
+    let default = match comps.as_slice() {
+        [l] => lib(l),
+        ["usr", l] | ["usr", "local", l] => lib(l),
+        [l, t] | ["usr", l, t] => lib(l) && t.contains("-linux-"),
+        _ => false,
+    };
+    !default
+}
+
+/// The absolute paths among a binary's printable strings (`/var/lib/nginx/body`).
+pub(super) fn absolute_strings(bytes: &[u8]) -> BTreeSet<String> {
+    let mut found: BTreeSet<String> = BTreeSet::new();
+    for run in bytes.split(|b| !(0x21..0x7f).contains(b)) {
+        if run.len() >= 5 && run[0] == b'/' && run[1].is_ascii_alphanumeric() {
+            let s = String::from_utf8_lossy(run)
+                .trim_end_matches(['/', '.', ',', ':', ';', ')'])
+                .to_string();
+            if !s.contains(['%', '*', '$', '{', '\\', '\'', '"', '(']) {
+                found.insert(s);
+            }
+        }
+    }
+    found
+}
+
+/// Keeps the directories and data files whose absolute paths are compiled
+/// into the program (nginx's `/var/lib/nginx/body`: the directory must exist).
+pub(super) fn compiled_in(st: &mut State, rules: &Rules, program: &str) -> bool {
+    let excluded = |p: &str| {
+        rules
+            .package_data
+            .as_ref()
+            .is_some_and(|pd| pd.exclude.iter().any(|g| rules::matches(g, p)))
+    };
+    let Some(found) = st.strings_of(program) else {
+        return false;
+    };
+    let reason = Reason::CompiledIn {
+        by: program.to_string(),
+    };
+    let mut new = false;
+    for s in found.iter() {
+        let tree = &st.layers.tree;
+        let target = match tree.resolve(s, true) {
+            Ok(r) => Some(r.path),
+            // A file the program creates: its directory.
+            Err(_) => s
+                .rsplit_once('/')
+                .map(|(d, _)| d)
+                .filter(|d| d.len() > 1)
+                .and_then(|d| tree.resolve(d, true).ok())
+                .map(|r| r.path),
+        };
+        let Some(path) = target else { continue };
+        if tree.resolve(s, true).is_err() && tree.get(&path).is_some_and(|n| n.is_dir()) {
+            st.t.creates.insert(s.clone(), format!("/{path}"));
+        }
+        let Some(node) = tree.get(&path) else {
+            continue;
+        };
+        let abs = format!("/{path}");
+        let data = node.is_dir()
+            || (node.is_file() && node.meta.mode & 0o111 == 0 && st.loader.elf_at(&path).is_none());
+        if data && !excluded(&abs) {
+            // As named when it exists (its symlink hops too), else its directory.
+            let named = if tree.resolve(s, true).is_ok() {
+                s.clone()
+            } else {
+                abs
+            };
+            new |= st.keep(&named, reason.clone());
+        }
+    }
+    new
+}
+
+/// Keeps what kept config files name: absolute paths that exist in the image.
+fn config_references(
+    st: &mut State,
+    pd: &rules::PackageData,
+    excluded: &dyn Fn(&str) -> bool,
+) -> bool {
+    let configs: Vec<String> =
+        st.t.kept
+            .iter()
+            .filter(|(p, r)| {
+                matches!(r, Reason::Package { .. })
+                    && pd.config_files.iter().any(|g| rules::matches(g, p))
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+    let mut new = false;
+    for config in configs {
+        let Some(node) = st.layers.tree.get(&config) else {
+            continue;
+        };
+        if !node.is_file() || node.meta.size > 1 << 20 {
+            continue;
+        }
+        let Some(bytes) = st.layers.read(&config, 1 << 20) else {
+            continue;
+        };
+        if bytes.contains(&0) {
+            continue; // binary
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim_start();
+            if line.starts_with('#') {
+                continue;
+            }
+            for word in line.split(|c: char| {
+                c.is_whitespace() || matches!(c, ';' | '"' | '\'' | ',' | '=' | '(' | ')')
+            }) {
+                if !word.starts_with('/') || word.len() < 2 || word.contains(['$', '{']) {
+                    continue;
+                }
+                if word.contains(['*', '?']) {
+                    // `include /etc/nginx/sites-enabled/*;`: what it matches, and its directory.
+                    let reason = Reason::ConfigReference {
+                        config: config.clone(),
+                        line: i + 1,
+                    };
+                    let dir = word.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+                    if dir.len() > 1
+                        && !dir.contains(['*', '?'])
+                        && st.layers.tree.resolve(dir, true).is_ok()
+                    {
+                        new |= st.keep(dir, reason.clone());
+                    }
+                    let (paths, _) = rules::glob(&st.layers.tree, word);
+                    for p in paths {
+                        let data = st
+                            .layers
+                            .tree
+                            .get(&p)
+                            .is_some_and(|n| n.meta.mode & 0o111 == 0 || !n.is_file());
+                        if data && !excluded(&p) && st.loader.elf_at(&p).is_none() {
+                            new |= st.keep(&p, reason.clone());
+                        }
+                    }
+                    continue;
+                }
+                let Ok(r) = st.layers.tree.resolve(word, true) else {
+                    // A file the program will create (`pid /run/nginx.pid;`):
+                    // keep the directory it goes in.
+                    let parent = word.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+                    if parent.len() > 1 {
+                        if let Ok(d) = st.layers.tree.resolve(parent, true) {
+                            let abs = format!("/{}", d.path);
+                            if st.layers.tree.get(&d.path).is_some_and(|n| n.is_dir())
+                                && !excluded(&abs)
+                            {
+                                st.t.creates.insert(word.to_string(), abs.clone());
+                                let reason = Reason::ConfigReference {
+                                    config: config.clone(),
+                                    line: i + 1,
+                                };
+                                new |= st.keep(parent, reason);
+                            }
+                        }
+                    }
+                    continue;
+                };
+                let abs = format!("/{}", r.path);
+                let Some(node) = st.layers.tree.get(&r.path) else {
+                    continue;
+                };
+                if excluded(&abs) || st.t.kept.contains_key(&abs) {
+                    continue;
+                }
+                let reason = Reason::ConfigReference {
+                    config: config.clone(),
+                    line: i + 1,
+                };
+                let data = |st: &State, p: &str, n: &crate::fs::Node| {
+                    n.meta.mode & 0o111 == 0
+                        && st.loader.elf_at(p).is_none()
+                        && !excluded(&format!("/{p}"))
+                };
+                if node.is_dir() {
+                    new |= st.keep(word, reason.clone());
+                    if r.path.matches('/').count() >= 2 {
+                        let files: Vec<String> = st
+                            .layers
+                            .tree
+                            .subtree(&r.path)
+                            .filter(|(p, n)| n.is_dir() || (n.is_file() && data(st, p, n)))
+                            .map(|(p, _)| format!("/{p}"))
+                            .collect();
+                        for f in files {
+                            new |= st.keep(&f, reason.clone());
+                        }
+                    }
+                } else if node.is_file() && data(st, &r.path, node) {
+                    new |= st.keep(word, reason);
+                }
+            }
+        }
+    }
+    new
+}
