@@ -329,7 +329,7 @@ pub fn analyze(
         problem: trace
             .diagnostics
             .iter()
-            .find(|d| d.code == "entrypoint-not-found")
+            .find(|d| d.code == crate::diagnostic::Code::EntrypointNotFound)
             .map(|d| d.message.clone()),
     });
     let diagnostics = trace.diagnostics.clone();

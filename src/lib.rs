@@ -9,6 +9,7 @@ pub mod analyze;
 pub mod audit;
 pub mod catalog;
 pub mod cli;
+pub mod diagnostic;
 pub mod elf;
 pub mod fs;
 pub mod image;

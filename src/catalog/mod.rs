@@ -23,21 +23,7 @@ pub trait Reader: Sync {
 /// The readers, in the order their packages are listed.
 pub const READERS: &[&dyn Reader] = &[&dpkg::Dpkg, &apk::Apk, &rpm::Rpm];
 
-/// A package database that is there but whose packages are not (all) in the catalog.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    /// Stable kebab-case code: `catalog-unsupported`, `catalog-unreadable`.
-    pub code: &'static str,
-    /// The database's path in the image.
-    pub path: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "{}: {} [{}]", self.path, self.message, self.code)
-    }
-}
+pub use crate::diagnostic::Diagnostic;
 
 use crate::image::Layers;
 use std::collections::HashMap;

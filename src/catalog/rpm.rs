@@ -395,15 +395,15 @@ impl super::Reader for Rpm {
             }
             match headers_at(layers, path) {
                 Ok(h) => out.extend(h.into_iter().map(|(_, p, _)| p)),
-                Err(e) => diags.push(Diagnostic {
-                    code: if format(path) == "rpm-ndb" {
-                        "catalog-unsupported"
+                Err(e) => diags.push(Diagnostic::new(
+                    if format(path) == "rpm-ndb" {
+                        crate::diagnostic::Code::CatalogUnsupported
                     } else {
-                        "catalog-unreadable"
+                        crate::diagnostic::Code::CatalogUnreadable
                     },
-                    path: path.to_string(),
-                    message: format!("{e}: its packages are missing from this report"),
-                }),
+                    Some(path),
+                    format!("{path}: {e}: its packages are missing from this report"),
+                )),
             }
         }
         out

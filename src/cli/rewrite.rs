@@ -69,14 +69,6 @@ pub struct Args {
     force: bool,
 }
 
-/// Diagnostics that mean the written image could not start: `rewrite`
-/// refuses them unless `--force`.
-const REFUSED: &[&str] = &[
-    "no-entrypoint",
-    "entrypoint-not-found",
-    "drop-breaks-program",
-];
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = args.output.as_deref().map(Output::parse).transpose()?;
     if let Some(o) = &mut out {
@@ -119,22 +111,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     plan.diagnostics.extend(checks);
     // Problems: warnings are said; errors (an image that would not start) stop
     // the rewrite unless --force.
-    let problems: Vec<&crate::trace::Diagnostic> = trace
+    use crate::diagnostic::{Code, Severity};
+    let problems: Vec<&crate::diagnostic::Diagnostic> = trace
         .diagnostics
         .iter()
         .chain(&plan.diagnostics)
         // A shell the plan accepted was kept on purpose (--keep): no need to say it.
         .filter(|d| {
-            d.severity != "info"
-                && !matches!(d.code, "entrypoint-needs-shell" | "entrypoint-wrapper")
+            d.severity != Severity::Info
+                && !matches!(d.code, Code::EntrypointNeedsShell | Code::EntrypointWrapper)
         })
         .collect();
-    let fatal: Vec<&&crate::trace::Diagnostic> = problems
-        .iter()
-        .filter(|d| {
-            d.severity == "error" && (REFUSED.contains(&d.code) || d.code.starts_with("check-"))
-        })
-        .collect();
+    let fatal: Vec<&&crate::diagnostic::Diagnostic> =
+        problems.iter().filter(|d| d.refused()).collect();
     for d in &problems {
         if !fatal.iter().any(|f| std::ptr::eq(**f, *d)) || args.force {
             eprintln!("slim: warning: {} [{}]", d.message, d.code);

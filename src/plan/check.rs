@@ -3,9 +3,10 @@
 //! `rewrite` refuses the errors unless `--force`.
 
 use super::Plan;
+use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::fs::Tree;
 use crate::image::Layers;
-use crate::trace::{Diagnostic, Trace};
+use crate::trace::Trace;
 
 fn exists(tree: &Tree, path: &str) -> bool {
     tree.resolve(path, true)
@@ -34,9 +35,7 @@ pub fn check(plan: &Plan, layers: &Layers, trace: &Trace, env: &[String]) -> Vec
     named.extend(trace.entrypoint.iter());
     for p in named {
         if !exists(tree, p) {
-            out.push(Diagnostic::new(
-                "check-missing-command-path",
-                "error",
+            out.push(Diagnostic::new(Code::CheckMissingCommandPath,
                 Some(p),
                 format!("{p}, which the command runs or names, is not in the result: keep it (--keep {p})"),
             ));
@@ -45,9 +44,7 @@ pub fn check(plan: &Plan, layers: &Layers, trace: &Trace, env: &[String]) -> Vec
     // 2. The application roots.
     for r in &trace.app_roots {
         if !exists(tree, r) {
-            out.push(Diagnostic::new(
-                "check-missing-app-root",
-                "error",
+            out.push(Diagnostic::new(Code::CheckMissingAppRoot,
                 Some(r),
                 format!("the application's directory {r} is not in the result: keep it (--keep '{r}/**')"),
             ));
@@ -65,9 +62,7 @@ pub fn check(plan: &Plan, layers: &Layers, trace: &Trace, env: &[String]) -> Vec
                 .resolve(&abs, true)
                 .map(|r| format!("/{}", r.path))
                 .unwrap_or_else(|_| target.to_string());
-            out.push(Diagnostic::new(
-                "check-dangling-symlink",
-                "error",
+            out.push(Diagnostic::new(Code::CheckDanglingSymlink,
                 Some(&abs),
                 format!("{abs} -> {target} points to {to}, which is not in the result: keep it (--keep {to}) or drop the link (--drop {abs})"),
             ));
@@ -76,14 +71,14 @@ pub fn check(plan: &Plan, layers: &Layers, trace: &Trace, env: &[String]) -> Vec
     // 4. Scripts that will run: their interpreters. The program and what the
     // command line names must start (errors); the app's own executable
     // scripts may be run by it (warnings).
-    let mut scripts: Vec<(String, &str)> = Vec::new();
+    let mut scripts: Vec<(String, Severity)> = Vec::new();
     for p in trace.named.iter().chain(trace.entrypoint.iter()) {
-        scripts.push((p.clone(), "error"));
+        scripts.push((p.clone(), Severity::Error));
     }
     for r in &trace.app_roots {
         for (p, n) in tree.subtree(r.trim_start_matches('/')) {
             if n.is_file() && n.meta.mode & 0o111 != 0 {
-                scripts.push((format!("/{p}"), "warning"));
+                scripts.push((format!("/{p}"), Severity::Warning));
             }
         }
     }
@@ -107,12 +102,10 @@ pub fn check(plan: &Plan, layers: &Layers, trace: &Trace, env: &[String]) -> Vec
             })
         };
         if let Some(m) = missing {
-            out.push(Diagnostic::new(
-                "check-missing-interpreter",
-                severity,
+            out.push(Diagnostic::new(Code::CheckMissingInterpreter,
                 Some(&p),
                 format!("{p} runs through {m} (its #! line), which is not in the result: keep it (--keep {m})"),
-            ));
+            ).with_severity(severity));
         }
     }
     out

@@ -6,6 +6,7 @@
 pub mod check;
 
 use crate::catalog::Catalog;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::fs::{DataRef, Kind, Meta, Node, Tree};
 use crate::image::write::Content;
 use crate::image::Layers;
@@ -140,7 +141,7 @@ fn own_writable(
     b: &mut Builder,
     trace: &Trace,
     (uid, gid): (u64, u64),
-    diagnostics: &mut Vec<crate::trace::Diagnostic>,
+    diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<String> {
     let below_state = |p: &str| {
         STATE_DIRS
@@ -191,9 +192,8 @@ fn own_writable(
             b.make(f, Vec::new(), meta, "nonroot");
             owned.push(f.clone());
         }
-        diagnostics.push(crate::trace::Diagnostic::new(
-            "nonroot-precreated",
-            "info",
+        diagnostics.push(Diagnostic::new(
+            Code::NonrootPrecreated,
             Some(dir),
             format!(
                 "{} made empty and owned by {uid}: the program creates it, and {dir} is root's \
@@ -234,7 +234,7 @@ pub struct Plan {
     pub source_bytes: u64,
     /// What the options did that the user should know (a `--drop` that removes
     /// what the program needs is an error; globs that match nothing, warnings).
-    pub diagnostics: Vec<crate::trace::Diagnostic>,
+    pub diagnostics: Vec<Diagnostic>,
     /// Paths given to the non-root user (`--nonroot`) because the program writes there.
     pub owned_by_user: Vec<String>,
 }
@@ -580,7 +580,7 @@ pub fn plan(
     if let Some(d) = trace
         .diagnostics
         .iter()
-        .find(|d| d.code == "entrypoint-needs-shell")
+        .find(|d| d.code == Code::EntrypointNeedsShell)
     {
         let shell = d.path.clone().unwrap_or_else(|| "/bin/sh".into());
         if !user_kept(&shell) && !user_kept("/bin/sh") {
@@ -608,7 +608,7 @@ pub fn plan(
             let wrapper = trace
                 .diagnostics
                 .iter()
-                .find(|w| w.code == "entrypoint-wrapper")
+                .find(|w| w.code == Code::EntrypointWrapper)
                 .map(|w| format!("{}. Or ", w.message))
                 .unwrap_or_default();
             return Err(Error::NeedsShell(format!(
@@ -674,9 +674,7 @@ pub fn plan(
     }
     for ((g, essential), paths) in &user_dropped {
         diagnostics.push(if *essential {
-            crate::trace::Diagnostic::new(
-                "drop-breaks-program",
-                "error",
+            Diagnostic::new(Code::DropBreaksProgram,
                 None,
                 format!(
                     "--drop {g} removes what the program needs to start: {}; the image would not run",
@@ -684,9 +682,7 @@ pub fn plan(
                 ),
             )
         } else {
-            crate::trace::Diagnostic::new(
-                "drop-removes-traced",
-                "warning",
+            Diagnostic::new(Code::DropRemovesTraced,
                 None,
                 format!("--drop {g} removes what the trace keeps: {}", some_paths(paths)),
             )
@@ -704,9 +700,8 @@ pub fn plan(
     for g in &opts.keep {
         let (paths, hops) = rules::glob(src, g);
         if paths.is_empty() && hops.is_empty() {
-            diagnostics.push(crate::trace::Diagnostic::new(
-                "keep-matched-nothing",
-                "warning",
+            diagnostics.push(Diagnostic::new(
+                Code::KeepMatchedNothing,
                 None,
                 format!("--keep {g} matches nothing in the image"),
             ));
@@ -717,9 +712,8 @@ pub fn plan(
     }
     for g in &opts.drop {
         if !src.iter().any(|(p, _)| rules::matches(g, &abs(p))) {
-            diagnostics.push(crate::trace::Diagnostic::new(
-                "drop-matched-nothing",
-                "warning",
+            diagnostics.push(Diagnostic::new(
+                Code::DropMatchedNothing,
                 None,
                 format!("--drop {g} matches nothing in the image"),
             ));

@@ -5,8 +5,9 @@
 //! a path compiled into it.
 
 use super::run::State;
-use super::{Diagnostic, Reason};
+use super::Reason;
 use crate::catalog::Catalog;
+use crate::diagnostic::{Code, Diagnostic};
 use std::collections::BTreeSet;
 
 /// Directories that are never an application's own root, however the image
@@ -357,9 +358,7 @@ pub(super) fn wrapper(
         return programs;
     }
     let rest: Vec<&String> = argv.iter().skip(1).collect();
-    st.t.diagnostics.push(Diagnostic::new(
-        "entrypoint-wrapper",
-        "warning",
+    st.t.diagnostics.push(Diagnostic::new(Code::EntrypointWrapper,
         Some(script),
         format!(
             "{script} is a wrapper script that ends in exec \"$@\": without it the image runs {}; \

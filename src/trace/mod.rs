@@ -11,9 +11,10 @@ mod run;
 mod runtime;
 pub mod shell;
 
+pub use crate::diagnostic::Diagnostic;
 pub use app::SYSTEM_DIRS;
 pub use loader::{Loader, Object};
-pub use reason::{Diagnostic, Reason};
+pub use reason::Reason;
 pub use run::{resolve_program, trace, Trace, TraceOptions};
 
 use serde::Serialize;

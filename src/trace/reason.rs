@@ -142,29 +142,3 @@ impl Reason {
         }
     }
 }
-
-/// A finding with a stable code (`elf-unresolved-needed`, `entrypoint-needs-shell`, …).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub code: &'static str,
-    /// error | warning | info
-    pub severity: &'static str,
-    pub path: Option<String>,
-    pub message: String,
-}
-
-impl Diagnostic {
-    pub fn new(
-        code: &'static str,
-        severity: &'static str,
-        path: Option<&str>,
-        message: String,
-    ) -> Diagnostic {
-        Diagnostic {
-            code,
-            severity,
-            path: path.map(String::from),
-            message,
-        }
-    }
-}

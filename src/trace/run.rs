@@ -3,8 +3,9 @@
 
 use super::package::{absolute_strings, compiled_in, package_data};
 use super::runtime::apply_rules;
-use super::{elf_closure, Diagnostic, EdgeKind, Loader, Object, Reason};
+use super::{elf_closure, EdgeKind, Loader, Object, Reason};
 use crate::catalog::Catalog;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::image::Layers;
 use crate::rules::{self, Rules};
 use serde::Serialize;
@@ -184,8 +185,7 @@ pub fn trace(
     let mut programs: Vec<(String, Reason)> = Vec::new();
     if opts.argv.is_empty() && opts.exec.is_empty() {
         st.t.diagnostics.push(Diagnostic::new(
-            "no-entrypoint",
-            "error",
+            Code::NoEntrypoint,
             None,
             "the image has no Entrypoint and no Cmd, so nothing tells what it runs: name the \
              program with --entrypoint PROGRAM (or trace one with --exec PATH)"
@@ -197,8 +197,7 @@ pub fn trace(
             && SHELLS.contains(&argv0.rsplit('/').next().unwrap_or(""))
         {
             st.t.diagnostics.push(Diagnostic::new(
-                "entrypoint-needs-shell",
-                "warning",
+                Code::EntrypointNeedsShell,
                 None,
                 format!("shell-form command ({argv0} -c …): the image needs a shell to start"),
             ));
@@ -214,8 +213,7 @@ pub fn trace(
                             },
                         )),
                         Err(problem) => st.t.diagnostics.push(Diagnostic::new(
-                            "shell-command-not-found",
-                            "warning",
+                            Code::ShellCommandNotFound,
                             None,
                             format!("the shell command `{command}` runs {p}: {problem}"),
                         )),
@@ -223,8 +221,7 @@ pub fn trace(
                 }
                 for d in &found.dynamic {
                     st.t.diagnostics.push(Diagnostic::new(
-                        "shell-command-dynamic",
-                        "warning",
+                        Code::ShellCommandDynamic,
                         None,
                         format!(
                             "the shell command `{command}` runs `{d}`, known only when it runs: \
@@ -237,12 +234,8 @@ pub fn trace(
         match resolve_program(&layers.tree, argv0, &opts.env, &opts.workdir)? {
             Ok(p) => programs.push((p, Reason::Entrypoint)),
             Err(problem) => {
-                st.t.diagnostics.push(Diagnostic::new(
-                    "entrypoint-not-found",
-                    "error",
-                    None,
-                    problem,
-                ));
+                st.t.diagnostics
+                    .push(Diagnostic::new(Code::EntrypointNotFound, None, problem));
             }
         }
     }
@@ -251,7 +244,7 @@ pub fn trace(
             Ok(p) => programs.push((p, Reason::Exec)),
             Err(problem) => {
                 st.t.diagnostics
-                    .push(Diagnostic::new("exec-not-found", "error", None, problem))
+                    .push(Diagnostic::new(Code::ExecNotFound, None, problem))
             }
         }
     }
@@ -333,8 +326,7 @@ pub fn trace(
     for e in st.t.closure.missing() {
         let d = match &e.problem {
             Some(p) => Diagnostic::new(
-                "elf-invalid-candidate",
-                "error",
+                Code::ElfInvalidCandidate,
                 Some(&e.from),
                 format!(
                     "{} needs {}: the loader stops at {p} and the program will not start",
@@ -342,8 +334,7 @@ pub fn trace(
                 ),
             ),
             None => Diagnostic::new(
-                "elf-unresolved-needed",
-                "error",
+                Code::ElfUnresolvedNeeded,
                 Some(&e.from),
                 format!(
                     "{} needs {}, which is not found in the image",
@@ -372,9 +363,7 @@ pub fn trace(
                 .iter()
                 .any(|r| r.when.kept.iter().any(|g| rules::matches(g, &o)));
         if !explained {
-            st.t.diagnostics.push(Diagnostic::new(
-                "elf-dlopen",
-                "info",
+            st.t.diagnostics.push(Diagnostic::new(Code::ElfDlopen,
                 Some(&o),
                 format!("{o} imports dlopen and no rule says what it loads: libraries it opens at run time are not traced"),
             ));
@@ -382,8 +371,7 @@ pub fn trace(
     }
     for (p, problem) in st.loader.malformed.lock().expect("not poisoned").iter() {
         st.t.diagnostics.push(Diagnostic::new(
-            "elf-malformed",
-            "warning",
+            Code::ElfMalformed,
             Some(p),
             format!("{p}: {problem}"),
         ));
@@ -415,9 +403,7 @@ fn follow_interpreters(
         if let Some(o) = st.loader.object(&cur) {
             let base = cur.rsplit('/').next().unwrap_or("");
             if SHELLS.contains(&base) {
-                st.t.diagnostics.push(Diagnostic::new(
-                    "entrypoint-needs-shell",
-                    "warning",
+                st.t.diagnostics.push(Diagnostic::new(Code::EntrypointNeedsShell,
                     Some(&cur),
                     format!("the entrypoint runs a shell ({cur}); keep it (--keep {cur}) or run the program directly"),
                 ));
@@ -430,8 +416,7 @@ fn follow_interpreters(
         let head = st.layers.read(&cur, 512)?;
         let Some(line) = head.strip_prefix(b"#!") else {
             st.t.diagnostics.push(Diagnostic::new(
-                "entrypoint-not-executable",
-                "error",
+                Code::EntrypointNotExecutable,
                 Some(&cur),
                 format!("{cur} is neither ELF nor a #! script"),
             ));
@@ -448,8 +433,7 @@ fn follow_interpreters(
                 Ok(Ok(p)) => p,
                 _ => {
                     st.t.diagnostics.push(Diagnostic::new(
-                        "interpreter-not-found",
-                        "error",
+                        Code::InterpreterNotFound,
                         Some(&cur),
                         format!("{cur} runs '{prog}' through env, and it is not in PATH"),
                     ));

@@ -1,0 +1,165 @@
+//! Findings with stable codes: one type for every stage (catalog, trace,
+//! plan, the result check), with the code's severity and meaning in one
+//! table, so that reports, `rewrite`'s refusals and the README agree.
+
+use serde::Serialize;
+
+/// How bad a finding is. `rewrite` refuses errors whose code says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+macro_rules! codes {
+    ($( $variant:ident = $name:literal, $severity:ident, $refused:literal, $doc:literal; )*) => {
+        /// A finding's stable kebab-case code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code { $( #[doc = $doc] $variant ),* }
+
+        impl Code {
+            /// Every code, in the order of the table.
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            /// The code as reports print it (`elf-unresolved-needed`).
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $name),* }
+            }
+
+            /// Its usual severity.
+            pub fn severity(self) -> Severity {
+                match self { $(Code::$variant => Severity::$severity),* }
+            }
+
+            /// Whether `rewrite` refuses to write an image with this finding
+            /// (as an error) unless `--force`: the image would not start.
+            pub fn refused(self) -> bool {
+                match self { $(Code::$variant => $refused),* }
+            }
+
+            /// What it means.
+            pub fn description(self) -> &'static str {
+                match self { $(Code::$variant => $doc),* }
+            }
+        }
+    };
+}
+
+codes! {
+    CatalogUnsupported = "catalog-unsupported", Warning, false, "a package database slim cannot read (SUSE's ndb): its packages are missing from reports";
+    CatalogUnreadable = "catalog-unreadable", Warning, false, "a package database that is broken: its packages are missing from reports";
+    ElfUnresolvedNeeded = "elf-unresolved-needed", Error, false, "a DT_NEEDED library is not in the image";
+    ElfInvalidCandidate = "elf-invalid-candidate", Error, false, "the loader stops at a file it cannot load (not ELF, wrong class)";
+    ElfDlopen = "elf-dlopen", Info, false, "a kept library imports dlopen and no rule says what it loads";
+    ElfMalformed = "elf-malformed", Warning, false, "a file looks like ELF but cannot be parsed";
+    EntrypointNeedsShell = "entrypoint-needs-shell", Warning, false, "the command needs a shell (shell form, a #!/bin/sh script)";
+    EntrypointWrapper = "entrypoint-wrapper", Warning, false, "the entrypoint is a pass-through wrapper script (exec \"$@\")";
+    EntrypointNotFound = "entrypoint-not-found", Error, true, "the program the command names is not in the image";
+    EntrypointNotExecutable = "entrypoint-not-executable", Error, false, "the entrypoint is neither ELF nor a #! script";
+    NoEntrypoint = "no-entrypoint", Error, true, "the image has no Entrypoint and no Cmd";
+    ShellCommandNotFound = "shell-command-not-found", Warning, false, "a program a shell command string runs is not on PATH";
+    ShellCommandDynamic = "shell-command-dynamic", Warning, false, "a shell command string runs a program known only at run time ($APP)";
+    InterpreterNotFound = "interpreter-not-found", Error, false, "a #! line's program is not on PATH";
+    ExecNotFound = "exec-not-found", Error, false, "an --exec program is not in the image";
+    DropBreaksProgram = "drop-breaks-program", Error, true, "a --drop removes what the program needs to start";
+    DropRemovesTraced = "drop-removes-traced", Warning, false, "a --drop removes data the trace keeps";
+    KeepMatchedNothing = "keep-matched-nothing", Warning, false, "a --keep glob matches nothing in the image";
+    DropMatchedNothing = "drop-matched-nothing", Warning, false, "a --drop glob matches nothing in the image";
+    NonrootPrecreated = "nonroot-precreated", Info, false, "--nonroot made a file the program creates where its user cannot";
+    CheckMissingCommandPath = "check-missing-command-path", Error, true, "a path the command runs or names is not in the result";
+    CheckMissingAppRoot = "check-missing-app-root", Error, true, "the application's directory is not in the result";
+    CheckDanglingSymlink = "check-dangling-symlink", Error, true, "a kept symlink's target, present in the input, is not in the result";
+    CheckMissingInterpreter = "check-missing-interpreter", Error, true, "a #! interpreter of a script that runs is not in the result";
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A finding: its code, severity, the path it concerns and what to do.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    pub path: Option<String>,
+    pub message: String,
+}
+
+impl Diagnostic {
+    /// A finding with its code's usual severity.
+    pub fn new(code: Code, path: Option<&str>, message: String) -> Diagnostic {
+        Diagnostic {
+            code,
+            severity: code.severity(),
+            path: path.map(String::from),
+            message,
+        }
+    }
+
+    /// The same finding at another severity.
+    pub fn with_severity(mut self, severity: Severity) -> Diagnostic {
+        self.severity = severity;
+        self
+    }
+
+    /// Whether `rewrite` refuses it (an error whose code says the image would not start).
+    pub fn refused(&self) -> bool {
+        self.severity == Severity::Error && self.code.refused()
+    }
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} [{}]", self.message, self.code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_kebab_case_and_unique() {
+        let mut seen = std::collections::BTreeSet::new();
+        for c in Code::ALL {
+            let s = c.as_str();
+            assert!(
+                s.chars().all(|ch| ch.is_ascii_lowercase() || ch == '-'),
+                "{s}"
+            );
+            assert!(seen.insert(s), "{s} twice");
+        }
+    }
+
+    #[test]
+    fn the_readme_lists_every_code() {
+        let readme = include_str!("../README.md");
+        for c in Code::ALL {
+            assert!(
+                readme.contains(&format!("`{}`", c.as_str())),
+                "README lacks `{}`",
+                c.as_str()
+            );
+        }
+    }
+}
