@@ -9,7 +9,7 @@ use crate::fs::{self, DataRef, EntryKind, Kind, LayerEntry, Meta, Node, Tree};
 use crate::progress::{ProgressReader, Reporter};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// How a layer blob is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -176,34 +176,28 @@ struct ReadLayer {
 /// Reads, verifies and merges every layer of `image`. Layers are read in
 /// parallel (one thread per core); merging is in layer order.
 pub fn read_layers(image: &Image, reporter: &dyn Reporter) -> Result<Layers, Error> {
+    use rayon::prelude::*;
     let n = image.layers.len();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(n.max(1));
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<ReadLayer, Error>>>> =
-        Mutex::new((0..n).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let r = read_one(image, i, reporter);
-                let failed = r.is_err();
-                results.lock().expect("no thread panics holding it")[i] = Some(r);
-                if failed {
-                    // Stop the others early: the first error is reported anyway.
-                    next.store(n, Ordering::Relaxed);
-                }
-            });
-        }
-    });
+    // Layers after the lowest one that failed are not started: the first
+    // error in layer order is reported, whatever the scheduling, and no
+    // layer before it is skipped.
+    let first_failed = AtomicUsize::new(usize::MAX);
+    let results: Vec<Option<Result<ReadLayer, Error>>> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            if i > first_failed.load(Ordering::Relaxed) {
+                return None;
+            }
+            let r = read_one(image, i, reporter);
+            if r.is_err() {
+                first_failed.fetch_min(i, Ordering::Relaxed);
+            }
+            Some(r)
+        })
+        .collect();
     let mut tree = Tree::new();
     let mut stats = Vec::with_capacity(n);
     let mut data = Vec::with_capacity(n);
-    let results = results.into_inner().expect("threads are done");
     // The first failure in layer order, so the message does not depend on scheduling.
     for (i, r) in results.into_iter().enumerate() {
         let Some(r) = r else { continue };

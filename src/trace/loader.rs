@@ -169,16 +169,9 @@ impl<'a> Loader<'a> {
 
     /// Parses many files at once on all cores; results land in the cache.
     pub fn preload(&self, paths: &[String]) {
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(p) = paths.get(i) else { break };
-                    self.elf_at(p);
-                });
-            }
+        use rayon::prelude::*;
+        paths.par_iter().for_each(|p| {
+            self.elf_at(p);
         });
     }
 
