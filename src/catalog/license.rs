@@ -39,6 +39,23 @@ impl Table {
         self.prefixes = self.prefixes.drain().map(|(k, v)| (key(&k), v)).collect();
     }
 
+    /// The built-in table, extended with a user's file (`--licenses FILE`).
+    pub fn load(file: Option<&std::path::Path>) -> Result<Table, crate::rules::Error> {
+        let mut t = Table::builtin();
+        if let Some(f) = file {
+            let origin = f.display().to_string();
+            let text = std::fs::read_to_string(f).map_err(|e| crate::rules::Error {
+                origin: origin.clone(),
+                message: e.to_string(),
+            })?;
+            t.extend(&text).map_err(|e| crate::rules::Error {
+                origin,
+                message: e.to_string().trim().to_string(),
+            })?;
+        }
+        Ok(t)
+    }
+
     /// Adds a user table (same format).
     pub fn extend(&mut self, text: &str) -> Result<(), toml::de::Error> {
         let mut t: Table = toml::from_str(text)?;

@@ -41,7 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let profile = args.slim.profile()?;
     let (image, layers) = super::load(&args.image, args.format == Format::Human)?;
     let catalog = crate::catalog::Catalog::read(&layers);
-    super::sbom::warn_unread_databases(&catalog);
+    super::warn_unread_databases(&catalog);
     let trace = crate::analyze::run_trace(&image, &layers, &catalog, &opts)?;
     let mut out = std::io::stdout().lock();
     if let Some(path) = &args.explain {

@@ -83,7 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(policy_path)
         .with_context(|| format!("reading {}", policy_path.display()))?;
     let policy = audit::Policy::parse(&text, &policy_path.display().to_string())?;
-    let table = super::sbom::table(args.licenses.as_deref())?;
+    let table = crate::catalog::license::Table::load(args.licenses.as_deref())?;
     let image_args = super::ImageArgs {
         image: args.image.clone().context("IMAGE is required")?,
         platform: args.platform.clone(),
@@ -91,8 +91,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let (image, layers) = super::load(&image_args, args.format == AuditFormat::Human)?;
     let catalog = crate::catalog::Catalog::read(&layers);
-    super::sbom::warn_unread_databases(&catalog);
-    let created = super::copy::rfc3339(super::source_date_epoch()?.unwrap_or(0));
+    super::warn_unread_databases(&catalog);
+    let created = crate::image::write::rfc3339(super::source_date_epoch()?.unwrap_or(0));
     let sbom = crate::sbom::build(&image, &layers, &catalog, &table, created);
     let report = audit::audit(&sbom, &policy);
     let mut o = std::io::stdout().lock();

@@ -4,7 +4,6 @@ use super::{progress::Bars, ImageArgs};
 use crate::image::write::{self, LayerOptions, Output};
 use crate::image::{Compression, Transport};
 use anyhow::Context;
-use clap::ValueEnum;
 use std::process::ExitCode;
 
 /// Copy an image to another format (like `skopeo copy`), verifying every blob.
@@ -33,7 +32,7 @@ pub struct Args {
     /// Layer compression of the written image (docker-archive layers are always
     /// uncompressed). zstd needs recent tools: umoci 0.4.7 and Docker < 23 cannot read it.
     #[arg(long, value_enum)]
-    compression: Option<Codec>,
+    compression: Option<super::Codec>,
     /// Print what was written as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -43,29 +42,12 @@ pub struct Args {
     force: bool,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub(crate) enum Codec {
-    Gzip,
-    Zstd,
-    None,
-}
-
-impl From<Codec> for Compression {
-    fn from(c: Codec) -> Compression {
-        match c {
-            Codec::Gzip => Compression::Gzip,
-            Codec::Zstd => Compression::Zstd,
-            Codec::None => Compression::None,
-        }
-    }
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = Output::parse(&args.dest)?;
     out.force = args.force;
     let sde = super::source_date_epoch()?;
-    if let Some(Codec::Zstd) = args.compression {
-        warn_zstd();
+    if let Some(super::Codec::Zstd) = args.compression {
+        super::warn_zstd();
     }
     let (image, layers) = super::load_for(&args.image, true, Some(&out))?;
     let work = write::work_dir(&out)?;
@@ -80,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             clamp_mtime: sde,
         };
         let layer = write::build_layer(&layers.tree, &layers, opts, work.path(), &bars, 0)?;
-        let created = sde.map(rfc3339);
+        let created = sde.map(crate::image::write::rfc3339);
         let what = format!(
             "slim copy --flatten: {} layers of {}",
             layers.stats.len(),
@@ -126,43 +108,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// zstd layers are recent in the OCI spec: say so where they are chosen.
-pub(crate) fn warn_zstd() {
-    eprintln!(
-        "slim: note: zstd layers need a recent runtime and tools (containerd >= 1.5, podman >= 3, \
-         skopeo >= 1.4; umoci 0.4.7 and Docker < 23 cannot read them); use gzip for older ones"
-    );
-}
-
-/// Seconds since the epoch as RFC 3339 UTC (civil-from-days, Howard Hinnant's algorithm).
-pub(crate) fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc3339_of_known_instants() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-    }
 }

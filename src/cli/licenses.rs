@@ -56,12 +56,12 @@ fn ids(e: &Expr, out: &mut BTreeSet<String>) {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let table = super::sbom::table(args.licenses.as_deref())?;
+    let table = crate::catalog::license::Table::load(args.licenses.as_deref())?;
     let profile = args.slim.profile()?;
     let aopts = args.slim.analyze_options()?;
     let (image, layers) = super::load(&args.image, args.format == Format::Human)?;
     let catalog = crate::catalog::Catalog::read(&layers);
-    super::sbom::warn_unread_databases(&catalog);
+    super::warn_unread_databases(&catalog);
     let sbom = crate::sbom::build(&image, &layers, &catalog, &table, String::new());
     let trace = crate::analyze::run_trace(&image, &layers, &catalog, &aopts)?;
     let kept: BTreeSet<String> = match crate::plan::plan(

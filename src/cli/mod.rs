@@ -10,7 +10,9 @@ mod options;
 mod progress;
 mod rewrite;
 mod sbom;
+mod sbom_files;
 
+use crate::image::Compression;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::process::ExitCode;
@@ -243,6 +245,38 @@ pub(crate) fn load_for(
         crate::image::read_layers(&image, &bars).with_context(|| format!("reading {r}"))?;
     bars.clear();
     Ok((image, layers))
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub(crate) enum Codec {
+    Gzip,
+    Zstd,
+    None,
+}
+
+impl From<Codec> for Compression {
+    fn from(c: Codec) -> Compression {
+        match c {
+            Codec::Gzip => Compression::Gzip,
+            Codec::Zstd => Compression::Zstd,
+            Codec::None => Compression::None,
+        }
+    }
+}
+
+/// zstd layers are recent in the OCI spec: say so where they are chosen.
+pub(crate) fn warn_zstd() {
+    eprintln!(
+        "slim: note: zstd layers need a recent runtime and tools (containerd >= 1.5, podman >= 3, \
+         skopeo >= 1.4; umoci 0.4.7 and Docker < 23 cannot read them); use gzip for older ones"
+    );
+}
+
+/// Names each package database that is there but was not (fully) read.
+pub(crate) fn warn_unread_databases(catalog: &crate::catalog::Catalog) {
+    for d in &catalog.diagnostics {
+        eprintln!("slim: warning: {d}");
+    }
 }
 
 /// Human-readable byte sizes (binary units, as `du -h`).

@@ -4,7 +4,7 @@ use super::{human_bytes, progress::Bars, Format, ImageArgs};
 use crate::image::write::{self, LayerOptions, Output};
 use crate::image::{Compression, Transport};
 use anyhow::Context;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -57,7 +57,7 @@ pub struct Args {
     /// Layer compression (docker-archive layers are always uncompressed). zstd
     /// needs recent tools: umoci 0.4.7 and Docker < 23 cannot read it.
     #[arg(long, value_enum, default_value = "gzip")]
-    compression: super::copy::Codec,
+    compression: super::Codec,
     /// 1: one layer. 2: a system layer (the profile's files and its system
     /// packages: libc, CA certificates, time zones, …) under an app layer, so
     /// images slimmed from one base share the first.
@@ -74,14 +74,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(o) = &mut out {
         o.force = args.force;
     }
-    if matches!(args.compression, super::copy::Codec::Zstd)
+    if matches!(args.compression, super::Codec::Zstd)
         && out
             .as_ref()
             .is_some_and(|o| o.transport != Transport::DockerArchive)
     {
-        super::copy::warn_zstd();
+        super::warn_zstd();
     }
-    let sboms = super::sbom::parse_specs(&args.sbom)?;
+    let sboms = super::sbom_files::parse_specs(&args.sbom)?;
     if sboms.iter().any(|s| s.path.is_none()) {
         anyhow::bail!("--sbom takes FORMAT=PATH (stdout carries the plan)");
     }
@@ -186,7 +186,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             let command =
                 (aopts.entrypoint.is_some() || aopts.cmd.is_some()).then(|| aopts.command(&image));
-            let config = slim_config(
+            let config = crate::plan::config::slim_config(
                 &image.config_raw,
                 &profile,
                 args.nonroot,
@@ -202,7 +202,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 human_bytes(kept),
                 human_bytes(plan.source_bytes)
             );
-            let created = sde.map(super::copy::rfc3339);
+            let created = sde.map(crate::image::write::rfc3339);
             let diff_ids: Vec<_> = built.iter().map(|l| l.diff_id.clone()).collect();
             let config = write::derive_config(&config, &diff_ids, &what, created.as_deref())?;
             let base = image
@@ -230,7 +230,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 };
                 let written = crate::image::open(&r, None)?;
                 let wl = crate::image::read_layers(&written, &crate::progress::Silent)?;
-                super::sbom::write(&written, &wl, &sboms, &super::sbom::table(None)?, true)?;
+                super::sbom_files::write(
+                    &written,
+                    &wl,
+                    &sboms,
+                    &crate::catalog::license::Table::builtin(),
+                    true,
+                )?;
             }
             Some(w)
         }
@@ -304,60 +310,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The source config with the profile's Env, and the non-root user when asked.
-/// An Env value that is an absolute path is set only when the slimmed image has
-/// that file; of several entries for one variable, the first that applies wins
-/// (`SSL_CERT_FILE` is Debian's bundle on Debian, Fedora's on Fedora, and unset
-/// where there is none, rather than pointing OpenSSL at nothing).
-fn slim_config(
-    raw: &[u8],
-    profile: &crate::plan::Profile,
-    nonroot: bool,
-    command: Option<&(Vec<String>, Vec<String>)>,
-    exists: &dyn Fn(&str) -> bool,
-) -> anyhow::Result<Vec<u8>> {
-    let mut v: Value = serde_json::from_slice(raw).context("the source config is not JSON")?;
-    let cfg = v
-        .as_object_mut()
-        .context("the source config is not an object")?
-        .entry("config")
-        .or_insert_with(|| json!({}));
-    let cfg = cfg
-        .as_object_mut()
-        .context("config.config is not an object")?;
-    // --entrypoint/--cmd, as the trace ran them; none is written as null, as Docker does.
-    if let Some((entrypoint, cmd)) = command {
-        let value = |v: &Vec<String>| if v.is_empty() { Value::Null } else { json!(v) };
-        cfg.insert("Entrypoint".into(), value(entrypoint));
-        cfg.insert("Cmd".into(), value(cmd));
-    }
-    let env = cfg.entry("Env").or_insert_with(|| json!([]));
-    if env.is_null() {
-        *env = json!([]);
-    }
-    let list = env.as_array_mut().context("config Env is not a list")?;
-    for e in &profile.env {
-        let (key, value) = e.split_once('=').unwrap_or((e, ""));
-        if value.starts_with('/') && !exists(value) {
-            continue;
-        }
-        if !list
-            .iter()
-            .any(|x| x.as_str().is_some_and(|s| s.split('=').next() == Some(key)))
-        {
-            list.push(json!(e));
-        }
-    }
-    if nonroot {
-        if let Some(n) = &profile.nonroot {
-            cfg.insert("User".into(), json!(n.user));
-            let wd = cfg.get("WorkingDir").and_then(|w| w.as_str()).unwrap_or("");
-            if wd.is_empty() || wd == "/" {
-                cfg.insert("WorkingDir".into(), json!(n.workdir));
-            }
-        }
-    }
-    Ok(serde_json::to_vec(&v)?)
 }

@@ -2,8 +2,6 @@
 
 use super::ImageArgs;
 use crate::catalog::license::Table;
-use anyhow::Context;
-use std::io::Write;
 use std::process::ExitCode;
 
 /// Write an SBOM of the packages in an image: SPDX 2.3 JSON and/or CycloneDX 1.6 JSON.
@@ -40,146 +38,10 @@ pub struct Args {
     files: bool,
 }
 
-/// A requested SBOM output.
-#[derive(Debug, Clone)]
-pub(crate) struct Spec {
-    format: &'static str,
-    pub(crate) path: Option<std::path::PathBuf>,
-}
-
-pub(crate) fn parse_specs(v: &[String]) -> anyhow::Result<Vec<Spec>> {
-    let mut out = Vec::new();
-    for s in v {
-        let (f, p) = match s.split_once('=') {
-            Some((f, p)) => (f, Some(std::path::PathBuf::from(p))),
-            None => (s.as_str(), None),
-        };
-        // `cyclonedx-json@1.5` picks a spec version, as syft's `-o` does.
-        let (name, version) = match f.split_once('@') {
-            Some((n, v)) => (n, Some(v)),
-            None => (f, None),
-        };
-        let format = match (name, version) {
-            ("spdx-json" | "spdx", None | Some("2.3")) => "spdx-json",
-            ("cyclonedx-json" | "cyclonedx" | "cdx", None | Some("1.6")) => "cyclonedx-json",
-            ("cyclonedx-json" | "cyclonedx" | "cdx", Some("1.5")) => "cyclonedx-json@1.5",
-            (n, Some(v))
-                if ["spdx-json", "spdx", "cyclonedx-json", "cyclonedx", "cdx"].contains(&n) =>
-            {
-                anyhow::bail!("{n} version {v} is not written: spdx-json is 2.3, cyclonedx-json 1.6 (default) or 1.5")
-            }
-            (other, _) => {
-                anyhow::bail!("unknown SBOM format '{other}': use spdx-json or cyclonedx-json")
-            }
-        };
-        if let Some(p) = &p {
-            if p.as_os_str().is_empty() {
-                anyhow::bail!("'{s}': no path after '=' (FORMAT=PATH, or FORMAT alone for stdout)");
-            }
-            check_writable(p)?;
-        }
-        out.push(Spec { format, path: p });
-    }
-    if out.iter().filter(|s| s.path.is_none()).count() > 1 {
-        anyhow::bail!("only one SBOM can go to stdout: give the others a path (FORMAT=PATH)");
-    }
-    Ok(out)
-}
-
-fn dir_of(p: &std::path::Path) -> &std::path::Path {
-    p.parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."))
-}
-
-/// An SBOM path must be a file in an existing directory: checked before the work.
-fn check_writable(p: &std::path::Path) -> anyhow::Result<()> {
-    let dir = dir_of(p);
-    if !dir.is_dir() {
-        anyhow::bail!(
-            "{}: the directory {} does not exist (create it first)",
-            p.display(),
-            dir.display()
-        );
-    }
-    if p.is_dir() {
-        anyhow::bail!("{}: is a directory; name the SBOM file", p.display());
-    }
-    Ok(())
-}
-
-pub(crate) fn table(file: Option<&std::path::Path>) -> anyhow::Result<Table> {
-    let mut t = Table::builtin();
-    if let Some(f) = file {
-        let text =
-            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        t.extend(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {}", f.display(), e.to_string().trim()))?;
-    }
-    Ok(t)
-}
-
-fn now() -> anyhow::Result<String> {
-    Ok(match super::source_date_epoch()? {
-        Some(s) => super::copy::rfc3339(s),
-        None => super::copy::rfc3339(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_secs(),
-        ),
-    })
-}
-
-/// Writes the SBOMs of an opened image.
-pub(crate) fn write(
-    image: &crate::image::Image,
-    layers: &crate::image::Layers,
-    specs: &[Spec],
-    table: &Table,
-    with_files: bool,
-) -> anyhow::Result<()> {
-    let catalog = crate::catalog::Catalog::read(layers);
-    warn_unread_databases(&catalog);
-    let mut sbom = crate::sbom::build(image, layers, &catalog, table, now()?);
-    if with_files {
-        sbom.files = crate::sbom::files(layers, &catalog).context("hashing the image's files")?;
-    }
-    for s in specs {
-        let doc = match s.format {
-            "spdx-json" => crate::sbom::spdx::encode(&sbom),
-            "cyclonedx-json@1.5" => crate::sbom::cyclonedx::encode(&sbom, "1.5"),
-            _ => crate::sbom::cyclonedx::encode(&sbom, "1.6"),
-        };
-        let mut bytes = serde_json::to_vec_pretty(&doc)?;
-        bytes.push(b'\n');
-        match &s.path {
-            Some(p) => {
-                // A temporary name beside it, renamed: a reader never sees half an SBOM.
-                let write = || -> std::io::Result<()> {
-                    let mut tmp = crate::tmp::file_in(dir_of(p))?;
-                    tmp.write_all(&bytes)?;
-                    tmp.persist(p).map_err(|e| e.error)?;
-                    Ok(())
-                };
-                write().map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
-            }
-            None => std::io::stdout().lock().write_all(&bytes)?,
-        }
-    }
-    Ok(())
-}
-
-/// Names each package database that is there but was not (fully) read.
-pub(crate) fn warn_unread_databases(catalog: &crate::catalog::Catalog) {
-    for d in &catalog.diagnostics {
-        eprintln!("slim: warning: {d}");
-    }
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let specs = parse_specs(&args.outputs)?;
-    let table = table(args.licenses.as_deref())?;
+    let specs = super::sbom_files::parse_specs(&args.outputs)?;
+    let table = Table::load(args.licenses.as_deref())?;
     let (image, layers) = super::load(&args.image, true)?;
-    write(&image, &layers, &specs, &table, args.files)?;
+    super::sbom_files::write(&image, &layers, &specs, &table, args.files)?;
     Ok(ExitCode::SUCCESS)
 }

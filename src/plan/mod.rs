@@ -4,6 +4,7 @@
 //! (`/var/lib/dpkg/status.d/<pkg>`, `<pkg>.md5sums`, copyright files).
 
 pub mod check;
+pub mod config;
 
 use crate::catalog::Catalog;
 use crate::diagnostic::{Code, Diagnostic};

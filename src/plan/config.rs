@@ -1,0 +1,146 @@
+//! The slimmed image's config: the source's, with the profile's Env, the
+//! non-root user when asked, and the `--entrypoint`/`--cmd` the trace ran.
+
+use serde_json::{json, Value};
+
+/// A source config slim cannot build on.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Error(pub String);
+
+/// The source config with the profile's Env, and the non-root user when asked.
+/// An Env value that is an absolute path is set only when the slimmed image has
+/// that file; of several entries for one variable, the first that applies wins
+/// (`SSL_CERT_FILE` is Debian's bundle on Debian, Fedora's on Fedora, and unset
+/// where there is none, rather than pointing OpenSSL at nothing).
+pub fn slim_config(
+    raw: &[u8],
+    profile: &crate::plan::Profile,
+    nonroot: bool,
+    command: Option<&(Vec<String>, Vec<String>)>,
+    exists: &dyn Fn(&str) -> bool,
+) -> Result<Vec<u8>, Error> {
+    let mut v: Value = serde_json::from_slice(raw)
+        .map_err(|e| Error(format!("the source config is not JSON: {e}")))?;
+    let cfg = v
+        .as_object_mut()
+        .ok_or_else(|| Error("the source config is not an object".into()))?
+        .entry("config")
+        .or_insert_with(|| json!({}));
+    let cfg = cfg
+        .as_object_mut()
+        .ok_or_else(|| Error("config.config is not an object".into()))?;
+    // --entrypoint/--cmd, as the trace ran them; none is written as null, as Docker does.
+    if let Some((entrypoint, cmd)) = command {
+        let value = |v: &Vec<String>| if v.is_empty() { Value::Null } else { json!(v) };
+        cfg.insert("Entrypoint".into(), value(entrypoint));
+        cfg.insert("Cmd".into(), value(cmd));
+    }
+    let env = cfg.entry("Env").or_insert_with(|| json!([]));
+    if env.is_null() {
+        *env = json!([]);
+    }
+    let list = env
+        .as_array_mut()
+        .ok_or_else(|| Error("config Env is not a list".into()))?;
+    for e in &profile.env {
+        let (key, value) = e.split_once('=').unwrap_or((e, ""));
+        if value.starts_with('/') && !exists(value) {
+            continue;
+        }
+        if !list
+            .iter()
+            .any(|x| x.as_str().is_some_and(|s| s.split('=').next() == Some(key)))
+        {
+            list.push(json!(e));
+        }
+    }
+    if nonroot {
+        if let Some(n) = &profile.nonroot {
+            cfg.insert("User".into(), json!(n.user));
+            let wd = cfg.get("WorkingDir").and_then(|w| w.as_str()).unwrap_or("");
+            if wd.is_empty() || wd == "/" {
+                cfg.insert("WorkingDir".into(), json!(n.workdir));
+            }
+        }
+    }
+    Ok(serde_json::to_vec(&v).expect("JSON values serialise"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile() -> crate::plan::Profile {
+        crate::plan::Profile::load("distroless").unwrap()
+    }
+
+    fn config(
+        raw: &str,
+        nonroot: bool,
+        command: Option<&(Vec<String>, Vec<String>)>,
+        has: &[&str],
+    ) -> Value {
+        let exists = |p: &str| has.contains(&p);
+        serde_json::from_slice(
+            &slim_config(raw.as_bytes(), &profile(), nonroot, command, &exists).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn ssl_cert_file_names_a_bundle_the_image_has() {
+        let raw = r#"{"config":{"Env":["PATH=/bin"]}}"#;
+        let v = config(raw, false, None, &["/etc/pki/tls/certs/ca-bundle.crt"]);
+        assert_eq!(
+            v["config"]["Env"],
+            json!([
+                "PATH=/bin",
+                "SSL_CERT_FILE=/etc/pki/tls/certs/ca-bundle.crt"
+            ])
+        );
+        let v = config(raw, false, None, &[]);
+        assert_eq!(
+            v["config"]["Env"],
+            json!(["PATH=/bin"]),
+            "no bundle, no variable"
+        );
+        // The image's own value wins.
+        let v = config(
+            r#"{"config":{"Env":["SSL_CERT_FILE=/x"]}}"#,
+            false,
+            None,
+            &["/etc/ssl/certs/ca-certificates.crt"],
+        );
+        assert_eq!(v["config"]["Env"], json!(["SSL_CERT_FILE=/x"]));
+    }
+
+    #[test]
+    fn nonroot_keeps_an_images_workdir() {
+        let v = config(r#"{"config":{"WorkingDir":"/app"}}"#, true, None, &[]);
+        assert_eq!(
+            (
+                v["config"]["User"].as_str(),
+                v["config"]["WorkingDir"].as_str()
+            ),
+            (Some("65532:65532"), Some("/app"))
+        );
+        let v = config(r#"{"config":{"WorkingDir":"/"}}"#, true, None, &[]);
+        assert_eq!(v["config"]["WorkingDir"], "/home/nonroot");
+    }
+
+    #[test]
+    fn overrides_are_written_and_none_is_null() {
+        let cmd = (vec![], vec!["node".to_string(), "server.js".to_string()]);
+        let v = config(
+            r#"{"config":{"Entrypoint":["docker-entrypoint.sh"],"Cmd":["x"]},"rootfs":{}}"#,
+            false,
+            Some(&cmd),
+            &[],
+        );
+        assert!(v["config"]["Entrypoint"].is_null());
+        assert_eq!(v["config"]["Cmd"], json!(["node", "server.js"]));
+        assert!(v["rootfs"].is_object(), "other fields are kept");
+        assert!(slim_config(b"[1]", &profile(), false, None, &|_| false).is_err());
+    }
+}
