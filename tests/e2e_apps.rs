@@ -11,11 +11,9 @@ use std::process::Command;
 
 fn app(name: &str) -> String {
     let p = fixtures().join(format!("app-{name}.oci"));
-    assert!(
-        p.is_dir(),
-        "{} missing: run `fixtures/make-app.sh {} {name}` (or scripts/test) first",
-        p.display(),
-        fixtures().display()
+    require_fixture(
+        &p,
+        &format!("fixtures/make-app.sh {} {name}", fixtures().display()),
     );
     p.display().to_string()
 }
@@ -317,11 +315,9 @@ fn a_runtime_no_rule_names_keeps_its_own_modules() {
     // Debian's ruby: no run-time rule names it; its extension modules are its
     // packages' shared objects outside the loader's directories.
     let src = fixtures().join("ruby.docker.tar");
-    assert!(
-        src.is_file(),
-        "{} missing: fixtures/make-fixtures.sh {} ruby",
-        src.display(),
-        fixtures().display()
+    require_fixture(
+        &src,
+        &format!("fixtures/make-fixtures.sh {} ruby", fixtures().display()),
     );
     let (_d, image, _) = rewrite(src.to_str().unwrap(), &[]);
     let kept = image_paths(&image);
