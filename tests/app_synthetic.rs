@@ -8,11 +8,6 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-/// `analyze --format json` of an image.
-fn analyze(image: &str) -> Value {
-    serde_json::from_slice(&ok(slim(&["analyze", "-q", "--format", "json", image])).stdout).unwrap()
-}
-
 /// The reason kind the trace keeps `path` for, if it does.
 fn kept_for(report: &Value, path: &str) -> Option<String> {
     report["projected"]["kept"]
@@ -53,7 +48,7 @@ fn the_app_root_is_kept_whole_less_vcs_and_command_words_name_files() {
     img.entrypoint = vec!["python3".into()];
     img.cmd = vec!["main.py".into(), "--config=/etc/app.toml".into()];
     img.workdir = "/app".into();
-    let r = analyze(&layout(&d.path().join("a"), &img));
+    let r = analyze_json(&layout(&d.path().join("a"), &img), &[]);
     assert_eq!(
         kept_for(&r, "/app/main.py").as_deref(),
         Some("command-line")
@@ -74,7 +69,7 @@ fn the_app_root_is_kept_whole_less_vcs_and_command_words_name_files() {
     // With WorkingDir /, the directory of the script is the app's.
     img.workdir = String::new();
     img.cmd = vec!["/srv/tool/run.py".into()];
-    let r = analyze(&layout(&d.path().join("b"), &img));
+    let r = analyze_json(&layout(&d.path().join("b"), &img), &[]);
     assert_eq!(
         kept_for(&r, "/srv/tool/helper.py").as_deref(),
         Some("app-root")
@@ -104,7 +99,7 @@ fn a_pass_through_wrapper_is_recognised_and_what_it_runs_traced() {
     img.entrypoint = vec!["docker-entrypoint.sh".into()];
     img.cmd = vec!["server".into(), "--port".into(), "80".into()];
     let src = layout(&d.path().join("w"), &img);
-    let r = analyze(&src);
+    let r = analyze_json(&src, &[]);
     let w = r["diagnostics"]
         .as_array()
         .unwrap()
@@ -176,7 +171,7 @@ fn a_library_dlopened_by_a_compiled_in_path_is_traced() {
         ]),
         Comp::Gzip,
     )]);
-    let r = analyze(&layout(&d.path().join("img"), &img));
+    let r = analyze_json(&layout(&d.path().join("img"), &img), &[]);
     assert_eq!(
         kept_for(&r, "/opt/plug/libp.so").as_deref(),
         Some("dlopen-path")
@@ -222,7 +217,7 @@ fn a_jar_manifest_class_path_is_followed() {
         Comp::Gzip,
     )]);
     img.entrypoint = vec!["java".into(), "-jar".into(), "/srv/app/app.jar".into()];
-    let r = analyze(&layout(&d.path().join("img"), &img));
+    let r = analyze_json(&layout(&d.path().join("img"), &img), &[]);
     assert_eq!(
         kept_for(&r, "/srv/app/app.jar").as_deref(),
         Some("command-line")
@@ -341,7 +336,7 @@ fn a_python_built_into_usr_local_keeps_its_prefix_and_its_extension_modules() {
         Comp::Gzip,
     )]);
     img.entrypoint = vec!["python3".into(), "/app/app.py".into()];
-    let r = analyze(&layout(&d.path().join("img"), &img));
+    let r = analyze_json(&layout(&d.path().join("img"), &img), &[]);
     for p in [
         "/usr/local/lib/python3.12/os.py",
         "/usr/local/lib/python3.12/site-packages/requests/__init__.py",
@@ -417,7 +412,7 @@ fn node_native_addons_node_path_and_npm_start() {
     img.workdir = "/usr/src/app".into();
     img.env.push("NODE_PATH=/opt/node_libs".into());
     let src = layout(&d.path().join("a"), &img);
-    let r = analyze(&src);
+    let r = analyze_json(&src, &[]);
     assert_eq!(
         kept_for(
             &r,

@@ -55,14 +55,9 @@ fn serves(image: &Path, url: &str, expect: &str) {
     );
 }
 
-/// analyze --format json of an image.
-fn analyze(image: &str) -> Value {
-    serde_json::from_slice(&ok(slim(&["analyze", "-q", "--format", "json", image])).stdout).unwrap()
-}
-
 /// No shell, no package manager, every DT_NEEDED resolved inside the image.
 fn distroless(image: &Path) {
-    let v = analyze(image.to_str().unwrap());
+    let v = analyze_json(image.to_str().unwrap(), &[]);
     assert_eq!(v["shells"], serde_json::json!([]), "{}", v["shells"]);
     assert_eq!(
         v["package_managers"],
@@ -81,7 +76,7 @@ fn distroless(image: &Path) {
 fn a_native_service_behind_a_wrapper_is_refused_then_runs_without_it_or_with_a_shell() {
     let src = app("svc");
     // analyze says what the wrapper runs.
-    let v = analyze(&src);
+    let v = analyze_json(&src, &[]);
     let wrapper = v["diagnostics"]
         .as_array()
         .unwrap()
@@ -140,7 +135,7 @@ fn a_native_service_behind_a_wrapper_is_refused_then_runs_without_it_or_with_a_s
 fn a_flask_app_from_pip_wheels_keeps_its_tree_and_drops_pip() {
     let src = app("flask");
     // analyze shows what the image's own layer added, and what the trace keeps of it.
-    let v = analyze(&src);
+    let v = analyze_json(&src, &[]);
     let unowned = |p: &str| {
         v["unowned"]
             .as_array()
@@ -227,7 +222,7 @@ fn a_flask_app_from_pip_wheels_keeps_its_tree_and_drops_pip() {
 #[test]
 fn a_node_app_on_the_official_binary_keeps_node_modules_and_drops_npm() {
     let src = app("node");
-    let v = analyze(&src);
+    let v = analyze_json(&src, &[]);
     assert!(
         v["package_managers"]
             .as_array()
@@ -280,7 +275,7 @@ fn a_java_jar_on_a_jdk_in_opt_follows_its_manifest_class_path() {
     }
     let e = explain(&src, "/srv/lib/greeting.jar");
     assert_eq!(e["chain"][0]["reason"]["kind"], "class-path", "{e}");
-    let v = analyze(image.to_str().unwrap());
+    let v = analyze_json(image.to_str().unwrap(), &[]);
     assert_eq!(v["shells"], serde_json::json!([]));
     serves(
         &image,

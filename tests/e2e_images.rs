@@ -63,13 +63,7 @@ fn analyze_matches_the_fixture_ground_truth() {
     let fx = fixtures();
     for name in ["nginx", "curl", "python3"] {
         let image = fx.join(format!("{name}.docker25.tar"));
-        let o = ok(slim(&[
-            "analyze",
-            "--format",
-            "json",
-            image.to_str().unwrap(),
-        ]));
-        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let r = analyze_json(image.to_str().unwrap(), &[]);
         let pkgs = std::fs::read_to_string(fx.join(format!("{name}.packages.tsv")))
             .unwrap()
             .lines()
@@ -168,13 +162,7 @@ fn analyze_matches_the_fixture_ground_truth() {
         }
     }
     // The two-layer image: the upper layer's whiteouts hide lower files.
-    let o = ok(slim(&[
-        "analyze",
-        "--format",
-        "json",
-        fx.join("curl.oci").to_str().unwrap(),
-    ]));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = analyze_json(fx.join("curl.oci").to_str().unwrap(), &[]);
     assert!(
         r["hidden"]["files"].as_u64().unwrap() > 10,
         "{}",

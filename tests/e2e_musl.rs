@@ -119,14 +119,7 @@ fn an_alpine_style_image_slims_runs_and_keeps_its_apk_metadata() {
         purl,
         "pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&distro=alpine-3.19.1"
     );
-    let o = ok(slim(&[
-        "analyze",
-        "--quiet",
-        "--format",
-        "json",
-        out.to_str().unwrap(),
-    ]));
-    let a: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let a = analyze_json(out.to_str().unwrap(), &[]);
     assert_eq!(a["package_databases"][0]["kind"], "apk");
     assert_eq!(a["package_databases"][0]["packages"], 3);
 }

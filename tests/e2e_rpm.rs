@@ -393,14 +393,7 @@ fn an_rpm_image_is_catalogued_from_rpmdb_sqlite_and_its_sboms_validate() {
 #[test]
 fn analyze_counts_rpm_packages_and_audit_names_the_denied_ones() {
     let (dir, img) = rpm_image();
-    let o = ok(slim(&[
-        "analyze",
-        "--quiet",
-        "--format",
-        "json",
-        img.to_str().unwrap(),
-    ]));
-    let a: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let a = analyze_json(img.to_str().unwrap(), &[]);
     let dbs = a["package_databases"].as_array().unwrap();
     assert_eq!(
         dbs.len(),
@@ -655,14 +648,7 @@ fn a_berkeley_db_rpm_database_is_read_and_slimmed_into_sqlite() {
     oci_layout(&layout, &image, "1");
     let _ = img;
 
-    let o = ok(slim(&[
-        "analyze",
-        "--quiet",
-        "--format",
-        "json",
-        layout.to_str().unwrap(),
-    ]));
-    let a: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let a = analyze_json(layout.to_str().unwrap(), &[]);
     let dbs = a["package_databases"].as_array().unwrap();
     let want = ground_truth(dir);
     assert_eq!(dbs.len(), 1, "{dbs:?}");

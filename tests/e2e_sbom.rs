@@ -260,14 +260,7 @@ fn an_alpine_image_is_catalogued_from_its_apk_database() {
     assert_eq!(musl["licenseDeclared"], "MIT");
     let zlib = pkgs.iter().find(|p| p["name"] == "zlib").unwrap();
     assert_eq!(zlib["licenseDeclared"], "Zlib AND LicenseRef-custom-notice");
-    let o = ok(slim(&[
-        "analyze",
-        "--quiet",
-        "--format",
-        "json",
-        img.to_str().unwrap(),
-    ]));
-    let a: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let a = analyze_json(img.to_str().unwrap(), &[]);
     assert_eq!(a["package_databases"][0]["kind"], "apk");
     assert_eq!(a["package_databases"][0]["packages"], 3);
     assert!(a["shells"]

@@ -129,13 +129,7 @@ fn analyze_json_reports_what_the_image_holds() {
         (upper_layer(), Comp::Zstd),
     ]);
     oci_layout(&d.path().join("img"), &img, "v1");
-    let o = ok(slim(&[
-        "analyze",
-        "--format",
-        "json",
-        d.path().join("img").to_str().unwrap(),
-    ]));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = analyze_json(d.path().join("img").to_str().unwrap(), &[]);
     assert_eq!(r["platform"], "linux/amd64");
     assert_eq!(r["os"]["id"], "debian");
     assert_eq!(r["os"]["version_id"], "12");
@@ -588,8 +582,7 @@ fn docker29_archive_with_gzip_layers_and_nested_index_is_read() {
         ),
         vec!["/arm64.txt"]
     );
-    let o = ok(slim(&["analyze", "--format", "json", t.to_str().unwrap()]));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = analyze_json(t.to_str().unwrap(), &[]);
     assert_eq!(r["layers"][0]["compression"], "gzip");
     assert_eq!(
         r["layers"][0]["media_type"],

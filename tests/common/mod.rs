@@ -615,3 +615,10 @@ pub fn explain(image: &str, path: &str) -> Value {
     ]));
     serde_json::from_slice(&o.stdout).unwrap()
 }
+
+/// `slim analyze -q --format json IMAGE EXTRA…`, parsed; the run must succeed.
+pub fn analyze_json(image: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["analyze", "-q", "--format", "json", image];
+    args.extend_from_slice(extra);
+    serde_json::from_slice(&ok(slim(&args)).stdout).unwrap()
+}
