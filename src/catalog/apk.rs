@@ -12,8 +12,8 @@ pub const DB: &str = "/lib/apk/db/installed";
 pub struct Apk;
 
 impl super::Reader for Apk {
-    fn kind(&self) -> &'static str {
-        "apk"
+    fn kind(&self) -> super::Kind {
+        super::Kind::Apk
     }
 
     fn read(&self, layers: &Layers, _: &mut Vec<super::Diagnostic>) -> Vec<Package> {
@@ -34,7 +34,7 @@ pub fn parse(text: &str) -> Vec<Package> {
     let mut out = Vec::new();
     for para in text.split("\n\n") {
         let mut p = Package {
-            kind: "apk",
+            kind: super::Kind::Apk,
             name: String::new(),
             version: String::new(),
             arch: String::new(),

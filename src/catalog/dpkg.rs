@@ -48,7 +48,7 @@ fn package(p: &deb822::Paragraph, db: &str) -> Option<Package> {
         .flatten()
         .collect();
     Some(Package {
-        kind: "deb",
+        kind: super::Kind::Deb,
         name,
         version,
         arch: p.get("Architecture").unwrap_or_default().to_string(),
@@ -99,8 +99,8 @@ fn list_lines(layers: &Layers, path: &str) -> Option<Vec<String>> {
 pub struct Dpkg;
 
 impl super::Reader for Dpkg {
-    fn kind(&self) -> &'static str {
-        "deb"
+    fn kind(&self) -> super::Kind {
+        super::Kind::Deb
     }
 
     fn read(&self, layers: &Layers, _: &mut Vec<super::Diagnostic>) -> Vec<Package> {

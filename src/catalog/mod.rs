@@ -14,7 +14,7 @@ pub mod sqlite;
 /// Reads one kind of package database from an image.
 pub trait Reader: Sync {
     /// The package type (`deb`, `apk`, `rpm`), as purls name it.
-    fn kind(&self) -> &'static str;
+    fn kind(&self) -> Kind;
     /// Every installed package of this kind; none when the image has no such
     /// database. A database that is there but cannot be read is a diagnostic.
     fn read(&self, layers: &Layers, diags: &mut Vec<Diagnostic>) -> Vec<Package>;
@@ -28,11 +28,35 @@ pub use crate::diagnostic::Diagnostic;
 use crate::image::Layers;
 use std::collections::HashMap;
 
+/// The package ecosystem a package belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Deb,
+    Apk,
+    Rpm,
+}
+
+impl Kind {
+    /// As purls and SPDX ids spell it: `deb`, `apk`, `rpm`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Deb => "deb",
+            Kind::Apk => "apk",
+            Kind::Rpm => "rpm",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An installed package.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Package {
-    /// `deb`, `apk`, `rpm`
-    pub kind: &'static str,
+    pub kind: Kind,
     pub name: String,
     pub version: String,
     pub arch: String,

@@ -1,6 +1,6 @@
 //! Package URLs (github.com/package-url/purl-spec): `pkg:deb/debian/libc6@2.36-9%2Bdeb12u7?arch=amd64&distro=debian-12`.
 
-use super::Package;
+use super::{Kind, Package};
 
 /// Percent-encodes everything but the unreserved characters (RFC 3986), as the purl spec asks
 /// for versions and qualifier values (`+` → `%2B`, a deb epoch's `:` → `%3A`).
@@ -18,21 +18,18 @@ pub fn encode(s: &str) -> String {
 
 /// The purl of a package; `distro` is `ID-VERSION_ID` from os-release (`debian-12`).
 pub fn purl(p: &Package, os_id: Option<&str>, distro: Option<&str>) -> String {
-    let (ty, ns) = match p.kind {
-        "deb" => ("deb", os_id.unwrap_or("debian")),
-        "apk" => ("apk", os_id.unwrap_or("alpine")),
+    let ty = p.kind.as_str();
+    let ns = match p.kind {
+        Kind::Deb => os_id.unwrap_or("debian"),
+        Kind::Apk => os_id.unwrap_or("alpine"),
         // RHEL's os-release says `rhel`; its purls (and Red Hat's VEX) say `redhat`.
-        "rpm" => (
-            "rpm",
-            os_id.map_or("redhat", |id| if id == "rhel" { "redhat" } else { id }),
-        ),
-        other => (other, "unknown"),
+        Kind::Rpm => os_id.map_or("redhat", |id| if id == "rhel" { "redhat" } else { id }),
     };
     let mut q: Vec<(&str, String)> = vec![];
     // rpm: the epoch is a qualifier, not part of the version (the spec's
     // `pkg:rpm/centerim@4.22.10-1.el6?arch=i686&epoch=1&distro=fedora-25`).
     let mut version = p.version.as_str();
-    if p.kind == "rpm" {
+    if p.kind == Kind::Rpm {
         if let Some((e, vr)) = p.version.split_once(':') {
             q.push(("epoch", e.to_string()));
             version = vr;
@@ -71,7 +68,7 @@ mod tests {
 
     fn pkg(name: &str, version: &str, source: Option<&str>) -> Package {
         Package {
-            kind: "deb",
+            kind: super::Kind::Deb,
             name: name.into(),
             version: version.into(),
             arch: "amd64".into(),
@@ -112,7 +109,7 @@ mod tests {
     #[test]
     fn rpm_epochs_are_a_qualifier() {
         let mut p = pkg("centerim", "1:4.22.10-1.el6", None);
-        p.kind = "rpm";
+        p.kind = super::Kind::Rpm;
         p.arch = "i686".into();
         assert_eq!(
             purl(&p, Some("fedora"), Some("fedora-25")),

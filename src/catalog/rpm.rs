@@ -227,7 +227,7 @@ pub fn package(h: &Header, db: &str) -> Option<Package> {
         .map(|r| vec![r])
         .collect();
     Some(Package {
-        kind: "rpm",
+        kind: super::Kind::Rpm,
         name,
         version,
         arch: h.string(ARCH).unwrap_or_default(),
@@ -382,8 +382,8 @@ pub fn write_sqlite(blobs: Vec<(i64, Vec<u8>)>) -> Vec<u8> {
 pub struct Rpm;
 
 impl super::Reader for Rpm {
-    fn kind(&self) -> &'static str {
-        "rpm"
+    fn kind(&self) -> super::Kind {
+        super::Kind::Rpm
     }
 
     fn read(&self, layers: &Layers, diags: &mut Vec<Diagnostic>) -> Vec<Package> {

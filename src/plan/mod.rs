@@ -802,7 +802,7 @@ pub fn plan(
         }
         for pkg in catalog.owners(p) {
             present.entry(pkg.name.clone()).or_insert(pkg);
-            if pkg.kind == "rpm" {
+            if pkg.kind == crate::catalog::Kind::Rpm {
                 rpm_present.insert((pkg.name.clone(), pkg.version.clone(), pkg.arch.clone()));
             }
         }
@@ -813,7 +813,7 @@ pub fn plan(
         ..Meta::default()
     };
     for (name, pkg) in &present {
-        if pkg.kind != "deb" {
+        if pkg.kind != crate::catalog::Kind::Deb {
             continue;
         }
         let mut record = pkg.record.clone();
@@ -864,7 +864,7 @@ pub fn plan(
     let apk: Vec<&crate::catalog::Package> = present
         .values()
         .copied()
-        .filter(|p| p.kind == "apk")
+        .filter(|p| p.kind == crate::catalog::Kind::Apk)
         .collect();
     if !apk.is_empty() {
         let records: Vec<String> = apk
@@ -891,7 +891,7 @@ pub fn plan(
     let dbs: BTreeSet<&str> = catalog
         .packages
         .iter()
-        .filter(|p| p.kind == "rpm")
+        .filter(|p| p.kind == crate::catalog::Kind::Rpm)
         .map(|p| p.db.as_str())
         .collect();
     for db in dbs {

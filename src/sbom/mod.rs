@@ -140,7 +140,7 @@ pub fn build(
             }
         }
         components.push(Component {
-            kind: p.kind,
+            kind: p.kind.as_str(),
             name: p.name.clone(),
             version: p.version.clone(),
             arch: p.arch.clone(),
