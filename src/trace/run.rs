@@ -392,12 +392,23 @@ fn follow_interpreters(
     let mut reason = reason;
     for _ in 0..5 {
         st.keep(&cur, reason.clone());
-        let real = st
+        let resolved = st
             .layers
             .tree
             .resolve(&cur, true)
             .ok()
-            .map(|r| format!("/{}", r.path))?;
+            .filter(|r| st.layers.tree.get(&r.path).is_some());
+        let Some(real) = resolved.map(|r| format!("/{}", r.path)) else {
+            // A `#!` line naming a program the image does not have.
+            if let Reason::Interpreter { of } = &reason {
+                st.t.diagnostics.push(Diagnostic::new(
+                    Code::InterpreterNotFound,
+                    Some(of),
+                    format!("{of} runs through {cur} (its #! line), which is not in the image"),
+                ));
+            }
+            return None;
+        };
         related.push(cur.clone());
         related.push(real.clone());
         if let Some(o) = st.loader.object(&cur) {
