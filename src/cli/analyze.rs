@@ -233,11 +233,12 @@ fn print_human(o: &mut impl Write, r: &Report) -> std::io::Result<()> {
         .map(|n| format!(" ({n})"))
         .unwrap_or_default();
     writeln!(o, "Image        {}{name}", r.reference)?;
-    writeln!(
-        o,
-        "Digest       {}",
-        r.manifest_digest.as_ref().unwrap_or(&r.config_digest)
-    )?;
+    // Labelled: the manifest digest is what skopeo and registries show, the
+    // config digest is Docker's image id; a docker-archive has no manifest.
+    match &r.manifest_digest {
+        Some(m) => writeln!(o, "Digest       manifest {m}, image id {}", r.config_digest)?,
+        None => writeln!(o, "Digest       image id {}", r.config_digest)?,
+    }
     let os =
         r.os.as_ref()
             .and_then(|o| o.pretty_name.clone())
