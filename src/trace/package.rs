@@ -84,8 +84,7 @@ pub(super) fn package_data(
                 crate::fs::Kind::Symlink(_) => links.push((abs, reason.clone())),
                 crate::fs::Kind::File { .. } => {
                     let elf = st.loader.elf_at(&r.path).is_some();
-                    let exec = node.meta.mode & 0o111 != 0;
-                    if !elf && !exec {
+                    if st.is_data_file(&r.path, node) {
                         new |= st.insert(&abs, reason.clone());
                     } else if elf && roots.contains(name) && is_module(&r.path) {
                         // A runtime's own modules (ruby's, perl's XS, PHP's
@@ -199,8 +198,7 @@ pub(super) fn compiled_in(st: &mut State, rules: &Rules, program: &str) -> bool 
             continue;
         };
         let abs = format!("/{path}");
-        let data = node.is_dir()
-            || (node.is_file() && node.meta.mode & 0o111 == 0 && st.loader.elf_at(&path).is_none());
+        let data = node.is_dir() || st.is_data_file(&path, node);
         if data && !excluded(&abs) {
             // As named when it exists (its symlink hops too), else its directory.
             let named = if tree.resolve(s, true).is_ok() {
@@ -274,8 +272,8 @@ fn config_references(
                             .layers
                             .tree
                             .get(&p)
-                            .is_some_and(|n| n.meta.mode & 0o111 == 0 || !n.is_file());
-                        if data && !excluded(&p) && st.loader.elf_at(&p).is_none() {
+                            .is_some_and(|n| !n.is_file() || st.is_data_file(&p, n));
+                        if data && !excluded(&p) {
                             new |= st.keep(&p, reason.clone());
                         }
                     }
@@ -314,9 +312,7 @@ fn config_references(
                     line: i + 1,
                 };
                 let data = |st: &State, p: &str, n: &crate::fs::Node| {
-                    n.meta.mode & 0o111 == 0
-                        && st.loader.elf_at(p).is_none()
-                        && !excluded(&format!("/{p}"))
+                    st.is_data_file(p, n) && !excluded(&format!("/{p}"))
                 };
                 if node.is_dir() {
                     new |= st.keep(word, reason.clone());

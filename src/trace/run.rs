@@ -105,6 +105,13 @@ pub(super) struct State<'a> {
 }
 
 impl State<'_> {
+    /// A data file: a regular file that is neither executable nor ELF (what
+    /// package data, config references and compiled-in paths may keep; ELF
+    /// files are kept only when traced, executables only when run).
+    pub(super) fn is_data_file(&self, real: &str, node: &crate::fs::Node) -> bool {
+        node.is_file() && node.meta.mode & 0o111 == 0 && self.loader.elf_at(real).is_none()
+    }
+
     /// The absolute paths among the strings of the file at `path` (see [`absolute_strings`]).
     pub(super) fn strings_of(&mut self, path: &str) -> Option<std::rc::Rc<BTreeSet<String>>> {
         let real = self.layers.tree.resolve(path, true).ok()?.path;
