@@ -320,6 +320,8 @@ fn decompress_outer(path: &Path) -> Result<Option<(tempfile::TempPath, Compressi
         return Ok(None);
     }
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    // What a killed run spooled there before.
+    crate::tmp::sweep(&std::env::temp_dir());
     let mut tmp = crate::tmp::file_in(&std::env::temp_dir())
         .map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let mut r = codec

@@ -147,9 +147,11 @@ fn is_module(real: &str) -> bool {
 }
 
 /// The absolute paths among a binary's printable strings (`/var/lib/nginx/body`).
-pub(super) fn absolute_strings(bytes: &[u8]) -> BTreeSet<String> {
+pub(super) fn absolute_strings(r: impl std::io::Read) -> std::io::Result<BTreeSet<String>> {
+    // Streamed: a program can be 120 MB (node); no path is 4 KiB long.
+    const MAX_RUN: usize = 4096;
     let mut found: BTreeSet<String> = BTreeSet::new();
-    for run in bytes.split(|b| !(0x21..0x7f).contains(b)) {
+    let mut take = |run: &[u8]| {
         if run.len() >= 5 && run[0] == b'/' && run[1].is_ascii_alphanumeric() {
             let s = String::from_utf8_lossy(run)
                 .trim_end_matches(['/', '.', ',', ':', ';', ')'])
@@ -158,8 +160,37 @@ pub(super) fn absolute_strings(bytes: &[u8]) -> BTreeSet<String> {
                 found.insert(s);
             }
         }
+    };
+    let mut r = r;
+    let mut buf = vec![0u8; 256 << 10];
+    let (mut run, mut too_long) = (Vec::with_capacity(MAX_RUN), false);
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        for &b in &buf[..n] {
+            if (0x21..0x7f).contains(&b) {
+                if run.len() < MAX_RUN {
+                    run.push(b);
+                } else {
+                    too_long = true;
+                }
+            } else {
+                if !too_long {
+                    take(&run);
+                }
+                run.clear();
+                too_long = false;
+            }
+        }
     }
-    found
+    if !too_long {
+        take(&run);
+    }
+    Ok(found)
 }
 
 /// Keeps the directories and data files whose absolute paths are compiled
@@ -335,4 +366,31 @@ fn config_references(
         }
     }
     new
+}
+
+#[cfg(test)]
+mod tests {
+    /// A reader that hands out a few bytes at a time, so runs cross reads.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.len().min(buf.len()).min(3);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn absolute_strings_of_a_stream() {
+        let mut bytes = b"\x7fELF\0/var/lib/nginx/body\0x/not\0/etc/a.conf;\0%s/x\0".to_vec();
+        bytes.extend(std::iter::repeat_n(b'/', 5000));
+        bytes.extend(b"\0/usr/share/end");
+        let all = |r: &[u8]| super::absolute_strings(Trickle(r)).unwrap();
+        let found = all(&bytes);
+        let want: Vec<&str> = vec!["/etc/a.conf", "/usr/share/end", "/var/lib/nginx/body"];
+        assert_eq!(found.iter().map(String::as_str).collect::<Vec<_>>(), want);
+        assert_eq!(super::absolute_strings(bytes.as_slice()).unwrap(), found);
+    }
 }

@@ -118,8 +118,8 @@ impl State<'_> {
         if let Some(s) = self.strings.get(&real) {
             return Some(s.clone());
         }
-        let bytes = self.layers.read(&real, 256 << 20)?;
-        let found = std::rc::Rc::new(absolute_strings(&bytes));
+        let node = self.layers.tree.get(&real)?;
+        let found = std::rc::Rc::new(absolute_strings(self.layers.open(node)?).ok()?);
         self.strings.insert(real, found.clone());
         Some(found)
     }
