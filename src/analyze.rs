@@ -23,7 +23,7 @@ pub struct Report {
     pub layers: Vec<LayerReport>,
     pub totals: Totals,
     pub os: Option<OsRelease>,
-    pub package_databases: Vec<PackageDb>,
+    pub package_databases: Vec<crate::catalog::Database>,
     pub shells: Vec<String>,
     pub package_managers: Vec<String>,
     pub largest_directories: Vec<DirSize>,
@@ -181,15 +181,6 @@ pub struct Totals {
     pub other: usize,
     /// Bytes of regular files in the merged filesystem (hardlinks counted once).
     pub file_bytes: u64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct PackageDb {
-    /// dpkg, dpkg-distroless (status.d), apk, rpm-sqlite, rpm-bdb, rpm-ndb
-    pub kind: &'static str,
-    pub path: String,
-    /// Installed packages counted, when the format is read by slim.
-    pub packages: Option<usize>,
 }
 
 #[derive(Debug, Serialize)]
@@ -470,7 +461,7 @@ pub fn analyze(
         layers: layer_reports,
         totals,
         os: os_release(layers),
-        package_databases: package_dbs(layers, catalog),
+        package_databases: catalog.databases.clone(),
         shells,
         package_managers: managers,
         largest_directories: largest,
@@ -485,85 +476,4 @@ pub fn analyze(
         diagnostics,
         licenses: None,
     })
-}
-
-/// Counts deb822 paragraphs whose Status is `install ok installed`.
-fn count_dpkg(text: &str) -> usize {
-    text.split("\n\n")
-        .filter(|para| {
-            para.lines()
-                .any(|l| l.trim_end() == "Status: install ok installed")
-        })
-        .count()
-}
-
-/// The package databases present in the image.
-pub fn package_dbs(layers: &Layers, catalog: &crate::catalog::Catalog) -> Vec<PackageDb> {
-    let tree = &layers.tree;
-    let mut out = Vec::new();
-    let exists = |p: &str| {
-        tree.resolve(p, true)
-            .ok()
-            .and_then(|r| tree.get(&r.path).cloned())
-    };
-    if exists("/var/lib/dpkg/status").is_some_and(|n| n.is_file()) {
-        let n = layers
-            .read("/var/lib/dpkg/status", 256 << 20)
-            .map(|b| count_dpkg(&String::from_utf8_lossy(&b)));
-        out.push(PackageDb {
-            kind: "dpkg",
-            path: "/var/lib/dpkg/status".into(),
-            packages: n,
-        });
-    }
-    if let Ok(r) = tree.resolve("/var/lib/dpkg/status.d", true) {
-        if tree.get(&r.path).is_some_and(|n| n.is_dir()) {
-            let prefix = format!("{}/", r.path);
-            let n = tree
-                .subtree(&r.path)
-                .filter(|(p, n)| {
-                    n.is_file() && !p[prefix.len()..].contains('/') && !p.ends_with(".md5sums")
-                })
-                .count();
-            out.push(PackageDb {
-                kind: "dpkg-distroless",
-                path: "/var/lib/dpkg/status.d".into(),
-                packages: Some(n),
-            });
-        }
-    }
-    if exists("/lib/apk/db/installed").is_some_and(|n| n.is_file()) {
-        let n = layers.read("/lib/apk/db/installed", 256 << 20).map(|b| {
-            String::from_utf8_lossy(&b)
-                .lines()
-                .filter(|l| l.starts_with("P:"))
-                .count()
-        });
-        out.push(PackageDb {
-            kind: "apk",
-            path: "/lib/apk/db/installed".into(),
-            packages: n,
-        });
-    }
-    // rpm databases are binary: count what the catalog read from each, not
-    // parse them again (null for one it could not read, or did not need).
-    for path in crate::catalog::rpm::databases(layers) {
-        let n = catalog.packages.iter().filter(|p| p.db == path).count();
-        let packages = (n > 0).then_some(n);
-        out.push(PackageDb {
-            kind: crate::catalog::rpm::format(path),
-            path: path.into(),
-            packages,
-        });
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn dpkg_counts_only_installed_paragraphs() {
-        let s = "Package: a\nStatus: install ok installed\n\nPackage: b\nStatus: deinstall ok config-files\n\nPackage: c\nStatus: install ok installed\n";
-        assert_eq!(super::count_dpkg(s), 2);
-    }
 }

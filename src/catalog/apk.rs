@@ -2,31 +2,81 @@
 //! `X:value` lines (P name, V version, A arch, L license, o origin,
 //! m maintainer, D depends, p provides, F directory, R file in it).
 
-use super::Package;
+use super::{Catalog, Database, Package, Slimmed};
 use crate::image::Layers;
 
 /// Where apk keeps its database.
 pub const DB: &str = "/lib/apk/db/installed";
 
-/// The apk reader.
+/// apk: read from and written to its one `installed` file.
 pub struct Apk;
 
-impl super::Reader for Apk {
+impl super::Ecosystem for Apk {
     fn kind(&self) -> super::Kind {
         super::Kind::Apk
     }
 
-    fn read(&self, layers: &Layers, _: &mut Vec<super::Diagnostic>) -> Vec<Package> {
-        read(layers)
+    fn read(&self, layers: &Layers, into: &mut Catalog) {
+        let Some(bytes) = layers.read(DB, 256 << 20) else {
+            return;
+        };
+        let packages = parse(&String::from_utf8_lossy(&bytes));
+        into.databases.push(Database {
+            kind: "apk",
+            path: DB.into(),
+            packages: Some(packages.len()),
+        });
+        into.packages.extend(packages);
+    }
+
+    /// The `installed` paragraphs of the packages still here, their file lists
+    /// cut to what remains (as distroless' `.md5sums` are).
+    fn slim(
+        &self,
+        _: &Layers,
+        present: &[&Package],
+        remains: &dyn Fn(&str) -> bool,
+    ) -> Result<Slimmed, String> {
+        let by_name = super::one_per_name(present);
+        let mut out = Slimmed::default();
+        if by_name.is_empty() {
+            return Ok(out);
+        }
+        let records: Vec<String> = by_name
+            .values()
+            .map(|p| record(&p.record, remains))
+            .collect();
+        out.made.push((
+            DB.to_string(),
+            format!("{}\n\n", records.join("\n\n")).into_bytes(),
+        ));
+        out.packages = by_name.keys().map(|n| n.to_string()).collect();
+        out.databases.push(DB.to_string());
+        Ok(out)
     }
 }
 
-/// Every package in the image's apk database.
-pub fn read(layers: &Layers) -> Vec<Package> {
-    let Some(bytes) = layers.read(DB, 256 << 20) else {
-        return Vec::new();
-    };
-    parse(&String::from_utf8_lossy(&bytes))
+/// An `installed` paragraph with the files `keep` rejects (and their
+/// checksum and ACL lines) left out.
+fn record(record: &str, keep: impl Fn(&str) -> bool) -> String {
+    let mut out = Vec::new();
+    let (mut dir, mut dropping) = ("", false);
+    for line in record.lines() {
+        if let Some(d) = line.strip_prefix("F:") {
+            dir = d;
+        } else if let Some(f) = line.strip_prefix("R:") {
+            dropping = !keep(&format!("/{dir}/{f}").replace("//", "/"));
+            if dropping {
+                continue;
+            }
+        } else if dropping && (line.starts_with("Z:") || line.starts_with("a:")) {
+            continue;
+        } else {
+            dropping = false;
+        }
+        out.push(line);
+    }
+    out.join("\n")
 }
 
 /// Parses the text of an apk `installed` database.
@@ -96,6 +146,15 @@ fn dep_name(d: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn records_keep_only_the_files_that_remain() {
+        let rec = "P:busybox\nV:1.36.1-r2\nF:bin\nR:busybox\nZ:Q1aaa=\nR:sh\na:0:0:777\nZ:Q1bbb=\nF:etc\nR:securetty\nZ:Q1ccc=";
+        assert_eq!(
+            super::record(rec, |f| f != "/bin/sh"),
+            "P:busybox\nV:1.36.1-r2\nF:bin\nR:busybox\nZ:Q1aaa=\nF:etc\nR:securetty\nZ:Q1ccc="
+        );
+    }
+
     #[test]
     fn packages_files_and_fields() {
         let db = "C:Q1abc=\nP:musl\nV:1.2.4-r2\nA:x86_64\nL:MIT\no:musl\nm:Someone <a@b>\nF:lib\nR:ld-musl-x86_64.so.1\nR:libc.musl-x86_64.so.1\np:so:libc.musl-x86_64.so.1=1\n\nP:busybox\nV:1.36.1-r2\nA:x86_64\nL:GPL-2.0-only\nD:so:libc.musl-x86_64.so.1\nF:bin\nR:busybox\n";

@@ -1,7 +1,7 @@
 //! dpkg's database: `/var/lib/dpkg/status` with `info/<pkg>[:<arch>].list`,
 //! and distroless-style `/var/lib/dpkg/status.d/<pkg>` (+ `<pkg>.md5sums`).
 
-use super::{deb822, Package};
+use super::{deb822, Catalog, Database, Package, Slimmed};
 use crate::image::Layers;
 
 const STATUS: &str = "/var/lib/dpkg/status";
@@ -95,22 +95,69 @@ fn list_lines(layers: &Layers, path: &str) -> Option<Vec<String>> {
     )
 }
 
-/// The dpkg reader.
+/// dpkg: read from `status` (and `status.d`), written as distroless does.
 pub struct Dpkg;
 
-impl super::Reader for Dpkg {
+impl super::Ecosystem for Dpkg {
     fn kind(&self) -> super::Kind {
         super::Kind::Deb
     }
 
-    fn read(&self, layers: &Layers, _: &mut Vec<super::Diagnostic>) -> Vec<Package> {
-        read(layers)
+    fn read(&self, layers: &Layers, into: &mut Catalog) {
+        let (packages, databases) = read(layers);
+        into.packages.extend(packages);
+        into.databases.extend(databases);
+    }
+
+    /// distroless' layout: one `status.d/<pkg>` paragraph per package, its
+    /// `.md5sums` cut to the files that remain, and its copyright file.
+    fn slim(
+        &self,
+        layers: &Layers,
+        present: &[&Package],
+        remains: &dyn Fn(&str) -> bool,
+    ) -> Result<Slimmed, String> {
+        let by_name = super::one_per_name(present);
+        let mut out = Slimmed::default();
+        for (name, pkg) in by_name {
+            let mut record = pkg.record.clone();
+            if !record.ends_with('\n') {
+                record.push('\n');
+            }
+            out.made
+                .push((format!("{STATUS_D}/{name}"), record.into_bytes()));
+            if let Some(sums) = pkg
+                .md5sums
+                .as_deref()
+                .and_then(|p| layers.read(p, 64 << 20))
+            {
+                let kept: String = String::from_utf8_lossy(&sums)
+                    .lines()
+                    .filter(|l| {
+                        l.split_once("  ").is_some_and(|(_, f)| {
+                            remains(&format!("/{}", f.trim_start_matches('/')))
+                        })
+                    })
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                out.made
+                    .push((format!("{STATUS_D}/{name}.md5sums"), kept.into_bytes()));
+            }
+            out.kept.push(format!("/usr/share/doc/{name}/copyright"));
+            out.packages.push(name.to_string());
+        }
+        if !out.packages.is_empty() {
+            out.databases.push(STATUS_D.to_string());
+        }
+        Ok(out)
     }
 }
 
-/// Every installed package of the dpkg databases in the image.
-pub fn read(layers: &Layers) -> Vec<Package> {
+/// Every installed package of the dpkg databases in the image, and those
+/// databases with the packages read from each.
+pub fn read(layers: &Layers) -> (Vec<Package>, Vec<Database>) {
     let mut out = Vec::new();
+    let mut dbs = Vec::new();
     if let Some(bytes) = layers.read(STATUS, 256 << 20) {
         for p in deb822::parse(&String::from_utf8_lossy(&bytes)) {
             if !installed(&p) {
@@ -131,9 +178,16 @@ pub fn read(layers: &Layers) -> Vec<Package> {
             .find(|p| layers.tree.resolve(p, true).is_ok());
             out.push(pkg);
         }
+        dbs.push(Database {
+            kind: "dpkg",
+            path: STATUS.into(),
+            packages: Some(out.len()),
+        });
     }
     // distroless: one status paragraph per file, file lists from .md5sums.
-    if let Ok(r) = layers.tree.resolve(STATUS_D, true) {
+    let status_d = layers.tree.resolve(STATUS_D, true).ok();
+    if let Some(r) = status_d.filter(|r| layers.tree.get(&r.path).is_some_and(|n| n.is_dir())) {
+        let before = out.len();
         let prefix = format!("{}/", r.path);
         let names: Vec<String> = layers
             .tree
@@ -168,8 +222,13 @@ pub fn read(layers: &Layers) -> Vec<Package> {
                 out.push(pkg);
             }
         }
+        dbs.push(Database {
+            kind: "dpkg-distroless",
+            path: STATUS_D.into(),
+            packages: Some(out.len() - before),
+        });
     }
-    out
+    (out, dbs)
 }
 
 #[cfg(test)]

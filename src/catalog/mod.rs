@@ -1,5 +1,6 @@
 //! Package databases: which packages an image holds and which files each owns.
-//! One reader per format behind [`Reader`], listed in [`READERS`]; one shared type.
+//! One [`Ecosystem`] per format (dpkg, apk, rpm), listed in [`ECOSYSTEMS`]:
+//! it reads its database and writes the slimmed metadata of what remains.
 
 pub mod apk;
 pub mod bdb;
@@ -11,17 +12,65 @@ pub mod purl;
 pub mod rpm;
 pub mod sqlite;
 
-/// Reads one kind of package database from an image.
-pub trait Reader: Sync {
+/// One kind of package database: read from an image, and written again,
+/// slimmed, for the packages that remain in a rewritten one.
+pub trait Ecosystem: Sync {
     /// The package type (`deb`, `apk`, `rpm`), as purls name it.
     fn kind(&self) -> Kind;
-    /// Every installed package of this kind; none when the image has no such
-    /// database. A database that is there but cannot be read is a diagnostic.
-    fn read(&self, layers: &Layers, diags: &mut Vec<Diagnostic>) -> Vec<Package>;
+    /// Adds every installed package of this kind to `into.packages` and each
+    /// database of this kind the image has to `into.databases`. A database that
+    /// is there but cannot be read is a diagnostic.
+    fn read(&self, layers: &Layers, into: &mut Catalog);
+    /// The metadata a slimmed image carries for `present` (packages of this
+    /// kind with a file that remains), as the ecosystem's scanners read it:
+    /// records whose file lists name only the paths for which `remains` holds
+    /// (absolute source paths), and the packages' license files.
+    fn slim(
+        &self,
+        layers: &Layers,
+        present: &[&Package],
+        remains: &dyn Fn(&str) -> bool,
+    ) -> Result<Slimmed, String>;
 }
 
-/// The readers, in the order their packages are listed.
-pub const READERS: &[&dyn Reader] = &[&dpkg::Dpkg, &apk::Apk, &rpm::Rpm];
+/// The ecosystems, in the order their packages are listed.
+pub const ECOSYSTEMS: &[&dyn Ecosystem] = &[&dpkg::Dpkg, &apk::Apk, &rpm::Rpm];
+
+/// The first package of each name in `present`, by name: the record a
+/// one-file-per-name database (`status.d/<pkg>`, apk's paragraphs) keeps.
+pub fn one_per_name<'a>(
+    present: &[&'a Package],
+) -> std::collections::BTreeMap<&'a str, &'a Package> {
+    present
+        .iter()
+        .rev()
+        .map(|p| (p.name.as_str(), *p))
+        .collect()
+}
+
+/// Slimmed package metadata: what to write into the new image.
+#[derive(Debug, Default)]
+pub struct Slimmed {
+    /// Files made by slim: absolute path and contents.
+    pub made: Vec<(String, Vec<u8>)>,
+    /// Source files kept as they are (copyright files, license texts).
+    pub kept: Vec<String>,
+    /// The packages described.
+    pub packages: Vec<String>,
+    /// Where their database is in the new image.
+    pub databases: Vec<String>,
+}
+
+/// A package database an image holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Database {
+    /// dpkg, dpkg-distroless (status.d), apk, rpm-sqlite, rpm-bdb, rpm-ndb
+    pub kind: &'static str,
+    pub path: String,
+    /// Installed packages read from it; none for one slim could not read (a
+    /// diagnostic says why) or did not need (an older rpm database beside a newer one).
+    pub packages: Option<usize>,
+}
 
 pub use crate::diagnostic::Diagnostic;
 
@@ -90,6 +139,8 @@ pub struct Package {
 #[derive(Debug, Default)]
 pub struct Catalog {
     pub packages: Vec<Package>,
+    /// The package databases the image has, with the packages read from each.
+    pub databases: Vec<Database>,
     /// Databases that are there but were not (fully) read.
     pub diagnostics: Vec<Diagnostic>,
     /// Real path (symlinks in parents resolved, no leading `/`) → package indexes.
@@ -101,8 +152,8 @@ impl Catalog {
     /// Reads every package database the image has.
     pub fn read(layers: &Layers) -> Catalog {
         let mut c = Catalog::default();
-        for r in READERS {
-            c.packages.extend(r.read(layers, &mut c.diagnostics));
+        for e in ECOSYSTEMS {
+            e.read(layers, &mut c);
         }
         // A package in both dpkg's status and status.d is listed once; rpm may
         // hold two versions of one name (kernels), which both stay.

@@ -8,8 +8,9 @@
 //! and data length (big-endian u32s), then that many 16-byte entries (tag,
 //! type, offset, count), then the data they point into.
 
-use super::{sqlite, Diagnostic, Package};
+use super::{sqlite, Catalog, Database, Diagnostic, Package, Slimmed};
 use crate::image::Layers;
+use std::collections::BTreeSet;
 
 /// Where rpm keeps its database, newest format first: sqlite (rpm ≥ 4.16),
 /// BerkeleyDB (`Packages`, rpm < 4.16), ndb (`Packages.db`, SUSE).
@@ -348,65 +349,104 @@ pub fn databases(layers: &Layers) -> Vec<&'static str> {
         .collect()
 }
 
-/// An rpmdb.sqlite holding these header blobs (by row number) in rpm's
-/// `Packages` table, the table scanners (syft, trivy) read. rpm's own index
-/// tables are not written: rpm is not in a distroless image to query them,
-/// as dpkg is not there to read distroless' `status.d`.
-pub fn write_sqlite(blobs: Vec<(i64, Vec<u8>)>) -> Vec<u8> {
-    let last = blobs.iter().map(|b| b.0).max().unwrap_or(0);
-    sqlite::write(&[
-        sqlite::Table {
-            name: "Packages",
-            sql: PACKAGES_SQL,
-            rows: blobs
-                .into_iter()
-                .map(|(hnum, b)| (hnum, vec![sqlite::Value::Null, sqlite::Value::Blob(b)]))
-                .collect(),
-        },
-        // AUTOINCREMENT keeps its counter here.
-        sqlite::Table {
-            name: "sqlite_sequence",
-            sql: "CREATE TABLE sqlite_sequence(name,seq)",
-            rows: vec![(
-                1,
-                vec![
-                    sqlite::Value::Text(b"Packages".to_vec()),
-                    sqlite::Value::Int(last),
-                ],
-            )],
-        },
-    ])
+/// An rpmdb.sqlite holding these header blobs (by header number) in rpm's
+/// `Packages` table, the table scanners (syft, trivy) read, written by SQLite
+/// itself. rpm's own index tables are not written: rpm is not in a distroless
+/// image to query them, as dpkg is not there to read distroless' `status.d`.
+/// The same blobs give the same bytes.
+pub fn write_sqlite(blobs: &[(i64, Vec<u8>)]) -> Result<Vec<u8>, rusqlite::Error> {
+    let db = rusqlite::Connection::open_in_memory()?;
+    db.execute_batch("PRAGMA page_size = 4096;")?;
+    db.execute(PACKAGES_SQL, [])?;
+    let tx = db.unchecked_transaction()?;
+    {
+        let mut insert = tx.prepare("INSERT INTO Packages (hnum, blob) VALUES (?1, ?2)")?;
+        for (hnum, blob) in blobs {
+            insert.execute(rusqlite::params![hnum, blob])?;
+        }
+    }
+    tx.commit()?;
+    Ok(db.serialize(rusqlite::MAIN_DB)?.to_vec())
 }
 
-/// The rpm reader.
+/// rpm: read from rpmdb.sqlite or BerkeleyDB `Packages`, written as rpmdb.sqlite.
 pub struct Rpm;
 
-impl super::Reader for Rpm {
+impl super::Ecosystem for Rpm {
     fn kind(&self) -> super::Kind {
         super::Kind::Rpm
     }
 
-    fn read(&self, layers: &Layers, diags: &mut Vec<Diagnostic>) -> Vec<Package> {
-        let mut out = Vec::new();
+    fn read(&self, layers: &Layers, into: &mut Catalog) {
+        let mut read = false;
         for path in databases(layers) {
             // A converted image may keep its old database: the newest one read wins.
-            if !out.is_empty() {
-                break;
+            let mut packages = None;
+            if !read {
+                match headers_at(layers, path) {
+                    Ok(h) => {
+                        read = true;
+                        packages = Some(h.len());
+                        into.packages.extend(h.into_iter().map(|(_, p, _)| p));
+                    }
+                    Err(e) => into.diagnostics.push(Diagnostic::new(
+                        if format(path) == "rpm-ndb" {
+                            crate::diagnostic::Code::CatalogUnsupported
+                        } else {
+                            crate::diagnostic::Code::CatalogUnreadable
+                        },
+                        Some(path),
+                        format!("{path}: {e}: its packages are missing from this report"),
+                    )),
+                }
             }
-            match headers_at(layers, path) {
-                Ok(h) => out.extend(h.into_iter().map(|(_, p, _)| p)),
-                Err(e) => diags.push(Diagnostic::new(
-                    if format(path) == "rpm-ndb" {
-                        crate::diagnostic::Code::CatalogUnsupported
-                    } else {
-                        crate::diagnostic::Code::CatalogUnreadable
-                    },
-                    Some(path),
-                    format!("{path}: {e}: its packages are missing from this report"),
-                )),
+            into.databases.push(Database {
+                kind: format(path),
+                path: path.into(),
+                packages,
+            });
+        }
+    }
+
+    /// The headers of the packages still here, verbatim, in an rpmdb.sqlite
+    /// where the image had its database (whatever its format: scanners read
+    /// sqlite, and the BerkeleyDB `Packages` is not carried over), and the
+    /// packages' `%license` files, as a Debian package's copyright file is kept.
+    fn slim(
+        &self,
+        layers: &Layers,
+        present: &[&Package],
+        _: &dyn Fn(&str) -> bool,
+    ) -> Result<Slimmed, String> {
+        let here: BTreeSet<(&str, &str, &str)> = present
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str(), p.arch.as_str()))
+            .collect();
+        let dbs: BTreeSet<&str> = present.iter().map(|p| p.db.as_str()).collect();
+        let mut out = Slimmed::default();
+        for db in dbs {
+            let Ok(headers) = headers_at(layers, db) else {
+                continue;
+            };
+            let written = match db.rsplit_once('/') {
+                Some((dir, name)) if name != "rpmdb.sqlite" => format!("{dir}/rpmdb.sqlite"),
+                _ => db.to_string(),
+            };
+            let mut kept = Vec::new();
+            for (hnum, p, blob) in headers {
+                if here.contains(&(p.name.as_str(), p.version.as_str(), p.arch.as_str())) {
+                    out.kept.extend(p.license_files);
+                    out.packages.push(p.name);
+                    kept.push((hnum, blob));
+                }
+            }
+            if !kept.is_empty() {
+                let bytes = write_sqlite(&kept).map_err(|e| format!("writing {written}: {e}"))?;
+                out.made.push((written.clone(), bytes));
+                out.databases.push(written);
             }
         }
-        out
+        Ok(out)
     }
 }
 

@@ -247,6 +247,8 @@ pub enum Error {
     NeedsShell(String),
     #[error("--keep-package {name}: no such package in the image{hint}")]
     NoSuchPackage { name: String, hint: String },
+    #[error("package metadata: {0}")]
+    Metadata(String),
 }
 
 /// Edit distance, for "did you mean" hints.
@@ -367,29 +369,6 @@ impl Plan {
         }
         t.insert(path, node.clone());
     }
-}
-
-/// An apk `installed` paragraph with the files `keep` rejects (and their
-/// checksum and ACL lines) left out.
-fn apk_record(record: &str, keep: impl Fn(&str) -> bool) -> String {
-    let mut out = Vec::new();
-    let (mut dir, mut dropping) = ("", false);
-    for line in record.lines() {
-        if let Some(d) = line.strip_prefix("F:") {
-            dir = d;
-        } else if let Some(f) = line.strip_prefix("R:") {
-            dropping = !keep(&format!("/{dir}/{f}").replace("//", "/"));
-            if dropping {
-                continue;
-            }
-        } else if dropping && (line.starts_with("Z:") || line.starts_with("a:")) {
-            continue;
-        } else {
-            dropping = false;
-        }
-        out.push(line);
-    }
-    out.join("\n")
 }
 
 fn abs(p: &str) -> String {
@@ -791,9 +770,10 @@ pub fn plan(
         None => Vec::new(),
     };
 
-    // 4. Package metadata for every package that still has a file here.
-    let mut present: BTreeMap<String, &crate::catalog::Package> = BTreeMap::new();
-    let mut rpm_present = BTreeSet::new();
+    // 4. Package metadata for every package that still has a file here, as
+    // each ecosystem writes it.
+    let mut present: Vec<&crate::catalog::Package> = Vec::new();
+    let mut seen = BTreeSet::new();
     for (p, n) in b.tree.iter() {
         // Regular files only, as .md5sums lists them: old file lists still claim
         // /lib, now a symlink to a directory every package shares.
@@ -801,132 +781,40 @@ pub fn plan(
             continue;
         }
         for pkg in catalog.owners(p) {
-            present.entry(pkg.name.clone()).or_insert(pkg);
-            if pkg.kind == crate::catalog::Kind::Rpm {
-                rpm_present.insert((pkg.name.clone(), pkg.version.clone(), pkg.arch.clone()));
+            if seen.insert(std::ptr::from_ref(pkg)) {
+                present.push(pkg);
             }
         }
     }
-    let mut packages = Vec::new();
+    let remains = |path: &str| {
+        src.resolve(path, false)
+            .is_ok_and(|r| b.tree.get(&r.path).is_some())
+    };
+    let mut slimmed = Vec::new();
+    for e in crate::catalog::ECOSYSTEMS {
+        let mine: Vec<&crate::catalog::Package> = present
+            .iter()
+            .copied()
+            .filter(|p| p.kind == e.kind())
+            .collect();
+        if !mine.is_empty() {
+            slimmed.push(e.slim(layers, &mine, &remains).map_err(Error::Metadata)?);
+        }
+    }
+    let (mut packages, mut metadata) = (Vec::new(), Vec::new());
     let meta = Meta {
         mode: 0o644,
         ..Meta::default()
     };
-    for (name, pkg) in &present {
-        if pkg.kind != crate::catalog::Kind::Deb {
-            continue;
+    for s in slimmed {
+        for (path, bytes) in s.made {
+            b.make(&path, bytes, meta.clone(), "metadata");
         }
-        let mut record = pkg.record.clone();
-        if !record.ends_with('\n') {
-            record.push('\n');
+        for path in &s.kept {
+            b.take_path(path, "metadata");
         }
-        b.make(
-            &format!("/var/lib/dpkg/status.d/{name}"),
-            record.into_bytes(),
-            meta.clone(),
-            "metadata",
-        );
-        let sums_path = pkg
-            .md5sums
-            .as_deref()
-            .and_then(|p| layers.read(p, 64 << 20));
-        if let Some(sums) = sums_path {
-            let kept: String = String::from_utf8_lossy(&sums)
-                .lines()
-                .filter(|l| {
-                    let Some((_, f)) = l.split_once("  ") else {
-                        return false;
-                    };
-                    let real = src
-                        .resolve(&abs(f), false)
-                        .map(|r| r.path)
-                        .unwrap_or_default();
-                    b.tree.get(&real).is_some()
-                })
-                .map(|l| format!("{l}\n"))
-                .collect();
-            b.make(
-                &format!("/var/lib/dpkg/status.d/{name}.md5sums"),
-                kept.into_bytes(),
-                meta.clone(),
-                "metadata",
-            );
-        }
-        b.take_path(&format!("/usr/share/doc/{name}/copyright"), "metadata");
-        packages.push(name.clone());
-    }
-    let mut metadata = Vec::new();
-    if !packages.is_empty() {
-        metadata.push("/var/lib/dpkg/status.d".to_string());
-    }
-    // apk: the `installed` paragraphs of the packages still here, their file
-    // lists cut to what remains (as distroless' .md5sums are).
-    let apk: Vec<&crate::catalog::Package> = present
-        .values()
-        .copied()
-        .filter(|p| p.kind == crate::catalog::Kind::Apk)
-        .collect();
-    if !apk.is_empty() {
-        let records: Vec<String> = apk
-            .iter()
-            .map(|p| {
-                apk_record(&p.record, |f| {
-                    src.resolve(f, false)
-                        .is_ok_and(|r| b.tree.get(&r.path).is_some())
-                })
-            })
-            .collect();
-        let db = crate::catalog::apk::DB;
-        b.make(
-            db,
-            format!("{}\n\n", records.join("\n\n")).into_bytes(),
-            meta.clone(),
-            "metadata",
-        );
-        packages.extend(apk.iter().map(|p| p.name.clone()));
-        metadata.push(db.to_string());
-    }
-    // rpm: a database of the headers of the packages still here, where the image had
-    // its database, so scanners find what remains (and nothing that is gone).
-    let dbs: BTreeSet<&str> = catalog
-        .packages
-        .iter()
-        .filter(|p| p.kind == crate::catalog::Kind::Rpm)
-        .map(|p| p.db.as_str())
-        .collect();
-    for db in dbs {
-        let Ok(headers) = crate::catalog::rpm::headers_at(layers, db) else {
-            continue;
-        };
-        // Written as sqlite whatever the source format (scanners read both),
-        // beside the BerkeleyDB `Packages` it replaces.
-        let out = match db.rsplit_once('/') {
-            Some((dir, name)) if name != "rpmdb.sqlite" => format!("{dir}/rpmdb.sqlite"),
-            _ => db.to_string(),
-        };
-        let kept: Vec<(i64, Vec<u8>)> = headers
-            .into_iter()
-            .filter(|(_, p, _)| {
-                rpm_present.contains(&(p.name.clone(), p.version.clone(), p.arch.clone()))
-            })
-            .map(|(hnum, p, blob)| {
-                // Its license texts ship with it, as a Debian package's copyright file does.
-                for f in &p.license_files {
-                    b.take_path(f, "metadata");
-                }
-                packages.push(p.name);
-                (hnum, blob)
-            })
-            .collect();
-        if !kept.is_empty() {
-            b.make(
-                &out,
-                crate::catalog::rpm::write_sqlite(kept),
-                meta.clone(),
-                "metadata",
-            );
-            metadata.push(out);
-        }
+        packages.extend(s.packages);
+        metadata.extend(s.databases);
     }
 
     // What was kept and dropped, by category.
@@ -1005,15 +893,6 @@ impl Content for PlanContent<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn apk_records_keep_only_the_files_that_remain() {
-        let rec = "P:busybox\nV:1.36.1-r2\nF:bin\nR:busybox\nZ:Q1aaa=\nR:sh\na:0:0:777\nZ:Q1bbb=\nF:etc\nR:securetty\nZ:Q1ccc=";
-        assert_eq!(
-            apk_record(rec, |f| f != "/bin/sh"),
-            "P:busybox\nV:1.36.1-r2\nF:bin\nR:busybox\nZ:Q1aaa=\nF:etc\nR:securetty\nZ:Q1ccc="
-        );
-    }
 
     #[test]
     fn closest_names_for_a_typo() {
