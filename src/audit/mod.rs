@@ -3,10 +3,8 @@
 //! unlisted and unknown licenses) evaluated against an SBOM, with reports for
 //! people and for CI (JSON, SARIF 2.1.0, JUnit XML).
 
-pub mod expr;
-
+use crate::catalog::expression;
 use crate::sbom::{Component, Sbom};
-use expr::Expr;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -68,9 +66,9 @@ impl Policy {
             message: e.to_string().trim().to_string(),
         })?;
         for c in &f.licenses.clarify {
-            expr::parse(&c.expression).map_err(|e| crate::rules::Error {
+            expression::parse(&c.expression).map_err(|e| crate::rules::Error {
                 origin: origin.into(),
-                message: e.to_string(),
+                message: format!("clarify ({}): {e}", c.package),
             })?;
         }
         // A typo in a list would silently never match (and turn a deny into a
@@ -175,66 +173,82 @@ fn listed(list: &[String], id: &str, exception: Option<&str>, base_counts: bool)
     })
 }
 
-fn eval(e: &Expr, p: &Policy, exc: &[&Exception], reasons: &mut Vec<(Verdict, String)>) -> Verdict {
-    match e {
-        Expr::License { id, exception } => {
-            let e = exception.as_deref();
-            let full = match e {
-                Some(x) => format!("{id} WITH {x}"),
-                None => id.clone(),
-            };
-            let (v, why) = if let Some(x) = exc.iter().find(|x| listed(&x.allow, id, e, true)) {
-                (
-                    Verdict::Pass,
-                    format!("{full}: allowed by exception ({})", x.reason),
-                )
-            } else if listed(&p.deny, id, e, false) {
-                (Verdict::Fail, format!("{full}: denied"))
-            } else if listed(&p.allow, id, e, true) {
-                (Verdict::Pass, format!("{full}: allowed"))
-            } else if id == "NOASSERTION" || id.starts_with("LicenseRef-") {
-                let v = if p.unknown == Action::Deny {
-                    Verdict::Fail
-                } else {
-                    Verdict::Warn
-                };
-                (
-                    v,
-                    format!(
-                        "{full}: unknown license (unknown = \"{}\")",
-                        if v == Verdict::Fail { "deny" } else { "warn" }
-                    ),
-                )
-            } else {
-                let v = if p.unlisted == Action::Deny {
-                    Verdict::Fail
-                } else {
-                    Verdict::Warn
-                };
-                (
-                    v,
-                    format!(
-                        "{full}: in neither list (unlisted = \"{}\")",
-                        if v == Verdict::Fail { "deny" } else { "warn" }
-                    ),
-                )
-            };
-            reasons.push((v, why));
-            v
-        }
-        Expr::And(v) => v
-            .iter()
-            .map(|x| eval(x, p, exc, reasons))
-            .max()
-            .unwrap_or(Verdict::Pass),
-        Expr::Or(v) => {
-            let mut best = Verdict::Fail;
-            for x in v {
-                best = best.min(eval(x, p, exc, reasons));
-            }
-            best
-        }
+/// The verdict on one license of an expression, and why.
+fn judge(req: &spdx::LicenseReq, p: &Policy, exc: &[&Exception]) -> (Verdict, String) {
+    let id = req.license.to_string();
+    let e = req.addition.as_ref().map(ToString::to_string);
+    let e = e.as_deref();
+    let full = req.to_string();
+    if let Some(x) = exc.iter().find(|x| listed(&x.allow, &id, e, true)) {
+        (
+            Verdict::Pass,
+            format!("{full}: allowed by exception ({})", x.reason),
+        )
+    } else if listed(&p.deny, &id, e, false) {
+        (Verdict::Fail, format!("{full}: denied"))
+    } else if listed(&p.allow, &id, e, true) {
+        (Verdict::Pass, format!("{full}: allowed"))
+    } else if id == "NOASSERTION" || id.starts_with("LicenseRef-") || id.starts_with("DocumentRef-")
+    {
+        let v = match p.unknown {
+            Action::Deny => Verdict::Fail,
+            Action::Warn => Verdict::Warn,
+        };
+        (
+            v,
+            format!("{full}: unknown license (unknown = \"{}\")", action(v)),
+        )
+    } else {
+        let v = match p.unlisted {
+            Action::Deny => Verdict::Fail,
+            Action::Warn => Verdict::Warn,
+        };
+        (
+            v,
+            format!("{full}: in neither list (unlisted = \"{}\")", action(v)),
+        )
     }
+}
+
+fn action(v: Verdict) -> &'static str {
+    if v == Verdict::Fail {
+        "deny"
+    } else {
+        "warn"
+    }
+}
+
+/// Evaluates an expression: each license judged, an AND as its worst
+/// operand, an OR as its best. Folded over the expression's postfix form,
+/// so a deeply nested one cannot exhaust the stack.
+fn eval(
+    e: &spdx::Expression,
+    p: &Policy,
+    exc: &[&Exception],
+    reasons: &mut Vec<(Verdict, String)>,
+) -> Verdict {
+    use spdx::expression::{ExprNode, Operator};
+    let mut stack: Vec<Verdict> = Vec::new();
+    for node in e.iter() {
+        let v = match node {
+            ExprNode::Req(r) => {
+                let (v, why) = judge(&r.req, p, exc);
+                reasons.push((v, why));
+                v
+            }
+            ExprNode::Op(op) => {
+                let (Some(b), Some(a)) = (stack.pop(), stack.pop()) else {
+                    return Verdict::Fail;
+                };
+                match op {
+                    Operator::And => a.max(b),
+                    Operator::Or => a.min(b),
+                }
+            }
+        };
+        stack.push(v);
+    }
+    stack.pop().unwrap_or(Verdict::Fail)
 }
 
 /// Evaluates `policy` on every package of the SBOM.
@@ -273,7 +287,7 @@ pub fn audit(sbom: &Sbom, policy: &Policy) -> Report {
             .filter(|x| matches_package(&x.package, c))
             .collect();
         let mut reasons = Vec::new();
-        let mut verdict = match expr::parse(&expression) {
+        let mut verdict = match expression::parse(&expression) {
             Ok(e) => eval(&e, policy, &exc, &mut reasons),
             Err(err) => {
                 let v = if policy.unknown == Action::Deny {
@@ -281,7 +295,7 @@ pub fn audit(sbom: &Sbom, policy: &Policy) -> Report {
                 } else {
                     Verdict::Warn
                 };
-                reasons.push((v, err.to_string()));
+                reasons.push((v, format!("bad license expression '{expression}': {err}")));
                 v
             }
         };
@@ -409,7 +423,7 @@ mod tests {
     }
 
     fn verdict(p: &Policy, e: &str) -> Verdict {
-        eval(&expr::parse(e).unwrap(), p, &[], &mut vec![])
+        eval(&expression::parse(e).unwrap(), p, &[], &mut vec![])
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! Every answer records where it came from.
 
 use super::deb822;
+use super::expression::Lic;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -201,63 +202,13 @@ impl Licenses {
     }
 }
 
-/// Converts one DEP-5 `License:` first line (`GPL-2+ or Artistic`, `GPL-3+ with Bison exception`).
-fn convert(expr: &str, table: &Table, unmapped: &mut Vec<String>) -> Option<String> {
-    // Some files write `LGPLv3+_or_GPLv2+`.
-    let expr = expr.replace("_or_", " or ").replace("_and_", " and ");
-    let mut groups = Vec::new();
-    for group in expr.split(',').map(str::trim).filter(|g| !g.is_empty()) {
-        let group = group.strip_prefix("and ").unwrap_or(group);
-        let alts: Vec<Vec<String>> = split_words(group, "or")
-            .iter()
-            .map(|alt| {
-                split_words(alt, "and")
-                    .iter()
-                    .map(|t| one(t, table, unmapped))
-                    .collect()
-            })
-            .collect();
-        // AND binds tighter than OR in SPDX, as in DEP-5: parentheses only for clarity inside an OR.
-        let alts: Vec<String> = alts
-            .iter()
-            .map(|terms| {
-                if terms.len() > 1 && alts.len() > 1 {
-                    format!("({})", terms.join(" AND "))
-                } else {
-                    terms.join(" AND ")
-                }
-            })
-            .collect();
-        groups.push((alts.join(" OR "), alts.len() > 1));
-    }
-    // Parentheses only where two groups join and one of them is an OR.
-    match groups.len() {
-        0 => None,
-        1 => Some(groups.remove(0).0),
-        _ => Some(
-            groups
-                .into_iter()
-                .map(|(g, or)| if or { format!("({g})") } else { g })
-                .collect::<Vec<_>>()
-                .join(" AND "),
-        ),
-    }
-}
-
-fn split_words(s: &str, op: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    for w in s.split_whitespace() {
-        if w.eq_ignore_ascii_case(op) || (op == "or" && w == "|") || (op == "and" && w == "&") {
-            out.push(String::new());
-        } else {
-            let cur = out.last_mut().expect("never empty");
-            if !cur.is_empty() {
-                cur.push(' ');
-            }
-            cur.push_str(w);
-        }
-    }
-    out.into_iter().filter(|s| !s.is_empty()).collect()
+/// Converts a license field to SPDX: a DEP-5 `License:` first line
+/// (`GPL-2+ or Artistic`, `(GPL-2+ and LGPL-2+) or BSD`, `GPL-3+ with Bison
+/// exception`; `dep5`: `,` joins loosest) or a package manager's field
+/// (`GPLv2+ and (LGPLv2+ or MIT)`, `ASL 2.0`). Each name goes through the table.
+fn convert(field: &str, dep5: bool, table: &Table, unmapped: &mut Vec<String>) -> Option<Lic> {
+    let e = super::expression::parse_field(field, dep5)?;
+    Some(e.map_terms(&mut |name| one(name, table, unmapped)))
 }
 
 /// One license, possibly `X with Y exception`.
@@ -473,18 +424,7 @@ fn detect_uncached(text: &str) -> Option<(String, f32)> {
 /// to SPDX with the same table.
 pub fn from_field(field: &str, table: &Table) -> Licenses {
     let mut unmapped = Vec::new();
-    let expression = convert_field(field, table, &mut unmapped).or_else(|| {
-        // Unbalanced parentheses or dangling operators: convert without grouping.
-        unmapped.clear();
-        convert(
-            &field
-                .replace(['(', ')'], " ")
-                .replace(" AND ", " and ")
-                .replace(" OR ", " or "),
-            table,
-            &mut unmapped,
-        )
-    });
+    let expression = convert(field, false, table, &mut unmapped).map(|e| e.to_string());
     Licenses {
         expression,
         declared: None,
@@ -495,137 +435,6 @@ pub fn from_field(field: &str, table: &Table) -> Licenses {
         confidence: 1.0,
         texts: BTreeMap::new(),
     }
-}
-
-/// A license field with grouping: SPDX (`MIT AND (GPL-2.0-or-later OR BSD-3-Clause)`)
-/// or Fedora's older free text (`GPLv2+ and (LGPLv2+ or MIT)`, `ASL 2.0`).
-/// Words between operators form one name (`Public Domain`, `GPLv2 with
-/// exceptions`); each name goes through the table, parentheses are kept.
-/// None when the field does not parse as an expression.
-fn convert_field(field: &str, table: &Table, unmapped: &mut Vec<String>) -> Option<String> {
-    let spaced = field
-        .replace('(', " ( ")
-        .replace(')', " ) ")
-        .replace([',', ';'], " , ");
-    let mut out: Vec<String> = Vec::new();
-    let mut term: Vec<&str> = Vec::new();
-    let flush = |term: &mut Vec<&str>, out: &mut Vec<String>, unmapped: &mut Vec<String>| {
-        if !term.is_empty() {
-            out.push(one(&term.join(" "), table, unmapped));
-            term.clear();
-        }
-    };
-    for w in spaced.split_whitespace() {
-        let op = match w.to_ascii_lowercase().as_str() {
-            "and" | "&" | "&&" | "," => Some("AND"),
-            "or" | "|" | "||" | "/" => Some("OR"),
-            "(" | ")" => Some(w),
-            _ => None,
-        };
-        match op {
-            Some(op) => {
-                flush(&mut term, &mut out, unmapped);
-                out.push(op.to_string());
-            }
-            None => term.push(w),
-        }
-    }
-    flush(&mut term, &mut out, unmapped);
-    // A trailing or doubled `,` is only punctuation.
-    out.dedup_by(|a, b| a == "AND" && b == "AND");
-    while out.last().is_some_and(|t| t == "AND") {
-        out.pop();
-    }
-    // Check the shape: operand (operator operand)*, parentheses balanced.
-    let (mut depth, mut want_operand) = (0i32, true);
-    for t in &out {
-        match t.as_str() {
-            "(" if want_operand => depth += 1,
-            ")" if !want_operand && depth > 0 => depth -= 1,
-            "AND" | "OR" if !want_operand => want_operand = true,
-            "(" | ")" | "AND" | "OR" => return None,
-            _ if want_operand => want_operand = false,
-            _ => return None,
-        }
-    }
-    if depth != 0 || want_operand {
-        return None;
-    }
-    Some(out.join(" ").replace("( ", "(").replace(" )", ")"))
-}
-
-/// `expr` with every whole identifier `from` replaced by `to`.
-fn replace_id(expr: &str, from: &str, to: &str) -> String {
-    let is_id = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+');
-    let mut out = String::new();
-    let mut word = String::new();
-    for c in expr.chars().chain(std::iter::once(' ')) {
-        if is_id(c) {
-            word.push(c);
-            continue;
-        }
-        out.push_str(if word == from { to } else { &word });
-        word.clear();
-        out.push(c);
-    }
-    out.pop();
-    out
-}
-
-/// An expression with repeated top-level AND terms listed once.
-fn dedup_and(expr: &str) -> String {
-    let mut terms: Vec<String> = Vec::new();
-    for t in top_level_and(expr) {
-        if !terms.contains(&t) {
-            terms.push(t);
-        }
-    }
-    terms.join(" AND ")
-}
-
-/// The terms of an expression's top-level AND (parentheses kept whole).
-/// `e` as an operand of AND: parenthesised when an OR binds at its top level
-/// (`(A AND B) OR C` becomes `((A AND B) OR C)`; a bare `A OR B` or one whole
-/// parenthesised group stays as it is, so `MIT AND …` cannot change what it means).
-fn and_operand(e: &str) -> String {
-    let mut depth = 0i32;
-    let b = e.as_bytes();
-    let mut or_at_top = false;
-    for (i, c) in b.iter().enumerate() {
-        match c {
-            b'(' => depth += 1,
-            b')' => depth -= 1,
-            b' ' if depth == 0 && e[i..].starts_with(" OR ") => or_at_top = true,
-            _ => {}
-        }
-    }
-    if or_at_top {
-        format!("({e})")
-    } else {
-        e.to_string()
-    }
-}
-
-fn top_level_and(e: &str) -> Vec<String> {
-    let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0);
-    let b = e.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'(' => depth += 1,
-            b')' => depth -= 1,
-            b' ' if depth == 0 && e[i..].starts_with(" AND ") => {
-                out.push(e[start..i].to_string());
-                i += 5;
-                start = i;
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    out.push(e[start..].to_string());
-    out
 }
 
 /// Reads a copyright file's text. `pkg` names the LicenseRef when nothing else can.
@@ -656,8 +465,9 @@ pub fn from_copyright(text: &str, path: &str, pkg: &str, table: &Table) -> Licen
         };
     if dep5 {
         let mut texts = BTreeMap::new();
-        let mut exprs: Vec<String> = Vec::new();
-        let mut star: Option<String> = None;
+        // One operand per distinct license: paragraphs often repeat them.
+        let mut all: Option<Lic> = None;
+        let mut star: Option<Lic> = None;
         for p in &paras {
             let Some(lic) = p.get("License") else {
                 continue;
@@ -668,16 +478,11 @@ pub fn from_copyright(text: &str, path: &str, pkg: &str, table: &Table) -> Licen
                 continue;
             }
             if let Some(files) = p.get("Files") {
-                if let Some(e) = convert(first, table, &mut unmapped) {
+                if let Some(e) = convert(first, true, table, &mut unmapped) {
                     if files.split_whitespace().any(|f| f == "*") && star.is_none() {
                         star = Some(e.clone());
                     }
-                    // One term per distinct license: paragraphs often repeat them.
-                    for term in top_level_and(&e) {
-                        if !exprs.contains(&term) {
-                            exprs.push(term);
-                        }
-                    }
+                    all = Lic::all(all.into_iter().chain([e]));
                 }
             } else {
                 // A standalone license paragraph: the text of a name used above.
@@ -690,24 +495,14 @@ pub fn from_copyright(text: &str, path: &str, pkg: &str, table: &Table) -> Licen
                 }
             }
         }
-        if !exprs.is_empty() {
-            let expression = if exprs.len() == 1 {
-                exprs.remove(0)
-            } else {
-                exprs
-                    .iter()
-                    .map(|e| and_operand(e))
-                    .collect::<Vec<_>>()
-                    .join(" AND ")
-            };
+        if let Some(mut expression) = all {
             // A name the table does not know, whose text the file gives: the text
             // may still be an SPDX license under a local name (`License: GAP` is
             // FSFAP); a near-verbatim match (score ≥ 0.9) replaces the LicenseRef.
-            let mut expression = expression;
             let mut confidence: f32 = 1.0;
             for name in unmapped.clone() {
                 let r = license_ref(&name);
-                let Some(body) = texts.get(&r).filter(|_| expression.contains(&r)) else {
+                let Some(body) = texts.get(&r).filter(|_| expression.has_term(&r)) else {
                     continue;
                 };
                 let Some((id, score)) =
@@ -715,16 +510,23 @@ pub fn from_copyright(text: &str, path: &str, pkg: &str, table: &Table) -> Licen
                 else {
                     continue;
                 };
-                expression = dedup_and(&replace_id(&expression, &r, &id));
-                star = star.map(|e| dedup_and(&replace_id(&e, &r, &id)));
+                let mut swap = |t: &str| if t == r { id.clone() } else { t.to_string() };
+                expression = expression.map_terms(&mut swap);
+                star = star.map(|e| e.map_terms(&mut swap));
                 texts.remove(&r);
                 unmapped.retain(|n| *n != name);
                 confidence = confidence.min(score);
             }
             unmapped.sort();
             unmapped.dedup();
-            let mut l = base(Some(expression), "dep5", confidence, unmapped, texts);
-            l.declared = star;
+            let mut l = base(
+                Some(expression.to_string()),
+                "dep5",
+                confidence,
+                unmapped,
+                texts,
+            );
+            l.declared = star.map(|e| e.to_string());
             return l;
         }
     }
@@ -768,7 +570,7 @@ pub fn from_copyright(text: &str, path: &str, pkg: &str, table: &Table) -> Licen
     }
     if !refs.is_empty() {
         return base(
-            Some(refs.join(" AND ")),
+            Lic::all(refs.into_iter().map(Lic::Term)).map(|e| e.to_string()),
             "common-licenses",
             0.9,
             unmapped,
@@ -817,27 +619,10 @@ mod tests {
         assert!(l.confidence >= 0.9 && l.confidence <= 1.0);
     }
 
-    #[test]
-    fn identifiers_are_replaced_whole() {
-        assert_eq!(
-            replace_id(
-                "(MIT OR LicenseRef-a) AND LicenseRef-ab",
-                "LicenseRef-a",
-                "ISC"
-            ),
-            "(MIT OR ISC) AND LicenseRef-ab"
-        );
-        assert_eq!(dedup_and("MIT AND (A OR B) AND MIT"), "MIT AND (A OR B)");
-    }
-
     /// Regression (issue 11): AND-joining `(A AND B) OR C` with MIT must not
     /// make it `MIT AND (A AND B) OR C`, which reads `(MIT AND A AND B) OR C`.
     #[test]
     fn and_joining_keeps_the_precedence_of_or() {
-        assert_eq!(and_operand("(A AND B) OR C"), "((A AND B) OR C)");
-        assert_eq!(and_operand("A OR B"), "(A OR B)");
-        assert_eq!(and_operand("(A OR B)"), "(A OR B)");
-        assert_eq!(and_operand("(A OR B) AND C"), "(A OR B) AND C");
         let text = "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n\
             Files: *\nLicense: Expat\n\nFiles: a/*\nLicense: GPL-2+ and LGPL-2+ or BSD-3-clause\n";
         let l = from_copyright(text, "p", "x", &t());
@@ -846,12 +631,35 @@ mod tests {
             e,
             "MIT AND ((GPL-2.0-or-later AND LGPL-2.0-or-later) OR BSD-3-Clause)"
         );
-        // And the audit reads it so: MIT passes, but GPL-2.0 alone does not make it pass.
-        let parsed = crate::audit::expr::parse(&e).unwrap();
-        assert!(
-            matches!(parsed, crate::audit::expr::Expr::And(_)),
-            "{parsed:?}"
+        // And the audit reads it so: an AND at the top (the last node in postfix).
+        let parsed = super::super::expression::parse(&e).unwrap();
+        assert_eq!(
+            parsed.iter().last(),
+            Some(&spdx::expression::ExprNode::Op(
+                spdx::expression::Operator::And
+            )),
+            "{e}"
         );
+    }
+
+    /// DEP-5 parentheses group (they were ignored: `(GPL-2+ and LGPL-2+) or
+    /// BSD` became one LicenseRef).
+    #[test]
+    fn dep5_parentheses_group_licenses() {
+        let (t, mut u) = (t(), vec![]);
+        assert_eq!(
+            convert("(GPL-2+ and LGPL-2+) or BSD-3-clause", true, &t, &mut u)
+                .unwrap()
+                .to_string(),
+            "(GPL-2.0-or-later AND LGPL-2.0-or-later) OR BSD-3-Clause"
+        );
+        assert_eq!(
+            convert("GPL-2+ or Artistic, and BSD-3-clause", true, &t, &mut u)
+                .unwrap()
+                .to_string(),
+            "(GPL-2.0-or-later OR Artistic-1.0-Perl) AND BSD-3-Clause"
+        );
+        assert!(u.is_empty(), "{u:?}");
     }
 
     #[test]
@@ -937,6 +745,8 @@ mod tests {
     fn expressions_with_or_and_with() {
         let t = t();
         let mut u = vec![];
+        let convert =
+            |e: &str, t: &Table, u: &mut Vec<String>| convert(e, true, t, u).map(|e| e.to_string());
         assert_eq!(
             convert("GPL-1+ or Artistic", &t, &mut u).unwrap(),
             "GPL-1.0-or-later OR Artistic-1.0-Perl"
@@ -954,10 +764,6 @@ mod tests {
             "LicenseRef-public-domain"
         );
         assert_eq!(u, vec!["public-domain".to_string()]);
-        assert_eq!(
-            top_level_and("A AND (B OR C AND D) AND E"),
-            vec!["A", "(B OR C AND D)", "E"]
-        );
         assert_eq!(
             convert("GPL-3+-WITH-BISON-EXCEPTION", &t, &mut u).unwrap(),
             "GPL-3.0-or-later WITH Bison-exception-2.2"

@@ -6,6 +6,7 @@ pub mod apk;
 pub mod bdb;
 pub mod deb822;
 pub mod dpkg;
+pub mod expression;
 pub mod license;
 pub mod os;
 pub mod purl;

@@ -1,7 +1,6 @@
 //! `slim licenses`: packages by license, in the image and in what `slim rewrite` would keep.
 
 use super::{Format, ImageArgs};
-use crate::audit::expr::{self, Expr};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -46,15 +45,6 @@ struct PackageRow {
     in_slim: bool,
 }
 
-fn ids(e: &Expr, out: &mut BTreeSet<String>) {
-    match e {
-        Expr::License { id, .. } => {
-            out.insert(id.clone());
-        }
-        Expr::And(v) | Expr::Or(v) => v.iter().for_each(|x| ids(x, out)),
-    }
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let table = crate::catalog::license::Table::load(args.licenses.as_deref())?;
     let profile = args.slim.profile()?;
@@ -84,8 +74,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .clone()
             .unwrap_or_else(|| "NOASSERTION".into());
         let mut set = BTreeSet::new();
-        match expr::parse(&expression) {
-            Ok(e) => ids(&e, &mut set),
+        match crate::catalog::expression::parse(&expression) {
+            Ok(e) => set.extend(e.requirements().map(|r| r.req.license.to_string())),
             Err(_) => {
                 set.insert(expression.clone());
             }

@@ -279,21 +279,7 @@ pub(crate) fn warn_unread_databases(catalog: &crate::catalog::Catalog) {
     }
 }
 
-/// Human-readable byte sizes (binary units, as `du -h`).
-pub(crate) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+pub(crate) use crate::progress::human_bytes;
 
 /// `SOURCE_DATE_EPOCH`, when set to a number (reproducible-builds.org spec).
 pub(crate) fn source_date_epoch() -> anyhow::Result<Option<u64>> {

@@ -1,8 +1,8 @@
 //! `slim rewrite`: write the slimmed image.
 
 use super::{human_bytes, progress::Bars, Format, ImageArgs};
-use crate::image::write::{self, LayerOptions, Output};
-use crate::image::{Compression, Transport};
+use crate::image::write::Output;
+use crate::image::Transport;
 use anyhow::Context;
 use serde_json::json;
 use std::io::Write;
@@ -85,141 +85,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if sboms.iter().any(|s| s.path.is_none()) {
         anyhow::bail!("--sbom takes FORMAT=PATH (stdout carries the plan)");
     }
-    let sde = super::source_date_epoch()?;
-    let aopts = args.slim.analyze_options()?;
-    let profile = args.slim.profile()?;
-    let mut popts = args.slim.plan_options();
-    if args.nonroot {
-        popts.run_as = profile.nonroot.as_ref().and_then(|n| {
-            let (u, g) = n.user.split_once(':').unwrap_or((&n.user, &n.user));
-            Some((u.parse().ok()?, g.parse().ok()?))
-        });
-    }
+    let opts = crate::rewrite::Options {
+        analyze: args.slim.analyze_options()?,
+        plan: args.slim.plan_options(),
+        profile: args.slim.profile()?,
+        nonroot: args.nonroot,
+        force: args.force,
+        compression: args.compression.into(),
+        split_layers: args.layers == 2,
+        source_date_epoch: super::source_date_epoch()?,
+    };
     let dest = out.as_ref().filter(|_| !args.dry_run);
     let (image, layers) = super::load_for(&args.image, args.format == Format::Human, dest)?;
-    let catalog = crate::catalog::Catalog::read(&layers);
-    let trace = crate::analyze::run_trace(&image, &layers, &catalog, &aopts)?;
-    let mut plan = crate::plan::plan(&layers, &catalog, &trace, &profile, &popts)?;
-    // The result check: what the command needs is in what would be written.
-    let env: Vec<String> = image
-        .config
-        .config()
-        .as_ref()
-        .and_then(|c| c.env().clone())
-        .unwrap_or_default();
-    let checks = crate::plan::check::check(&plan, &layers, &trace, &env);
-    plan.diagnostics.extend(checks);
-    // Problems: warnings are said; errors (an image that would not start) stop
-    // the rewrite unless --force.
-    use crate::diagnostic::{Code, Severity};
-    let problems: Vec<&crate::diagnostic::Diagnostic> = trace
-        .diagnostics
-        .iter()
-        .chain(&plan.diagnostics)
-        // A shell the plan accepted was kept on purpose (--keep): no need to say it.
-        .filter(|d| {
-            d.severity != Severity::Info
-                && !matches!(d.code, Code::EntrypointNeedsShell | Code::EntrypointWrapper)
-        })
-        .collect();
-    let fatal: Vec<&&crate::diagnostic::Diagnostic> =
-        problems.iter().filter(|d| d.refused()).collect();
-    for d in &problems {
-        if !fatal.iter().any(|f| std::ptr::eq(**f, *d)) || args.force {
-            eprintln!("slim: warning: {} [{}]", d.message, d.code);
+    let rewrite = crate::rewrite::prepare(&image, &layers, &opts)?;
+    // Warnings are said; errors (an image that would not start) stop the
+    // rewrite unless --force, and are said as warnings when forced.
+    for d in rewrite.problems() {
+        if !d.refused() || args.force {
+            eprintln!("slim: warning: {d}");
         }
     }
-    if !fatal.is_empty() && !args.force {
-        let msgs: Vec<String> = fatal
-            .iter()
-            .map(|d| format!("{} [{}]", d.message, d.code))
-            .collect();
-        anyhow::bail!(
-            "not writing an image that would not start: {} (--force writes it anyway)",
-            msgs.join("; ")
-        );
-    }
+    rewrite.refusal(args.force)?;
+    let plan = &rewrite.plan;
 
-    let mut report = serde_json::to_value(&plan)?;
+    let mut report = serde_json::to_value(plan)?;
     report["source"] = json!(image.reference.to_string());
-    report["profile"] = json!(profile.name);
+    report["profile"] = json!(opts.profile.name);
     let written = match (&out, args.dry_run) {
         (Some(out), false) => {
-            let work = write::work_dir(out)?;
             let bars = Bars::new(!args.image.quiet && args.format == Format::Human);
-            let compression = match out.transport {
-                Transport::DockerArchive => Compression::None,
-                _ => args.compression.into(),
-            };
-            let content = crate::plan::PlanContent {
-                plan: &plan,
-                layers: &layers,
-            };
-            let split;
-            let trees = if args.layers == 2 {
-                split = plan.split(&layers, &catalog, &profile);
-                vec![&split.0, &split.1]
-            } else {
-                vec![&plan.tree]
-            };
-            let mut built = Vec::new();
-            for (i, tree) in trees.into_iter().enumerate() {
-                built.push(write::build_layer(
-                    tree,
-                    &content,
-                    LayerOptions {
-                        compression,
-                        clamp_mtime: sde,
-                    },
-                    work.path(),
-                    &bars,
-                    i,
-                )?);
-            }
+            let w = rewrite.write(&image, &layers, out, &opts, &bars);
             bars.clear();
-            let exists = |p: &str| {
-                plan.tree
-                    .resolve(p, true)
-                    .ok()
-                    .and_then(|r| plan.tree.get(&r.path).map(|n| n.is_file()))
-                    .unwrap_or(false)
-            };
-            let command =
-                (aopts.entrypoint.is_some() || aopts.cmd.is_some()).then(|| aopts.command(&image));
-            let config = crate::plan::config::slim_config(
-                &image.config_raw,
-                &profile,
-                args.nonroot,
-                command.as_ref(),
-                &exists,
-            )?;
-            let kept: u64 = plan.kept.values().map(|c| c.bytes).sum();
-            let files: usize = plan.kept.values().map(|c| c.files).sum();
-            let what = format!(
-                "slim rewrite --to {}: kept {files} of {} files ({} of {})",
-                profile.name,
-                plan.source_files,
-                human_bytes(kept),
-                human_bytes(plan.source_bytes)
-            );
-            let created = sde.map(crate::image::write::rfc3339);
-            let diff_ids: Vec<_> = built.iter().map(|l| l.diff_id.clone()).collect();
-            let config = write::derive_config(&config, &diff_ids, &what, created.as_deref())?;
-            let base = image
-                .manifest_digest
-                .as_ref()
-                .unwrap_or(&image.config_digest)
-                .to_string();
-            let mut ann = vec![("org.opencontainers.image.base.digest".to_string(), base)];
-            ann.push((
-                "org.opencontainers.image.base.name".to_string(),
-                image
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| image.reference.to_string()),
-            ));
-            let w = write::write_image(out, &config, built, &ann, sde.unwrap_or(0))
-                .with_context(|| format!("writing {}", out.path.display()))?;
+            let w = w.with_context(|| format!("writing {}", out.path.display()))?;
             report["written"] = serde_json::to_value(&w)?;
             if !sboms.is_empty() {
                 // The SBOM describes what was written: read it back.

@@ -1,0 +1,220 @@
+//! `slim rewrite` as library calls: [`prepare`] traces the image, plans the
+//! slimmed tree and checks the result; [`Rewrite::write`] builds its layers,
+//! derives its config and writes it. The CLI adds the progress bars, the
+//! messages and the report.
+
+use crate::analyze;
+use crate::catalog::Catalog;
+use crate::diagnostic::{Code, Diagnostic, Severity};
+use crate::image::write::{self, LayerOptions, Output, Written};
+use crate::image::{Compression, Image, Layers};
+use crate::plan::{self, Plan, Profile};
+use crate::progress::Reporter;
+use crate::trace::Trace;
+
+/// How to rewrite.
+pub struct Options {
+    pub analyze: analyze::Options,
+    pub plan: plan::Options,
+    pub profile: Profile,
+    /// Run as the profile's non-root user (65532), its state directories its own.
+    pub nonroot: bool,
+    /// Write even when the result check says the image would not start.
+    pub force: bool,
+    pub compression: Compression,
+    /// A system layer (the profile's files and system packages) under an app
+    /// layer, instead of one layer.
+    pub split_layers: bool,
+    /// `SOURCE_DATE_EPOCH`: mtimes clamped to it, and the image's creation time.
+    pub source_date_epoch: Option<u64>,
+}
+
+impl Options {
+    /// The defaults `slim rewrite --to PROFILE` has: the built-in run-time
+    /// rules, the image's own command, one gzip layer, no clamped mtimes.
+    pub fn new(profile: Profile) -> Options {
+        Options {
+            analyze: analyze::Options {
+                rules: crate::rules::Rules::builtin(),
+                ..analyze::Options::default()
+            },
+            plan: plan::Options::default(),
+            profile,
+            nonroot: false,
+            force: false,
+            compression: Compression::Gzip,
+            split_layers: false,
+            source_date_epoch: None,
+        }
+    }
+}
+
+/// Why a rewrite did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Analyze(#[from] analyze::Error),
+    #[error(transparent)]
+    Plan(#[from] plan::Error),
+    #[error("not writing an image that would not start: {} (--force writes it anyway)", list(.0))]
+    Refused(Vec<Diagnostic>),
+    #[error(transparent)]
+    Config(#[from] plan::config::Error),
+    #[error(transparent)]
+    Write(#[from] write::Error),
+}
+
+fn list(d: &[Diagnostic]) -> String {
+    let v: Vec<String> = d.iter().map(ToString::to_string).collect();
+    v.join("; ")
+}
+
+/// A planned and checked rewrite of one image.
+pub struct Rewrite {
+    pub catalog: Catalog,
+    pub trace: Trace,
+    pub plan: Plan,
+}
+
+/// Traces `image`, plans its slimmed tree with `opts`, and checks that what
+/// the command needs is in what would be written.
+pub fn prepare(image: &Image, layers: &Layers, opts: &Options) -> Result<Rewrite, Error> {
+    let catalog = Catalog::read(layers);
+    let trace = analyze::run_trace(image, layers, &catalog, &opts.analyze)?;
+    let mut popts = opts.plan.clone();
+    if opts.nonroot {
+        popts.run_as = opts.profile.nonroot.as_ref().and_then(|n| {
+            let (u, g) = n.user.split_once(':').unwrap_or((&n.user, &n.user));
+            Some((u.parse().ok()?, g.parse().ok()?))
+        });
+    }
+    let mut plan = plan::plan(layers, &catalog, &trace, &opts.profile, &popts)?;
+    let env: Vec<String> = image
+        .config
+        .config()
+        .as_ref()
+        .and_then(|c| c.env().clone())
+        .unwrap_or_default();
+    let checks = plan::check::check(&plan, layers, &trace, &env);
+    plan.diagnostics.extend(checks);
+    Ok(Rewrite {
+        catalog,
+        trace,
+        plan,
+    })
+}
+
+impl Rewrite {
+    /// The findings worth saying, trace's then plan's: warnings and errors
+    /// (a shell the plan accepted was kept on purpose: not said).
+    pub fn problems(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.trace
+            .diagnostics
+            .iter()
+            .chain(&self.plan.diagnostics)
+            .filter(|d| {
+                d.severity != Severity::Info
+                    && !matches!(d.code, Code::EntrypointNeedsShell | Code::EntrypointWrapper)
+            })
+    }
+
+    /// Errors that mean the image would not start: the rewrite is refused
+    /// unless forced.
+    pub fn refusal(&self, force: bool) -> Result<(), Error> {
+        let fatal: Vec<Diagnostic> = self.problems().filter(|d| d.refused()).cloned().collect();
+        match fatal.is_empty() || force {
+            true => Ok(()),
+            false => Err(Error::Refused(fatal)),
+        }
+    }
+
+    /// Builds the layers, derives the config and writes the image to `out`
+    /// (refused as [`Rewrite::refusal`] says), reporting layer progress to
+    /// `reporter`.
+    pub fn write(
+        &self,
+        image: &Image,
+        layers: &Layers,
+        out: &Output,
+        opts: &Options,
+        reporter: &dyn Reporter,
+    ) -> Result<Written, Error> {
+        self.refusal(opts.force)?;
+        let plan = &self.plan;
+        let work = write::work_dir(out)?;
+        let compression = match out.transport {
+            crate::image::Transport::DockerArchive => Compression::None,
+            _ => opts.compression,
+        };
+        let content = plan::PlanContent { plan, layers };
+        let split;
+        let trees = if opts.split_layers {
+            split = plan.split(layers, &self.catalog, &opts.profile);
+            vec![&split.0, &split.1]
+        } else {
+            vec![&plan.tree]
+        };
+        let mut built = Vec::new();
+        for (i, tree) in trees.into_iter().enumerate() {
+            built.push(write::build_layer(
+                tree,
+                &content,
+                LayerOptions {
+                    compression,
+                    clamp_mtime: opts.source_date_epoch,
+                },
+                work.path(),
+                reporter,
+                i,
+            )?);
+        }
+        let exists = |p: &str| {
+            plan.tree
+                .resolve(p, true)
+                .ok()
+                .and_then(|r| plan.tree.get(&r.path).map(|n| n.is_file()))
+                .unwrap_or(false)
+        };
+        let a = &opts.analyze;
+        let command = (a.entrypoint.is_some() || a.cmd.is_some()).then(|| a.command(image));
+        let config = plan::config::slim_config(
+            &image.config_raw,
+            &opts.profile,
+            opts.nonroot,
+            command.as_ref(),
+            &exists,
+        )?;
+        let kept: u64 = plan.kept.values().map(|c| c.bytes).sum();
+        let files: usize = plan.kept.values().map(|c| c.files).sum();
+        let what = format!(
+            "slim rewrite --to {}: kept {files} of {} files ({} of {})",
+            opts.profile.name,
+            plan.source_files,
+            crate::progress::human_bytes(kept),
+            crate::progress::human_bytes(plan.source_bytes)
+        );
+        let created = opts.source_date_epoch.map(write::rfc3339);
+        let diff_ids: Vec<_> = built.iter().map(|l| l.diff_id.clone()).collect();
+        let config = write::derive_config(&config, &diff_ids, &what, created.as_deref())?;
+        let base = image
+            .manifest_digest
+            .as_ref()
+            .unwrap_or(&image.config_digest)
+            .to_string();
+        let name = image
+            .name
+            .clone()
+            .unwrap_or_else(|| image.reference.to_string());
+        let annotations = [
+            ("org.opencontainers.image.base.digest".to_string(), base),
+            ("org.opencontainers.image.base.name".to_string(), name),
+        ];
+        Ok(write::write_image(
+            out,
+            &config,
+            built,
+            &annotations,
+            opts.source_date_epoch.unwrap_or(0),
+        )?)
+    }
+}
