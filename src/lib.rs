@@ -15,6 +15,7 @@ pub mod fs;
 pub mod image;
 pub mod plan;
 pub mod progress;
+pub mod registry;
 pub mod rewrite;
 pub mod rules;
 pub mod sbom;

@@ -215,6 +215,7 @@ impl Rewrite {
             built,
             &annotations,
             opts.source_date_epoch.unwrap_or(0),
+            reporter,
         )?)
     }
 }

@@ -45,6 +45,8 @@ pub struct Args {
     /// No progress bars.
     #[arg(long, short)]
     quiet: bool,
+    #[command(flatten)]
+    registry: super::RegistryArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         image: args.image.clone().context("IMAGE is required")?,
         platform: args.platform.clone(),
         quiet: args.quiet,
+        registry: args.registry.clone(),
     };
     let (image, layers) = super::load(&image_args, args.format == AuditFormat::Human)?;
     let catalog = crate::catalog::Catalog::read(&layers);

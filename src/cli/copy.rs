@@ -45,11 +45,13 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = Output::parse(&args.dest)?;
     out.force = args.force;
+    args.image.registry.apply(&mut out)?;
     let sde = super::source_date_epoch()?;
     if let Some(super::Codec::Zstd) = args.compression {
         super::warn_zstd();
     }
     let (image, layers) = super::load_for(&args.image, true, Some(&out))?;
+    out.mount_from = image.reference.as_remote();
     let work = write::work_dir(&out)?;
     let bars = Bars::new(!args.image.quiet);
     let wanted: Option<Compression> = match out.transport {
@@ -92,19 +94,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         (image.config_raw.clone(), built)
     };
+    let written = write::write_image(&out, &config, built, &[], sde.unwrap_or(0), &bars)
+        .with_context(|| format!("writing {}", args.dest));
     bars.clear();
-    let written = write::write_image(&out, &config, built, &[], sde.unwrap_or(0))
-        .with_context(|| format!("writing {}", args.dest))?;
+    let written = written?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&written)?);
     } else {
         eprintln!(
-            "slim: wrote {} {} ({} layer{}; {})",
-            out.transport.name(),
-            out.path.display(),
+            "slim: wrote {}, {} layer{}",
+            super::written(Some(&out), &written),
             written.layers.len(),
             if written.layers.len() == 1 { "" } else { "s" },
-            written.digests()
         );
     }
     Ok(ExitCode::SUCCESS)

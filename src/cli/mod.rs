@@ -64,6 +64,55 @@ pub struct ImageArgs {
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// How to reach registries, for `docker://` images (as skopeo takes them).
+#[derive(clap::Args, Debug, Clone)]
+pub struct RegistryArgs {
+    /// Credentials for the registry (read and written). Without it: the auth files
+    /// skopeo and docker use (REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,
+    /// ~/.docker/config.json with its credential helpers), else anonymous.
+    #[arg(long, value_name = "USER:PASSWORD", help_heading = "Registries")]
+    pub creds: Option<String>,
+    /// The auth file to read credentials from (instead of the usual ones).
+    #[arg(long, value_name = "FILE", help_heading = "Registries")]
+    pub authfile: Option<std::path::PathBuf>,
+    /// CA certificates (*.crt) to trust for the registry's TLS, besides the system's.
+    #[arg(long, value_name = "DIR", help_heading = "Registries")]
+    pub cert_dir: Option<std::path::PathBuf>,
+    /// --tls-verify=false allows plain HTTP and unverified TLS (test registries only).
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set, help_heading = "Registries")]
+    pub tls_verify: bool,
+    /// Download again instead of using the blob cache ($XDG_CACHE_HOME/slim, else ~/.cache/slim).
+    #[arg(long, help_heading = "Registries")]
+    pub no_cache: bool,
+}
+
+impl RegistryArgs {
+    pub fn options(&self) -> anyhow::Result<crate::registry::Options> {
+        Ok(crate::registry::Options {
+            creds: self
+                .creds
+                .as_deref()
+                .map(crate::registry::auth::parse_creds)
+                .transpose()?,
+            authfile: self.authfile.clone(),
+            cert_dir: self.cert_dir.clone(),
+            tls_verify: self.tls_verify,
+            cache: (!self.no_cache).then(crate::registry::cache::Cache::default_dir),
+        })
+    }
+
+    /// Gives a `docker://` destination these options.
+    pub fn apply(&self, out: &mut crate::image::write::Output) -> anyhow::Result<()> {
+        if out.registry.is_some() {
+            out.registry = Some(self.options()?);
+        }
+        Ok(())
+    }
 }
 
 /// Removes this process's temporary files when SIGINT, SIGTERM or SIGHUP
@@ -223,20 +272,23 @@ pub(crate) fn load_for(
     if let Some(o) = out {
         o.check()?;
     }
+    let bars = progress::Bars::new(show_progress && !args.quiet);
     // Most errors name the file already; "opening X: X: …" says it twice.
-    let image = crate::image::open(&r, platform.as_ref()).map_err(|e| {
+    let ropts = args.registry.options()?;
+    let image = crate::registry::open(&r, platform.as_ref(), &ropts, &bars).map_err(|e| {
         if e.to_string().contains(&r.path.display().to_string()) {
             anyhow::Error::new(e)
         } else {
             anyhow::Error::new(e).context(format!("opening {r}"))
         }
     })?;
+    bars.clear();
     if let Some(o) = out {
         if o.replaces(&image) && !o.force {
             anyhow::bail!(
                 "{}: is the image being read; writing there would replace the input \
                  (choose another path or tag, or --force)",
-                o.path.display()
+                o.location()
             );
         }
     }
@@ -245,6 +297,28 @@ pub(crate) fn load_for(
         crate::image::read_layers(&image, &bars).with_context(|| format!("reading {r}"))?;
     bars.clear();
     Ok((image, layers))
+}
+
+/// What was written, for people: `oci-archive out.tar (manifest …, image id …)`,
+/// `docker://host/repo:tag (manifest …; 2 blobs uploaded, 1 already there)`.
+pub(crate) fn written(
+    out: Option<&crate::image::write::Output>,
+    w: &crate::image::write::Written,
+) -> String {
+    let place = match out.and_then(|o| o.remote()) {
+        Some(r) => r.to_string(),
+        None => format!("{} {}", w.transport.name(), w.path.display()),
+    };
+    match &w.pushed {
+        Some(p) => format!(
+            "{place} ({}; {} blobs uploaded, {} mounted, {} already there)",
+            w.digests(),
+            p.uploaded,
+            p.mounted,
+            p.reused
+        ),
+        None => format!("{place} ({})", w.digests()),
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]

@@ -73,6 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = args.output.as_deref().map(Output::parse).transpose()?;
     if let Some(o) = &mut out {
         o.force = args.force;
+        args.image.registry.apply(o)?;
     }
     if matches!(args.compression, super::Codec::Zstd)
         && out
@@ -97,6 +98,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let dest = out.as_ref().filter(|_| !args.dry_run);
     let (image, layers) = super::load_for(&args.image, args.format == Format::Human, dest)?;
+    if let Some(o) = &mut out {
+        o.mount_from = image.reference.as_remote();
+    }
     let rewrite = crate::rewrite::prepare(&image, &layers, &opts)?;
     // Warnings are said; errors (an image that would not start) stop the
     // rewrite unless --force, and are said as warnings when forced.
@@ -116,16 +120,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let bars = Bars::new(!args.image.quiet && args.format == Format::Human);
             let w = rewrite.write(&image, &layers, out, &opts, &bars);
             bars.clear();
-            let w = w.with_context(|| format!("writing {}", out.path.display()))?;
+            let w = w.with_context(|| format!("writing {}", out.location()))?;
             report["written"] = serde_json::to_value(&w)?;
             if !sboms.is_empty() {
                 // The SBOM describes what was written: read it back.
-                let r = crate::image::ImageRef {
-                    transport: Some(out.transport),
-                    path: out.path.clone(),
-                    tag: out.tag.clone(),
+                let r = match (out.remote(), &w.manifest_digest) {
+                    // By digest: what was pushed, whatever the tag names by now.
+                    (Some(mut remote), Some(d)) => {
+                        remote.digest = Some(d.clone());
+                        remote.tag = None;
+                        crate::image::ImageRef::remote(&remote)
+                    }
+                    _ => crate::image::ImageRef {
+                        transport: Some(out.transport),
+                        path: out.path.clone(),
+                        tag: out.tag.clone(),
+                    },
                 };
-                let written = crate::image::open(&r, None)?;
+                let ropts = out.registry.clone().unwrap_or_default();
+                let written = crate::registry::open(&r, None, &ropts, &crate::progress::Silent)?;
                 let wl = crate::image::read_layers(&written, &crate::progress::Silent)?;
                 super::sbom_files::write(
                     &written,
@@ -195,13 +208,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             )?;
             match &written {
-                Some(w) => writeln!(
-                    o,
-                    "Written    {} {} ({})",
-                    w.transport.name(),
-                    w.path.display(),
-                    w.digests()
-                )?,
+                Some(w) => writeln!(o, "Written    {}", super::written(out.as_ref(), w))?,
                 None => writeln!(o, "Dry run    nothing written")?,
             }
         }

@@ -114,9 +114,17 @@ pub struct Image {
     pub name: Option<String>,
     /// Temporary files (a decompressed outer archive), removed on drop.
     _scratch: Option<tempfile::TempPath>,
+    /// What the image's files live in, kept until it is dropped (a registry
+    /// image's cache and layout).
+    _keep: Vec<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl Image {
+    /// Keeps `x` alive as long as the image (what its container reads from).
+    pub fn keep_alive(&mut self, x: Box<dyn std::any::Any + Send + Sync>) {
+        self._keep.push(x);
+    }
+
     /// `os/arch[/variant]` from the config.
     pub fn platform(&self) -> String {
         let mut s = format!("{}/{}", self.config.os(), self.config.architecture());
@@ -163,7 +171,7 @@ impl Platform {
         }
     }
 
-    fn matches(&self, os: &str, arch: &str, variant: Option<&str>) -> bool {
+    pub fn matches(&self, os: &str, arch: &str, variant: Option<&str>) -> bool {
         self.os == os
             && self.arch == normalise_arch(arch)
             && match (&self.variant, variant) {
@@ -511,6 +519,7 @@ fn open_docker(
         layers,
         name,
         _scratch: None,
+        _keep: Vec::new(),
     })
 }
 
@@ -716,6 +725,7 @@ fn open_oci(
         layers,
         name: chosen.tag,
         _scratch: None,
+        _keep: Vec::new(),
     })
 }
 

@@ -13,6 +13,8 @@ pub enum Transport {
     OciArchive,
     /// `docker save` output (legacy or Docker >= 25 layout), as a tar or extracted.
     DockerArchive,
+    /// A registry: `docker://HOST/REPO[:TAG|@DIGEST]` (see [`crate::registry`]).
+    Docker,
 }
 
 impl Transport {
@@ -21,6 +23,7 @@ impl Transport {
             Transport::Oci => "oci",
             Transport::OciArchive => "oci-archive",
             Transport::DockerArchive => "docker-archive",
+            Transport::Docker => "docker",
         }
     }
 }
@@ -32,6 +35,7 @@ pub struct ImageRef {
     pub transport: Option<Transport>,
     pub path: PathBuf,
     /// TAG for oci/oci-archive, REF (`repo:tag` or `@N`) for docker-archive.
+    /// For a registry, `path` is `HOST/REPO` and `tag` the tag or `@DIGEST`.
     pub tag: Option<String>,
 }
 
@@ -73,7 +77,11 @@ impl ImageRef {
         if let Some(rest) = s.strip_prefix("docker-archive:") {
             return with(Transport::DockerArchive, rest);
         }
-        for remote in ["docker://", "containers-storage:", "docker-daemon:", "dir:"] {
+        if let Some(rest) = s.strip_prefix("docker://") {
+            let r = crate::registry::Remote::parse(rest).map_err(RefError)?;
+            return Ok(ImageRef::remote(&r));
+        }
+        for remote in ["containers-storage:", "docker-daemon:", "dir:"] {
             if s.starts_with(remote) {
                 return Err(RefError(format!(
                     "'{s}': the {} transport is not supported; copy the image to a file first, \
@@ -103,8 +111,38 @@ impl ImageRef {
     }
 }
 
+impl ImageRef {
+    /// The reference of an image in a registry.
+    pub fn remote(r: &crate::registry::Remote) -> ImageRef {
+        ImageRef {
+            transport: Some(Transport::Docker),
+            path: PathBuf::from(r.repo()),
+            tag: match (&r.digest, &r.tag) {
+                (Some(d), _) => Some(format!("@{d}")),
+                (None, t) => t.clone(),
+            },
+        }
+    }
+
+    /// The registry image a `docker://` reference names.
+    pub fn as_remote(&self) -> Option<crate::registry::Remote> {
+        if self.transport != Some(Transport::Docker) {
+            return None;
+        }
+        let name = match self.tag.as_deref() {
+            Some(t) if t.starts_with('@') => format!("{}{t}", self.path.display()),
+            Some(t) => format!("{}:{t}", self.path.display()),
+            None => self.path.display().to_string(),
+        };
+        crate::registry::Remote::parse(&name).ok()
+    }
+}
+
 impl std::fmt::Display for ImageRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(r) = self.as_remote() {
+            return write!(f, "{r}");
+        }
         if let Some(t) = self.transport {
             write!(f, "{}:", t.name())?;
         }
@@ -138,8 +176,15 @@ mod tests {
     }
 
     #[test]
-    fn remote_transports_are_refused_with_a_way_forward() {
-        let e = ImageRef::parse("docker://example.org/x:1").unwrap_err();
+    fn registry_references_and_unsupported_transports() {
+        let r = ImageRef::parse("docker://example.org/x:1").unwrap();
+        assert_eq!(r.transport, Some(Transport::Docker));
+        assert_eq!(r.to_string(), "docker://example.org/x:1");
+        assert_eq!(
+            ImageRef::parse("docker://nginx").unwrap().to_string(),
+            "docker://docker.io/library/nginx:latest"
+        );
+        let e = ImageRef::parse("containers-storage:x").unwrap_err();
         assert!(e.0.contains("skopeo copy"), "{e}");
         assert!(ImageRef::parse("oci:").is_err());
     }

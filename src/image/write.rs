@@ -48,13 +48,33 @@ pub struct Output {
     /// Replace what is there even when it is not an image, or is the input
     /// (`--force`). A directory is still never deleted: the layout is written into it.
     pub force: bool,
+    /// For `docker://`: how to reach the registry, and a repository of the
+    /// same registry to mount blobs from (the image read) instead of uploading them.
+    pub registry: Option<crate::registry::Options>,
+    pub mount_from: Option<crate::registry::Remote>,
 }
 
 impl Output {
     /// `oci:DIR[:TAG]`, `oci-archive:PATH[:TAG]`, `docker-archive:PATH[:REF]`,
     /// or a bare path: `*.tar` is an oci-archive, anything else an OCI layout dir.
     pub fn parse(s: &str) -> Result<Output, RefError> {
-        for remote in ["docker://", "containers-storage:", "docker-daemon:", "dir:"] {
+        if let Some(rest) = s.strip_prefix("docker://") {
+            let r = crate::registry::Remote::parse(rest).map_err(RefError)?;
+            if r.digest.is_some() {
+                return Err(RefError(format!(
+                    "'{s}': an image is pushed under a tag (docker://HOST/REPO:TAG), not a digest"
+                )));
+            }
+            return Ok(Output {
+                transport: Transport::Docker,
+                path: PathBuf::from(r.repo()),
+                tag: r.tag,
+                force: false,
+                registry: Some(crate::registry::Options::default()),
+                mount_from: None,
+            });
+        }
+        for remote in ["containers-storage:", "docker-daemon:", "dir:"] {
             if s.starts_with(remote) {
                 return Err(RefError(format!(
                     "'{s}': slim does not write to the {} transport; write a file, then copy it \
@@ -76,6 +96,8 @@ impl Output {
             path: r.path,
             tag: r.tag,
             force: false,
+            registry: None,
+            mount_from: None,
         })
     }
 
@@ -86,6 +108,11 @@ impl Output {
     /// else — a file or directory that is not an image — is refused unless
     /// `force`. Leftovers of an earlier slim that was killed are swept.
     pub fn check(&self) -> Result<(), Error> {
+        if let Some(r) = self.remote() {
+            // The registry answers and lets us push, before any work.
+            let opts = self.registry.clone().unwrap_or_default();
+            return crate::registry::check_push(&r, &opts).map_err(|e| Error::Dest(e.to_string()));
+        }
         let parent = parent_dir(&self.path);
         if !parent.is_dir() {
             return Err(Error::Dest(format!(
@@ -136,6 +163,12 @@ impl Output {
     /// Whether writing here would replace the image `input` was read from: the
     /// same archive, or the same tag of the same OCI layout.
     pub fn replaces(&self, input: &super::Image) -> bool {
+        if let Some(r) = self.remote() {
+            return input
+                .reference
+                .as_remote()
+                .is_some_and(|i| i.repo() == r.repo() && i.tag == r.tag);
+        }
         let (Some(a), Some(b)) = (canonical(&self.path), canonical(&input.reference.path)) else {
             return false;
         };
@@ -148,6 +181,29 @@ impl Output {
                 self.tag.as_ref() == selected
             }
             _ => true,
+        }
+    }
+}
+
+impl Output {
+    /// The registry image this writes, for `docker://`.
+    pub fn remote(&self) -> Option<crate::registry::Remote> {
+        if self.transport != Transport::Docker {
+            return None;
+        }
+        let r = super::ImageRef {
+            transport: Some(Transport::Docker),
+            path: self.path.clone(),
+            tag: self.tag.clone(),
+        };
+        r.as_remote()
+    }
+
+    /// Where it was written, as the user names it: `docker://HOST/REPO:TAG`, a path.
+    pub fn location(&self) -> String {
+        match self.remote() {
+            Some(r) => r.to_string(),
+            None => self.path.display().to_string(),
         }
     }
 }
@@ -548,6 +604,9 @@ pub struct Written {
     /// Digest of the config: Docker's image id (`docker images --no-trunc`).
     pub config_digest: Digest,
     pub layers: Vec<Digest>,
+    /// For a registry: what was uploaded, mounted, and already there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<crate::registry::Pushed>,
 }
 
 impl Written {
@@ -568,6 +627,7 @@ pub fn write_image(
     layers: Vec<BuiltLayer>,
     annotations: &[(String, String)],
     mtime: u64,
+    reporter: &dyn crate::progress::Reporter,
 ) -> Result<Written, Error> {
     let config_digest = Digest::of(config);
     let mut ann = serde_json::Map::new();
@@ -603,6 +663,7 @@ pub fn write_image(
             .then(|| manifest_digest.clone()),
         config_digest: config_digest.clone(),
         layers: layers.iter().map(|l| l.digest.clone()).collect(),
+        pushed: None,
     };
     let layout = || -> Vec<(String, Blob)> {
         let mut blobs = vec![
@@ -619,6 +680,38 @@ pub fn write_image(
         blobs
     };
     match out.transport {
+        Transport::Docker => {
+            let remote = out.remote().ok_or_else(|| {
+                Error::Dest(format!("{}: not a registry image", out.path.display()))
+            })?;
+            let opts = out.registry.clone().unwrap_or_default();
+            let mut blobs = vec![crate::registry::Blob {
+                digest: config_digest.clone(),
+                size: config.len() as u64,
+                data: crate::registry::BlobData::Bytes(config),
+            }];
+            for l in &layers {
+                blobs.push(crate::registry::Blob {
+                    digest: l.digest.clone(),
+                    size: l.size,
+                    data: crate::registry::BlobData::File(l.file.path()),
+                });
+            }
+            let pushed = crate::registry::push(
+                &remote,
+                &opts,
+                &blobs,
+                &manifest,
+                MEDIA_MANIFEST,
+                out.mount_from.as_ref(),
+                reporter,
+            )
+            .map_err(|e| Error::Dest(e.to_string()))?;
+            return Ok(Written {
+                pushed: Some(pushed),
+                ..written
+            });
+        }
         Transport::Oci => {
             let mut blobs = layout();
             for l in layers {
@@ -730,7 +823,10 @@ fn parent_dir(p: &Path) -> PathBuf {
 /// (so they can be renamed into place, not copied). Checks the destination first.
 pub fn work_dir(out: &Output) -> Result<tempfile::TempDir, Error> {
     out.check()?;
-    let parent = parent_dir(&out.path);
+    let parent = match out.transport {
+        Transport::Docker => std::env::temp_dir(),
+        _ => parent_dir(&out.path),
+    };
     crate::tmp::dir_in(&parent).map_err(|e| {
         Error::Dest(format!(
             "{}: cannot write into {}: {e}",

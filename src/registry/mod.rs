@@ -1,0 +1,979 @@
+//! Registries as a transport: `docker://HOST[:PORT]/REPO[:TAG|@sha256:…]`,
+//! read and written daemonless over the OCI Distribution API (`oci-client`,
+//! rustls). Pulling streams each blob once into a content-addressed cache
+//! ([`cache`]), verifying its digest as it arrives, and presents the image as
+//! an OCI layout over that cache, so everything after works as for a local
+//! archive. Pushing uploads only what the registry lacks (or mounts it from
+//! the source repository), then the manifest. The async runtime stays in
+//! here: the rest of slim is synchronous.
+
+pub mod auth;
+pub mod cache;
+
+use crate::image::digest::Digest;
+use crate::image::Platform;
+use crate::progress::Reporter;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference, RegistryOperation};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Docker Hub as users name it, and the host its API answers on.
+const HUB: &str = "docker.io";
+const HUB_API: &str = "registry-1.docker.io";
+
+pub const MEDIA_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const MEDIA_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+const ACCEPT: [&str; 4] = [
+    MEDIA_OCI_MANIFEST,
+    MEDIA_OCI_INDEX,
+    MEDIA_DOCKER_MANIFEST,
+    MEDIA_DOCKER_LIST,
+];
+/// Manifests and configs are small; a registry that sends more is refused.
+const MAX_JSON: usize = 16 << 20;
+
+/// An image in a registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    /// As the user named it (`docker.io` for Docker Hub), with its port.
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<Digest>,
+}
+
+impl Remote {
+    /// Parses what follows `docker://`, with Docker's rules for short names:
+    /// `nginx` is `docker.io/library/nginx:latest`; the first component is a
+    /// registry when it has a `.` or `:` or is `localhost`.
+    pub fn parse(s: &str) -> Result<Remote, String> {
+        let bad = |why: &str| format!("'docker://{s}': {why}");
+        let (name, digest) = match s.split_once('@') {
+            Some((n, d)) => {
+                let d = Digest::parse(d)
+                    .ok_or_else(|| bad("the digest after @ must be sha256:<64 hex digits>"))?;
+                (n, Some(d))
+            }
+            None => (s, None),
+        };
+        let (path, tag) = match name.rsplit_once(':') {
+            Some((p, t)) if !t.contains('/') => (p, Some(t.to_string())),
+            _ => (name, None),
+        };
+        let (registry, repository) = match path.split_once('/') {
+            Some((h, r)) if h.contains(['.', ':']) || h == "localhost" => {
+                (h.to_string(), r.to_string())
+            }
+            _ => (HUB.to_string(), path.to_string()),
+        };
+        let repository = match (registry.as_str(), repository.contains('/')) {
+            (HUB, false) => format!("library/{repository}"),
+            _ => repository,
+        };
+        if repository.is_empty()
+            || !repository
+                .bytes()
+                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' | b'/'))
+            || repository.starts_with('/')
+            || repository.ends_with('/')
+            || repository.contains("//")
+        {
+            return Err(bad(
+                "a repository name is lowercase letters, digits and . _ - separated by /",
+            ));
+        }
+        if let Some(t) = &tag {
+            let ok = !t.is_empty()
+                && t.len() <= 128
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            if !ok {
+                return Err(bad("a tag is up to 128 letters, digits, . _ and -"));
+            }
+        }
+        let tag = match (&tag, &digest) {
+            (None, None) => Some("latest".to_string()),
+            _ => tag,
+        };
+        Ok(Remote {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
+    }
+
+    /// The host the API answers on.
+    pub fn api_host(&self) -> &str {
+        if self.registry == HUB {
+            HUB_API
+        } else {
+            &self.registry
+        }
+    }
+
+    fn reference(&self) -> Reference {
+        let (r, repo) = (self.api_host().to_string(), self.repository.clone());
+        match (&self.digest, &self.tag) {
+            (Some(d), _) => Reference::with_digest(r, repo, d.to_string()),
+            (None, Some(t)) => Reference::with_tag(r, repo, t.clone()),
+            (None, None) => Reference::with_tag(r, repo, "latest".into()),
+        }
+    }
+
+    /// `HOST/REPO`, for messages.
+    pub fn repo(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// `HOST/REPO:TAG` (or `@DIGEST`): the image's name.
+    pub fn name(&self) -> String {
+        let mut s = self.repo();
+        if let Some(t) = &self.tag {
+            s.push(':');
+            s.push_str(t);
+        }
+        if let Some(d) = &self.digest {
+            s.push('@');
+            s.push_str(d.as_str());
+        }
+        s
+    }
+}
+
+impl std::fmt::Display for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "docker://{}", self.name())
+    }
+}
+
+/// How to reach registries: credentials, TLS, the blob cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub creds: Option<auth::Creds>,
+    pub authfile: Option<PathBuf>,
+    /// CA certificates (`*.crt`) to trust; else `/etc/containers/certs.d/HOST`
+    /// and `/etc/docker/certs.d/HOST` when they exist.
+    pub cert_dir: Option<PathBuf>,
+    /// false: plain HTTP and unverified TLS are allowed.
+    pub tls_verify: bool,
+    /// Where the blob cache is; None for none (a temporary one per command).
+    pub cache: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            creds: None,
+            authfile: None,
+            cert_dir: None,
+            tls_verify: true,
+            cache: Some(cache::Cache::default_dir()),
+        }
+    }
+}
+
+/// What went wrong, in one line naming the registry and the way out.
+/// Credentials never appear in it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Auth(String),
+    #[error("{0}")]
+    Registry(String),
+    #[error("blob cache {path}: {message}")]
+    Cache { path: String, message: String },
+    #[error(transparent)]
+    Image(#[from] crate::image::Error),
+}
+
+/// The text of an error and its causes (reqwest hides the useful part in them).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// A connection to one repository of a registry, authenticated.
+struct Session {
+    rt: tokio::runtime::Runtime,
+    client: Client,
+    remote: Remote,
+    reference: Reference,
+    auth: RegistryAuth,
+    /// Where the credentials came from, when there are any.
+    creds_from: Option<String>,
+    secret: Option<String>,
+}
+
+fn certificates(remote: &Remote, opts: &Options) -> Result<Vec<Certificate>, Error> {
+    let dirs: Vec<PathBuf> = match &opts.cert_dir {
+        Some(d) => {
+            if !d.is_dir() {
+                return Err(Error::Usage(format!(
+                    "--cert-dir {}: not a directory",
+                    d.display()
+                )));
+            }
+            vec![d.clone()]
+        }
+        None => ["/etc/containers/certs.d", "/etc/docker/certs.d"]
+            .iter()
+            .map(|b| Path::new(b).join(&remote.registry))
+            .filter(|d| d.is_dir())
+            .collect(),
+    };
+    let mut out = Vec::new();
+    for d in dirs {
+        let entries =
+            std::fs::read_dir(&d).map_err(|e| Error::Usage(format!("{}: {e}", d.display())))?;
+        let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        names.sort();
+        for p in names {
+            match p.extension().and_then(|e| e.to_str()) {
+                Some("crt") => {
+                    let data = std::fs::read(&p)
+                        .map_err(|e| Error::Usage(format!("{}: {e}", p.display())))?;
+                    out.push(Certificate {
+                        encoding: CertificateEncoding::Pem,
+                        data,
+                    });
+                }
+                Some("cert") | Some("key") => {
+                    return Err(Error::Usage(format!(
+                        "{}: client certificates (*.cert, *.key) are not supported yet; \
+                         use --creds or an auth file",
+                        p.display()
+                    )))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Session {
+    fn connect(remote: &Remote, opts: &Options, op: RegistryOperation) -> Result<Session, Error> {
+        // rustls needs one crypto provider for the process; a second install is a no-op error.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let lookup = auth::Lookup {
+            creds: opts.creds.clone(),
+            authfile: opts.authfile.clone(),
+        };
+        let creds = lookup.find(&remote.registry)?;
+        let auth = match &creds {
+            Some(c) => RegistryAuth::Basic(c.user.clone(), c.secret.clone()),
+            None => RegistryAuth::Anonymous,
+        };
+        let certs = certificates(remote, opts)?;
+        let protocols: &[ClientProtocol] = if opts.tls_verify {
+            &[ClientProtocol::Https]
+        } else {
+            &[ClientProtocol::Https, ClientProtocol::Http]
+        };
+        let mut last = None;
+        for protocol in protocols {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::Registry(format!("starting the network runtime: {e}")))?;
+            let config = ClientConfig {
+                protocol: protocol.clone(),
+                accept_invalid_certificates: !opts.tls_verify,
+                extra_root_certificates: certs.clone(),
+                use_monolithic_push: true,
+                platform_resolver: None,
+                connect_timeout: Some(std::time::Duration::from_secs(30)),
+                ..ClientConfig::default()
+            };
+            let client = Client::try_from(config).map_err(|e| {
+                Error::Usage(format!("{}: TLS setup: {}", remote.registry, chain(&e)))
+            })?;
+            let s = Session {
+                rt,
+                client,
+                remote: remote.clone(),
+                reference: remote.reference(),
+                auth: auth.clone(),
+                creds_from: creds.as_ref().map(|c| c.origin.clone()),
+                secret: creds.as_ref().map(|c| c.secret.clone()),
+            };
+            let mut ops = vec![RegistryOperation::Pull];
+            if matches!(op, RegistryOperation::Push) {
+                ops.push(RegistryOperation::Push);
+            }
+            let mut result = Ok(());
+            for op in ops {
+                if let Err(e) = s.rt.block_on(s.client.auth(&s.reference, &s.auth, op)) {
+                    result = Err(e);
+                    break;
+                }
+            }
+            match result {
+                Ok(()) => return Ok(s),
+                // --tls-verify=false: a server that does not speak TLS speaks HTTP.
+                Err(e)
+                    if matches!(protocol, ClientProtocol::Https)
+                        && !opts.tls_verify
+                        && is_transport(&e) =>
+                {
+                    last = Some(e);
+                }
+                Err(e) => return Err(s.error(e, "connecting")),
+            }
+        }
+        // Unreachable in practice: the HTTP attempt returns above.
+        Err(Error::Registry(format!(
+            "{}: {}",
+            remote.registry,
+            last.map(|e| chain(&e)).unwrap_or_default()
+        )))
+    }
+
+    /// One line for `e`, naming the registry, the repository and the fix.
+    fn error(&self, e: OciDistributionError, doing: &str) -> Error {
+        let host = &self.remote.registry;
+        let repo = self.remote.repo();
+        let unauthorized = || {
+            Error::Registry(match &self.creds_from {
+                Some(from) => format!(
+                    "{repo}: the registry refused the credentials from {from} (401/403 \
+                     unauthorized while {doing}): check the user and password, or the \
+                     account's access to {}",
+                    self.remote.repository
+                ),
+                None => format!(
+                    "{repo}: unauthorized (401) while {doing}: log in (`skopeo login {host}`, \
+                     `docker login {host}`) or pass --creds USER:PASSWORD"
+                ),
+            })
+        };
+        let what = match (&self.remote.tag, &self.remote.digest) {
+            (_, Some(d)) => format!("manifest {d}"),
+            (Some(t), None) => format!("tag '{t}'"),
+            (None, None) => "the image".into(),
+        };
+        let not_found = |detail: &str| {
+            Error::Registry(format!(
+                "{repo}: not found (404) while {doing}: {detail} (check the repository, tag or digest)"
+            ))
+        };
+        let text = self.scrub(chain(&e));
+        match &e {
+            OciDistributionError::AuthenticationFailure(_)
+            | OciDistributionError::UnauthorizedError { .. } => unauthorized(),
+            OciDistributionError::ServerError {
+                code: 401 | 403, ..
+            } => unauthorized(),
+            OciDistributionError::ImageManifestNotFoundError(_)
+            | OciDistributionError::ServerError { code: 404, .. } => {
+                not_found(&format!("no {what} in {}", self.remote.repository))
+            }
+            OciDistributionError::RegistryError { envelope, .. } => {
+                use oci_client::errors::OciErrorCode as C;
+                let codes: Vec<&C> = envelope.errors.iter().map(|e| &e.code).collect();
+                if codes
+                    .iter()
+                    .any(|c| matches!(c, C::Unauthorized | C::Denied))
+                {
+                    unauthorized()
+                } else if codes
+                    .iter()
+                    .any(|c| matches!(c, C::ManifestUnknown | C::NameUnknown | C::BlobUnknown))
+                {
+                    not_found(&format!("no {what} in {}", self.remote.repository))
+                } else {
+                    Error::Registry(format!("{repo}: {doing}: {text}"))
+                }
+            }
+            OciDistributionError::RequestError(_) => transport_error(host, &text, doing),
+            _ => Error::Registry(format!("{repo}: {doing}: {text}")),
+        }
+    }
+
+    /// The text with the secret, should a server echo it, replaced.
+    fn scrub(&self, s: String) -> String {
+        match &self.secret {
+            Some(p) if p.len() >= 3 => s.replace(p.as_str(), "***"),
+            _ => s,
+        }
+    }
+
+    /// The manifest `reference` names, checked against its digest.
+    fn manifest(&self, reference: &Reference, doing: &str) -> Result<(Vec<u8>, Digest), Error> {
+        let (bytes, header) = self
+            .rt
+            .block_on(
+                self.client
+                    .pull_manifest_raw(reference, &self.auth, &ACCEPT),
+            )
+            .map_err(|e| self.error(e, doing))?;
+        if bytes.len() > MAX_JSON {
+            return Err(Error::Registry(format!(
+                "{}: a manifest of {} bytes is not an image manifest",
+                self.remote.repo(),
+                bytes.len()
+            )));
+        }
+        let got = Digest::of(&bytes);
+        let want = reference
+            .digest()
+            .map(String::from)
+            .or_else(|| Some(header).filter(|h| h.starts_with("sha256:")));
+        if let Some(w) = want {
+            if w != got.as_str() {
+                return Err(Error::Registry(format!(
+                    "{}: the manifest arrived with digest {got}, not {w}: refusing it",
+                    self.remote.repo()
+                )));
+            }
+        }
+        Ok((bytes.to_vec(), got))
+    }
+
+    /// Downloads blob `d` into the cache unless a verified copy is there;
+    /// reports its bytes as task `task`.
+    async fn fetch(
+        &self,
+        cache: &cache::Cache,
+        d: &Digest,
+        size: u64,
+        reporter: &dyn Reporter,
+        task: usize,
+    ) -> Result<bool, Error> {
+        use futures_util::StreamExt;
+        if cache.verified(d, Some(size)) {
+            return Ok(false);
+        }
+        let cache_err = |m: String| Error::Cache {
+            path: cache.root().display().to_string(),
+            message: m,
+        };
+        reporter.begin(task, &format!("pull {}", d.short()), size);
+        let mut stream = self
+            .client
+            .pull_blob_stream(&self.reference, &d.as_str())
+            .await
+            .map_err(|e| self.error(e, &format!("pulling blob {d}")))?;
+        let mut w = cache.incoming(d).map_err(|e| cache_err(e.to_string()))?;
+        let mut got = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                transport_error(
+                    &self.remote.registry,
+                    &chain(&e),
+                    &format!("pulling blob {d}"),
+                )
+            })?;
+            got += chunk.len() as u64;
+            if got > size {
+                return Err(Error::Registry(format!(
+                    "{}: blob {d} is longer than the {size} bytes its manifest says: refusing it",
+                    self.remote.repo()
+                )));
+            }
+            w.write_all(&chunk).map_err(|e| cache_err(e.to_string()))?;
+            reporter.advance(task, chunk.len() as u64);
+        }
+        w.finish()
+            .map_err(|m| Error::Registry(format!("{}: {m}", self.remote.repo())))?;
+        reporter.end(task);
+        Ok(true)
+    }
+}
+
+/// Whether `e` happened below HTTP (a refused connection, a TLS handshake
+/// with a server that speaks plain HTTP).
+fn is_transport(e: &OciDistributionError) -> bool {
+    matches!(e, OciDistributionError::RequestError(r) if r.is_connect() || r.is_request())
+}
+
+fn transport_error(host: &str, text: &str, doing: &str) -> Error {
+    let t = text.to_ascii_lowercase();
+    Error::Registry(
+        if t.contains("certificate")
+            || t.contains("unknownissuer")
+            || t.contains("tls") && t.contains("invalid")
+        {
+            format!(
+            "{host}: TLS certificate problem while {doing} ({text}): trust the registry's CA with \
+             --cert-dir DIR (its *.crt), or for a test registry --tls-verify=false"
+        )
+        } else if t.contains("connection refused") {
+            format!("{host}: connection refused while {doing}: is the registry running, and is the port right?")
+        } else if t.contains("dns error") || t.contains("failed to lookup") {
+            format!("{host}: cannot resolve the host name while {doing}")
+        } else if t.contains("http")
+            && (t.contains("wrong version")
+                || t.contains("corrupt message")
+                || t.contains("invalidcontenttype"))
+        {
+            format!(
+            "{host}: the registry does not speak TLS ({text}); for a plain-HTTP registry pass --tls-verify=false"
+        )
+        } else {
+            format!("{host}: {doing}: {text}")
+        },
+    )
+}
+
+/// The media type a manifest says it is (or an index, by its shape).
+fn media_type(v: &Value) -> String {
+    match v.get("mediaType").and_then(Value::as_str) {
+        Some(m) => m.to_string(),
+        None if v.get("manifests").is_some() => MEDIA_OCI_INDEX.to_string(),
+        None => MEDIA_OCI_MANIFEST.to_string(),
+    }
+}
+
+fn is_index(mt: &str) -> bool {
+    mt == MEDIA_OCI_INDEX || mt == MEDIA_DOCKER_LIST
+}
+
+/// A descriptor's digest and size.
+fn descriptor(v: &Value, what: &str, repo: &str) -> Result<(Digest, u64), Error> {
+    let d = v
+        .get("digest")
+        .and_then(Value::as_str)
+        .and_then(Digest::parse);
+    let s = v.get("size").and_then(Value::as_u64);
+    match (d, s) {
+        (Some(d), Some(s)) => Ok((d, s)),
+        _ => Err(Error::Registry(format!(
+            "{repo}: {what} has no sha256 digest and size"
+        ))),
+    }
+}
+
+/// The index entry for `want` (else this machine's platform): attestations
+/// skipped, the rest matched by os/arch/variant.
+fn choose(index: &Value, want: Option<&Platform>, repo: &str) -> Result<Value, Error> {
+    let entries: Vec<&Value> = index
+        .get("manifests")
+        .and_then(Value::as_array)
+        .map(|v| v.iter().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| {
+            e.pointer("/annotations/vnd.docker.reference.type")
+                .is_none()
+                && e.pointer("/platform/os").and_then(Value::as_str) != Some("unknown")
+        })
+        .collect();
+    let host = Platform::host();
+    let want = want.unwrap_or(&host);
+    let platform_of = |e: &Value| {
+        let p = e.get("platform")?;
+        Some((
+            p.get("os")?.as_str()?.to_string(),
+            p.get("architecture")?.as_str()?.to_string(),
+            p.get("variant").and_then(Value::as_str).map(String::from),
+        ))
+    };
+    if let Some(e) = entries.iter().find(|e| {
+        platform_of(e).is_some_and(|(os, arch, v)| want.matches(&os, &arch, v.as_deref()))
+    }) {
+        return Ok((*e).clone());
+    }
+    let avail: Vec<String> = entries
+        .iter()
+        .filter_map(|e| platform_of(e))
+        .map(|(os, arch, v)| match v {
+            Some(v) => format!("{os}/{arch}/{v}"),
+            None => format!("{os}/{arch}"),
+        })
+        .collect();
+    Err(Error::Registry(format!(
+        "{repo}: no image for platform {want}; available: {} (choose with --platform)",
+        if avail.is_empty() {
+            "none".into()
+        } else {
+            avail.join(", ")
+        }
+    )))
+}
+
+/// An image pulled into the cache, laid out as an OCI layout directory whose
+/// `index.json` names its manifest and whose `blobs` are the cache's.
+pub struct Pulled {
+    pub layout: tempfile::TempDir,
+    pub manifest_digest: Digest,
+    /// Blobs downloaded (the rest were in the cache, verified).
+    pub downloaded: usize,
+    _cache: cache::Cache,
+}
+
+/// Pulls the image `remote` names (the one for `platform` of an index):
+/// manifests, config and layers, each verified, into the cache.
+pub fn pull(
+    remote: &Remote,
+    platform: Option<&Platform>,
+    opts: &Options,
+    reporter: &dyn Reporter,
+) -> Result<Pulled, Error> {
+    let s = Session::connect(remote, opts, RegistryOperation::Pull)?;
+    let repo = remote.repo();
+    let cache = cache::Cache::open(opts.cache.as_deref()).map_err(|e| Error::Cache {
+        path: opts
+            .cache
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(temporary)".into()),
+        message: e.to_string(),
+    })?;
+    let put = |d: &Digest, b: &[u8]| {
+        cache.put(d, b).map_err(|m| Error::Cache {
+            path: cache.root().display().to_string(),
+            message: m,
+        })
+    };
+    let (mut bytes, mut digest) = s.manifest(&s.reference, "pulling the manifest")?;
+    let mut depth = 0;
+    let manifest: Value = loop {
+        put(&digest, &bytes)?;
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Registry(format!("{repo}: the manifest {digest} is not JSON: {e}"))
+        })?;
+        let mt = media_type(&v);
+        if !is_index(&mt) {
+            if mt != MEDIA_OCI_MANIFEST && mt != MEDIA_DOCKER_MANIFEST {
+                return Err(Error::Registry(format!(
+                    "{repo}: {digest} is a {mt}, not a container image manifest"
+                )));
+            }
+            break v;
+        }
+        depth += 1;
+        if depth > 8 {
+            return Err(Error::Registry(format!("{repo}: indexes nest too deeply")));
+        }
+        let entry = choose(&v, platform, &repo)?;
+        let (child, size) = descriptor(&entry, "an index entry", &repo)?;
+        let r = s.reference.clone_with_digest(child.to_string());
+        let (b, d) = s.manifest(&r, "pulling the platform's manifest")?;
+        if b.len() as u64 != size {
+            return Err(Error::Registry(format!(
+                "{repo}: manifest {d} is {} bytes, its index says {size}",
+                b.len()
+            )));
+        }
+        (bytes, digest) = (b, d);
+    };
+    let mut blobs = vec![descriptor(
+        manifest.get("config").unwrap_or(&Value::Null),
+        "the config",
+        &repo,
+    )?];
+    for l in manifest
+        .get("layers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        blobs.push(descriptor(l, "a layer", &repo)?);
+    }
+    let downloaded = s.rt.block_on(async {
+        use futures_util::{StreamExt, TryStreamExt};
+        futures_util::stream::iter(blobs.iter().enumerate())
+            .map(|(i, (d, size))| s.fetch(&cache, d, *size, reporter, i))
+            .buffer_unordered(4)
+            .try_collect::<Vec<bool>>()
+            .await
+    })?;
+    let layout = crate::tmp::dir_in(&std::env::temp_dir()).map_err(|e| Error::Cache {
+        path: std::env::temp_dir().display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut desc = json!({
+        "mediaType": media_type(&manifest),
+        "digest": digest,
+        "size": bytes.len(),
+    });
+    if let Some(t) = &remote.tag {
+        desc["annotations"] = json!({"org.opencontainers.image.ref.name": t});
+    }
+    let io = |e: std::io::Error| Error::Cache {
+        path: layout.path().display().to_string(),
+        message: e.to_string(),
+    };
+    std::fs::write(
+        layout.path().join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .map_err(io)?;
+    std::fs::write(
+        layout.path().join("index.json"),
+        serde_json::to_vec(
+            &json!({"schemaVersion": 2, "mediaType": MEDIA_OCI_INDEX, "manifests": [desc]}),
+        )
+        .expect("JSON"),
+    )
+    .map_err(io)?;
+    std::os::unix::fs::symlink(cache.root().join("blobs"), layout.path().join("blobs"))
+        .map_err(io)?;
+    Ok(Pulled {
+        layout,
+        manifest_digest: digest,
+        downloaded: downloaded.into_iter().filter(|d| *d).count(),
+        _cache: cache,
+    })
+}
+
+/// Opens an image for reading: from a registry (pulled into the cache
+/// first, with progress to `reporter`), or from a file or directory.
+pub fn open(
+    reference: &crate::image::ImageRef,
+    platform: Option<&Platform>,
+    opts: &Options,
+    reporter: &dyn Reporter,
+) -> Result<crate::image::Image, Error> {
+    let Some(remote) = reference.as_remote() else {
+        return Ok(crate::image::open(reference, platform)?);
+    };
+    let pulled = pull(&remote, platform, opts, reporter)?;
+    let local = crate::image::ImageRef {
+        transport: Some(crate::image::Transport::Oci),
+        path: pulled.layout.path().to_path_buf(),
+        tag: None,
+    };
+    let mut image = crate::image::open(&local, platform)?;
+    image.reference = reference.clone();
+    image.transport = crate::image::Transport::Docker;
+    image.name = Some(remote.name());
+    image.keep_alive(Box::new(pulled));
+    Ok(image)
+}
+
+/// A blob to push: its digest, size and where its bytes are.
+pub struct Blob<'a> {
+    pub digest: Digest,
+    pub size: u64,
+    pub data: BlobData<'a>,
+}
+
+pub enum BlobData<'a> {
+    /// A file (a layer), streamed.
+    File(&'a Path),
+    /// Bytes in memory (a config).
+    Bytes(&'a [u8]),
+}
+
+/// Checks that `dest` can be pushed to (the registry answers, the
+/// credentials are accepted), before any work.
+pub fn check_push(dest: &Remote, opts: &Options) -> Result<(), Error> {
+    Session::connect(dest, opts, RegistryOperation::Push).map(|_| ())
+}
+
+/// What a push did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pushed {
+    pub manifest_digest: Digest,
+    /// Blobs sent, mounted from another repository, and already there.
+    pub uploaded: usize,
+    pub mounted: usize,
+    pub reused: usize,
+}
+
+/// Pushes an image: each blob the registry lacks (mounted from `mount_from`,
+/// a repository of the same registry, when it has it), then the manifest
+/// under `dest`'s tag. Nothing is tagged unless every blob is there.
+pub fn push(
+    dest: &Remote,
+    opts: &Options,
+    blobs: &[Blob],
+    manifest: &[u8],
+    manifest_type: &str,
+    mount_from: Option<&Remote>,
+    reporter: &dyn Reporter,
+) -> Result<Pushed, Error> {
+    let s = Session::connect(dest, opts, RegistryOperation::Push)?;
+    let mount =
+        mount_from.filter(|m| m.registry == dest.registry && m.repository != dest.repository);
+    let (mut uploaded, mut mounted, mut reused) = (0, 0, 0);
+    for (i, b) in blobs.iter().enumerate() {
+        let digest = b.digest.as_str();
+        let there =
+            s.rt.block_on(s.client.blob_exists(&s.reference, digest))
+                .map_err(|e| s.error(e, &format!("checking blob {}", b.digest)))?;
+        if there {
+            reused += 1;
+            continue;
+        }
+        if let Some(m) = mount {
+            let from = m.reference();
+            if s.rt
+                .block_on(s.client.mount_blob(&s.reference, &from, digest))
+                .is_ok()
+                && s.rt
+                    .block_on(s.client.blob_exists(&s.reference, digest))
+                    .unwrap_or(false)
+            {
+                mounted += 1;
+                continue;
+            }
+        }
+        match b.data {
+            BlobData::File(path) => upload(&s, b, path, reporter, i)?,
+            BlobData::Bytes(bytes) => {
+                s.rt.block_on(s.client.push_blob(&s.reference, bytes.to_vec(), digest))
+                    .map_err(|e| s.error(e, &format!("pushing blob {}", b.digest)))?;
+            }
+        }
+        uploaded += 1;
+    }
+    let content_type = manifest_type
+        .parse()
+        .map_err(|_| Error::Usage(format!("bad manifest media type {manifest_type}")))?;
+    let tagged = Remote {
+        digest: None,
+        ..dest.clone()
+    }
+    .reference();
+    s.rt.block_on(
+        s.client
+            .push_manifest_raw(&tagged, manifest.to_vec(), content_type),
+    )
+    .map_err(|e| s.error(e, "pushing the manifest"))?;
+    if let Some(c) = &opts.cache {
+        // What was pushed is what a read-back (an SBOM of it) needs: keep it.
+        if let Ok(cache) = cache::Cache::open(Some(c)) {
+            for b in blobs {
+                let _ = match b.data {
+                    BlobData::File(p) => cache.adopt(&b.digest, p),
+                    BlobData::Bytes(bytes) => {
+                        cache.put(&b.digest, bytes).map_err(std::io::Error::other)
+                    }
+                };
+            }
+            let d = Digest::of(manifest);
+            let _ = cache.put(&d, manifest);
+        }
+    }
+    Ok(Pushed {
+        manifest_digest: Digest::of(manifest),
+        uploaded,
+        mounted,
+        reused,
+    })
+}
+
+/// Sends one blob, streamed from its file in 1 MiB chunks (never held whole).
+fn upload(
+    s: &Session,
+    b: &Blob,
+    path: &Path,
+    reporter: &dyn Reporter,
+    task: usize,
+) -> Result<(), Error> {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let file = std::fs::File::open(path).map_err(|e| Error::Cache {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    let stream = futures_util::stream::unfold(file, move |mut f| {
+        let counter = counter.clone();
+        async move {
+            let mut buf = vec![0u8; 1 << 20];
+            match f.read(&mut buf) {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    counter.fetch_add(n as u64, Ordering::Relaxed);
+                    Some((Ok(bytes::Bytes::from(buf)), f))
+                }
+                Err(e) => Some((Err(OciDistributionError::IoError(e)), f)),
+            }
+        }
+    });
+    reporter.begin(task, &format!("push {}", b.digest.short()), b.size);
+    let digest = b.digest.to_string();
+    let result = s.rt.block_on(async {
+        let push = s
+            .client
+            .push_blob_stream(&s.reference, stream, &digest, Some(b.size));
+        tokio::pin!(push);
+        let mut told = 0;
+        loop {
+            tokio::select! {
+                r = &mut push => break r,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                    let now = sent.load(Ordering::Relaxed);
+                    reporter.advance(task, now - told);
+                    told = now;
+                }
+            }
+        }
+    });
+    reporter.end(task);
+    result
+        .map(|_| ())
+        .map_err(|e| s.error(e, &format!("pushing blob {}", b.digest)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_follow_dockers_rules() {
+        let r = Remote::parse("nginx").unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
+            ("docker.io", "library/nginx", Some("latest"))
+        );
+        assert_eq!(r.api_host(), "registry-1.docker.io");
+        let r = Remote::parse("localhost:5000/a/b:v1").unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
+            ("localhost:5000", "a/b", Some("v1"))
+        );
+        let d = format!("sha256:{}", "a".repeat(64));
+        let r = Remote::parse(&format!("quay.io/x/y@{d}")).unwrap();
+        assert_eq!((r.tag, r.digest.unwrap().to_string()), (None, d));
+        let r = Remote::parse("user/app:1.0").unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("docker.io", "user/app")
+        );
+        assert_eq!(r.to_string(), "docker://docker.io/user/app:1.0");
+        assert!(Remote::parse("Host.io/UPPER").is_err());
+        assert!(Remote::parse("h.io/x@sha256:12").is_err());
+        assert!(Remote::parse("h.io/x:bad tag").is_err());
+    }
+
+    #[test]
+    fn index_entries_by_platform() {
+        let idx = json!({"manifests": [
+            {"digest": "sha256:1", "size": 1, "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+            {"digest": "sha256:2", "size": 1, "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": "sha256:3", "size": 1, "platform": {"os": "unknown", "architecture": "unknown"},
+             "annotations": {"vnd.docker.reference.type": "attestation-manifest"}},
+        ]});
+        let arm = Platform::parse("linux/arm64").unwrap();
+        assert_eq!(choose(&idx, Some(&arm), "r").unwrap()["digest"], "sha256:1");
+        let s390 = Platform::parse("linux/s390x").unwrap();
+        let e = choose(&idx, Some(&s390), "r").unwrap_err().to_string();
+        assert!(e.contains("linux/arm64/v8, linux/amd64"), "{e}");
+    }
+}
