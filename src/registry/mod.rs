@@ -403,7 +403,11 @@ impl Session {
                     Error::Registry(format!("{repo}: {doing}: {text}"))
                 }
             }
-            OciDistributionError::RequestError(_) => transport_error(host, &text, doing),
+            OciDistributionError::RequestError(r) => match r.status().map(|s| s.as_u16()) {
+                Some(401 | 403) => unauthorized(),
+                Some(404) => not_found(&format!("no {what} in {}", self.remote.repository)),
+                _ => transport_error(host, &text, doing),
+            },
             _ => Error::Registry(format!("{repo}: {doing}: {text}")),
         }
     }
@@ -476,11 +480,18 @@ impl Session {
         let mut got = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
-                transport_error(
-                    &self.remote.registry,
-                    &chain(&e),
-                    &format!("pulling blob {d}"),
-                )
+                let text = chain(&e);
+                match text.split_once(", got ") {
+                    // oci-client checks the digest of what it streams, as we do.
+                    Some((_, got)) if text.contains("Invalid digest") => Error::Registry(format!(
+                        "{}: blob {d} arrived with digest {}: refusing it",
+                        self.remote.repo(),
+                        got.trim()
+                    )),
+                    _ => {
+                        transport_error(&self.remote.registry, &text, &format!("pulling blob {d}"))
+                    }
+                }
             })?;
             got += chunk.len() as u64;
             if got > size {
@@ -778,7 +789,13 @@ pub enum BlobData<'a> {
 /// Checks that `dest` can be pushed to (the registry answers, the
 /// credentials are accepted), before any work.
 pub fn check_push(dest: &Remote, opts: &Options) -> Result<(), Error> {
-    Session::connect(dest, opts, RegistryOperation::Push).map(|_| ())
+    let s = Session::connect(dest, opts, RegistryOperation::Push)?;
+    // A registry that wants credentials may still answer /v2/ to anyone:
+    // ask it something that needs them.
+    let none = format!("sha256:{}", "0".repeat(64));
+    s.rt.block_on(s.client.blob_exists(&s.reference, &none))
+        .map_err(|e| s.error(e, "checking access"))?;
+    Ok(())
 }
 
 /// What a push did.
