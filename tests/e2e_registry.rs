@@ -474,7 +474,7 @@ fn tls_and_basic_auth_with_every_way_to_give_credentials_and_none_printed() {
     fails_with(&ls(&[], &[]), &[&reg.addr, "TLS certificate", "--cert-dir"]);
     // Trusted, but anonymous: 401 and how to log in.
     fails_with(
-        &ls(&[cert_dir.clone()], &[]),
+        &ls(std::slice::from_ref(&cert_dir), &[]),
         &["t/nginx", "unauthorized (401)", "--creds"],
     );
     // Wrong password.
@@ -511,7 +511,10 @@ fn tls_and_basic_auth_with_every_way_to_give_credentials_and_none_printed() {
         &[cert_dir.clone(), format!("--authfile={}", auth.display())],
         &[],
     ));
-    good(ls(&[cert_dir.clone()], &[("REGISTRY_AUTH_FILE", &auth)]));
+    good(ls(
+        std::slice::from_ref(&cert_dir),
+        &[("REGISTRY_AUTH_FILE", &auth)],
+    ));
     // Docker's config with a credential helper.
     let helpers = cache.path().join("bin");
     std::fs::create_dir(&helpers).unwrap();
@@ -534,7 +537,7 @@ fn tls_and_basic_auth_with_every_way_to_give_credentials_and_none_printed() {
     .unwrap();
     let path = format!("{}:{}", helpers.display(), std::env::var("PATH").unwrap());
     good(ls(
-        &[cert_dir.clone()],
+        std::slice::from_ref(&cert_dir),
         &[("DOCKER_CONFIG", &docker), ("PATH", Path::new(&path))],
     ));
     // And a push there, authenticated, whose JSON names no secret.
