@@ -429,6 +429,54 @@ fn a_multi_platform_index_is_pulled_by_platform() {
         amd.contains("amd64-only") && !amd.contains("arm64-only"),
         "{amd}"
     );
+    // copy --all keeps the whole index, digests unchanged: out to a layout, back to
+    // another repository, and skopeo sees the same index with both platforms.
+    let index_digest = |url: &str| {
+        let o = Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false", url])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["manifests"].as_array().unwrap().len(), 2, "{v}");
+        sha256_hex(&o.stdout)
+    };
+    let want = index_digest(&reg.url("t/multi:1"));
+    let mirror = d.path().join("mirror");
+    let copy = |src: String, dest: String| {
+        let mut args = strs(&["copy", "-q", "--all", "--json"]);
+        args.extend([src, dest]);
+        args.extend(reg.slim_opts());
+        let v: Value = serde_json::from_slice(&ok(slim_in(cache.path(), &args)).stdout).unwrap();
+        v
+    };
+    let w = copy(reg.url("t/multi:1"), format!("oci:{}:m", mirror.display()));
+    assert_eq!(w["digest"], format!("sha256:{want}"));
+    assert_eq!(
+        (&w["manifests"], &w["blobs"]),
+        (&Value::from(3), &Value::from(4)),
+        "{w}"
+    );
+    let w = copy(format!("oci:{}:m", mirror.display()), reg.url("t/multi2:1"));
+    assert_eq!(w["pushed"]["uploaded"], 4, "{w}");
+    assert_eq!(index_digest(&reg.url("t/multi2:1")), want);
+    let o = Command::new("skopeo")
+        .args([
+            "copy",
+            "-q",
+            "--all",
+            "--src-tls-verify=false",
+            "--insecure-policy",
+        ])
+        .arg(reg.url("t/multi2:1"))
+        .arg(format!("oci:{}:back", d.path().join("back").display()))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "skopeo pulls the copied index: {}",
+        stderr(&o)
+    );
     let o = ls(Some("linux/s390x"));
     fails_with(
         &o,

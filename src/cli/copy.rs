@@ -12,12 +12,18 @@ use std::process::ExitCode;
 /// reproducible layer (sorted entries, numeric owners, mtimes clamped to
 /// SOURCE_DATE_EPOCH when it is set), or --compression asks to re-encode.
 ///
+/// --all copies a multi-platform index whole: every platform's image (and
+/// attestation), byte for byte, digests unchanged.
+///
 /// DEST: oci:DIR[:TAG], oci-archive:PATH[:TAG], docker-archive:PATH[:REPO:TAG],
-/// or a bare path (`*.tar` is an oci-archive, anything else an OCI layout dir).
+/// docker://HOST/REPO:TAG (a registry: only the blobs it lacks are sent), or a
+/// bare path (`*.tar` is an oci-archive, anything else an OCI layout dir).
 ///
 /// Examples:
 ///   slim copy nginx.docker.tar oci-archive:nginx.oci.tar:1.0
 ///   slim copy --flatten oci:app:v2 docker-archive:app.tar:example/app:v2
+///   slim copy --all docker://registry.example.com/app:2 oci:mirror:app-2
+///   slim copy app.tar docker://localhost:5000/app:2 --tls-verify=false
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -33,6 +39,9 @@ pub struct Args {
     /// uncompressed). zstd needs recent tools: umoci 0.4.7 and Docker < 23 cannot read it.
     #[arg(long, value_enum)]
     compression: Option<super::Codec>,
+    /// Copy the whole index (every platform), not only this machine's (or --platform's) image.
+    #[arg(long, conflicts_with_all = ["flatten", "compression"])]
+    all: bool,
     /// Print what was written as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -49,6 +58,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let sde = super::source_date_epoch()?;
     if let Some(super::Codec::Zstd) = args.compression {
         super::warn_zstd();
+    }
+    if args.all {
+        return copy_all(&args, out, sde);
     }
     let (image, layers) = super::load_for(&args.image, true, Some(&out))?;
     out.mount_from = image.reference.as_remote();
@@ -94,19 +106,83 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         (image.config_raw.clone(), built)
     };
-    let written = write::write_image(&out, &config, built, &[], sde.unwrap_or(0), &bars)
-        .with_context(|| format!("writing {}", args.dest));
+    let written = write::write_image(&out, &config, built, &[], sde.unwrap_or(0), &bars);
     bars.clear();
-    let written = written?;
+    report(&args, written, |w| {
+        format!(
+            "{}, {} layer{}",
+            super::written(Some(&out), w),
+            w.layers.len(),
+            if w.layers.len() == 1 { "" } else { "s" },
+        )
+    })
+}
+
+/// What was written: JSON on stdout with --json, else a line on stderr.
+fn report<T: serde::Serialize>(
+    args: &Args,
+    written: Result<T, write::Error>,
+    line: impl FnOnce(&T) -> String,
+) -> anyhow::Result<ExitCode> {
+    let written = written.with_context(|| format!("writing {}", args.dest))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&written)?);
     } else {
-        eprintln!(
-            "slim: wrote {}, {} layer{}",
-            super::written(Some(&out), &written),
-            written.layers.len(),
-            if written.layers.len() == 1 { "" } else { "s" },
-        );
+        eprintln!("slim: wrote {}", line(&written));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--all`: the index and everything it reaches, as they are.
+fn copy_all(args: &Args, mut out: Output, sde: Option<u64>) -> anyhow::Result<ExitCode> {
+    let r = crate::image::ImageRef::parse(&args.image.image)?;
+    out.check()?;
+    let same = match (r.as_remote(), out.remote()) {
+        (Some(a), Some(b)) => a.repo() == b.repo() && a.tag == b.tag,
+        (None, None) => {
+            std::fs::canonicalize(&r.path).ok() == std::fs::canonicalize(&out.path).ok()
+                && r.tag == out.tag
+        }
+        _ => false,
+    };
+    if same && !out.force {
+        anyhow::bail!(
+            "{}: is the image being read; writing there would replace the input \
+             (choose another path or tag, or --force)",
+            out.location()
+        );
+    }
+    let bars = Bars::new(!args.image.quiet);
+    let whole = match r.as_remote() {
+        Some(remote) => {
+            let opts = args.image.registry.options()?;
+            let pulled = crate::registry::pull_all(&remote, &opts, &bars);
+            bars.clear();
+            let pulled = pulled.with_context(|| format!("reading {r}"))?;
+            let local = crate::image::ImageRef {
+                transport: Some(Transport::Oci),
+                path: pulled.layout.path().to_path_buf(),
+                tag: None,
+            };
+            let mut w = crate::image::open_whole(&local)?;
+            w.keep_alive(Box::new(pulled));
+            out.mount_from = Some(remote);
+            w
+        }
+        None => crate::image::open_whole(&r).with_context(|| format!("reading {r}"))?,
+    };
+    let work = write::work_dir(&out)?;
+    let written = write::write_whole(&out, &whole, work.path(), sde.unwrap_or(0), &bars);
+    bars.clear();
+    report(args, written, |w| {
+        format!(
+            "{} ({} {}; {} manifests, {} blobs{})",
+            w.location,
+            if w.manifests > 1 { "index" } else { "manifest" },
+            w.digest,
+            w.manifests,
+            w.blobs,
+            super::pushed(w.pushed.as_ref())
+        )
+    })
 }

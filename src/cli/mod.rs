@@ -309,15 +309,17 @@ pub(crate) fn written(
         Some(r) => r.to_string(),
         None => format!("{} {}", w.transport.name(), w.path.display()),
     };
-    match &w.pushed {
+    format!("{place} ({}{})", w.digests(), pushed(w.pushed.as_ref()))
+}
+
+/// `; 2 blobs uploaded, 0 mounted, 1 already there` for a push, else nothing.
+pub(crate) fn pushed(p: Option<&crate::registry::Pushed>) -> String {
+    match p {
         Some(p) => format!(
-            "{place} ({}; {} blobs uploaded, {} mounted, {} already there)",
-            w.digests(),
-            p.uploaded,
-            p.mounted,
-            p.reused
+            "; {} blobs uploaded, {} mounted, {} already there",
+            p.uploaded, p.mounted, p.reused
         ),
-        None => format!("{place} ({})", w.digests()),
+        None => String::new(),
     }
 }
 

@@ -228,7 +228,16 @@ struct DockerLayerSource {
 
 /// Opens an image: picks the manifest (by tag and platform), reads and
 /// verifies the manifest and config. Layers are read by [`read_layers`].
-pub fn open(reference: &ImageRef, platform: Option<&Platform>) -> Result<Image, Error> {
+/// The container an image reference names, what it holds, and a scratch file
+/// (a decompressed outer archive) to keep while it is read.
+type Opened = (Container, Transport, Option<tempfile::TempPath>);
+
+fn open_container(reference: &ImageRef) -> Result<Opened, Error> {
+    if reference.transport == Some(Transport::Docker) {
+        return Err(Error::Select(format!(
+            "{reference}: a registry image is read through crate::registry::open"
+        )));
+    }
     let path = &reference.path;
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound if reference.transport.is_none() && looks_remote(path) => {
@@ -307,6 +316,11 @@ pub fn open(reference: &ImageRef, platform: Option<&Platform>) -> Result<Image, 
             })
         }
     };
+    Ok((container, transport, scratch))
+}
+
+pub fn open(reference: &ImageRef, platform: Option<&Platform>) -> Result<Image, Error> {
+    let (container, transport, scratch) = open_container(reference)?;
     let mut image = match transport {
         Transport::DockerArchive => open_docker(container, reference, platform)?,
         _ => open_oci(container, reference, platform)?,
@@ -314,6 +328,150 @@ pub fn open(reference: &ImageRef, platform: Option<&Platform>) -> Result<Image, 
     image.transport = transport;
     image._scratch = scratch;
     Ok(image)
+}
+
+/// An image index (or one manifest) with everything it reaches, to copy
+/// whole (`slim copy --all`): every platform, attestations too.
+pub struct Whole {
+    pub container: Container,
+    /// The descriptor of what is copied, as `index.json` lists it.
+    pub top: serde_json::Value,
+    /// Every manifest and index, the top one last and each after those it
+    /// lists (the order a registry accepts them in): digest, bytes, media type.
+    pub manifests: Vec<(Digest, Vec<u8>, String)>,
+    /// Configs and layers: digest and size.
+    pub blobs: Vec<(Digest, u64)>,
+    _scratch: Option<tempfile::TempPath>,
+    _keep: Vec<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl Whole {
+    pub fn keep_alive(&mut self, x: Box<dyn std::any::Any + Send + Sync>) {
+        self._keep.push(x);
+    }
+}
+
+/// Opens the index (or manifest) an OCI layout or archive lists under the
+/// reference's tag (or its only entry), and walks everything it reaches,
+/// checking each manifest's digest.
+pub fn open_whole(reference: &ImageRef) -> Result<Whole, Error> {
+    let (c, transport, scratch) = open_container(reference)?;
+    if transport == Transport::DockerArchive {
+        return Err(Error::Select(format!(
+            "{reference}: a docker-archive holds images, not an index: --all copies OCI \
+             layouts, oci-archives and registry images"
+        )));
+    }
+    let index_loc = c.describe("index.json");
+    let index: serde_json::Value = parse_json(
+        &c.read_small("index.json", MAX_JSON)?,
+        index_loc.clone(),
+        "index.json",
+    )?;
+    let entries: Vec<&serde_json::Value> = index
+        .get("manifests")
+        .and_then(|m| m.as_array())
+        .map(|v| v.iter().collect())
+        .unwrap_or_default();
+    let tag_of = |e: &serde_json::Value| {
+        e.pointer("/annotations/org.opencontainers.image.ref.name")
+            .and_then(|t| t.as_str())
+            .map(String::from)
+    };
+    let chosen: Vec<&serde_json::Value> = match &reference.tag {
+        Some(t) => entries
+            .iter()
+            .copied()
+            .filter(|e| tag_of(e).as_deref() == Some(t.as_str()))
+            .collect(),
+        None => entries.clone(),
+    };
+    let top = match chosen.as_slice() {
+        [one] => (*one).clone(),
+        _ => {
+            let tags: Vec<String> = entries.iter().filter_map(|e| tag_of(e)).collect();
+            return Err(Error::Select(format!(
+                "{index_loc}: {} entries match; pick one with {}:{}:TAG (available: {})",
+                chosen.len(),
+                transport.name(),
+                reference.path.display(),
+                list_or_none(&tags)
+            )));
+        }
+    };
+    let mut whole = Whole {
+        container: c,
+        top: top.clone(),
+        manifests: Vec::new(),
+        blobs: Vec::new(),
+        _scratch: scratch,
+        _keep: Vec::new(),
+    };
+    walk_whole(&mut whole, &top, 0)?;
+    Ok(whole)
+}
+
+fn walk_whole(w: &mut Whole, desc: &serde_json::Value, depth: usize) -> Result<(), Error> {
+    let loc = w.container.describe("index.json");
+    if depth > 8 {
+        return Err(Error::Invalid {
+            location: loc,
+            problem: "indexes nest too deeply".into(),
+        });
+    }
+    let digest = parse_digest(
+        desc.get("digest").and_then(|d| d.as_str()).unwrap_or(""),
+        &loc,
+    )?;
+    let size = desc.get("size").and_then(|s| s.as_u64());
+    let bytes = read_blob(&w.container, &digest, size)?;
+    let mloc = w
+        .container
+        .describe(&format!("blobs/sha256/{}", digest.hex()));
+    let v: serde_json::Value = parse_json(&bytes, mloc.clone(), "manifest")?;
+    let mt = v
+        .get("mediaType")
+        .and_then(|m| m.as_str())
+        .or_else(|| desc.get("mediaType").and_then(|m| m.as_str()))
+        .unwrap_or(if v.get("manifests").is_some() {
+            "application/vnd.oci.image.index.v1+json"
+        } else {
+            "application/vnd.oci.image.manifest.v1+json"
+        })
+        .to_string();
+    if let Some(children) = v.get("manifests").and_then(|m| m.as_array()) {
+        for c in children {
+            walk_whole(w, c, depth + 1)?;
+        }
+    } else {
+        let config = v.get("config").into_iter();
+        let layers = v
+            .get("layers")
+            .and_then(|l| l.as_array())
+            .into_iter()
+            .flatten();
+        for d in config.chain(layers) {
+            let bd = parse_digest(
+                d.get("digest").and_then(|x| x.as_str()).unwrap_or(""),
+                &mloc,
+            )?;
+            let bs = d.get("size").and_then(|x| x.as_u64()).unwrap_or(0);
+            let name = format!("blobs/sha256/{}", bd.hex());
+            if !w.container.exists(&name) {
+                return Err(Error::Missing {
+                    what: format!("blob {bd}"),
+                    location: w.container.describe(&name),
+                });
+            }
+            if !w.blobs.iter().any(|(x, _)| *x == bd) {
+                w.blobs.push((bd, bs));
+            }
+        }
+    }
+    if !w.manifests.iter().any(|(d, _, _)| *d == digest) {
+        w.manifests.push((digest, bytes, mt));
+    }
+    Ok(())
 }
 
 /// `docker save | gzip > x.tar.gz` is common: decompress such an outer

@@ -798,6 +798,149 @@ pub fn write_image(
     Ok(written)
 }
 
+/// What `copy --all` wrote: an index (or manifest) and all it reaches.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WrittenWhole {
+    pub location: String,
+    pub transport: Transport,
+    /// The digest of the top index (or manifest), unchanged from the source.
+    pub digest: Digest,
+    pub manifests: usize,
+    pub blobs: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<crate::registry::Pushed>,
+}
+
+/// Writes an index and everything it reaches as they are (digests unchanged),
+/// each config and layer copied through `work` and checked against its digest.
+pub fn write_whole(
+    out: &Output,
+    w: &super::Whole,
+    work: &Path,
+    mtime: u64,
+    reporter: &dyn crate::progress::Reporter,
+) -> Result<WrittenWhole, Error> {
+    if out.transport == Transport::DockerArchive {
+        return Err(Error::Dest(
+            "a docker-archive holds one image per tag, not an index: write --all to oci:, \
+             oci-archive: or docker://"
+                .into(),
+        ));
+    }
+    let mut files = Vec::new();
+    for (i, (d, size)) in w.blobs.iter().enumerate() {
+        let name = format!("blobs/sha256/{}", d.hex());
+        let (src, _) = w
+            .container
+            .open(&name)
+            .map_err(|e| Error::Dest(e.to_string()))?;
+        reporter.begin(i, &format!("copy {}", d.short()), *size);
+        let mut bw = BlobWriter::new(work, Compression::None)?;
+        let mut src = crate::progress::ProgressReader::new(src, reporter, i);
+        io::copy(&mut src, &mut bw).map_err(|e| Error::Source {
+            path: name.clone(),
+            layer: i,
+            source: e,
+        })?;
+        reporter.end(i);
+        let b = bw.finish()?;
+        if b.digest != *d {
+            return Err(Error::Dest(format!(
+                "{}: blob {d} holds other bytes (digest {}): refusing to copy it",
+                w.container.describe(&name),
+                b.digest
+            )));
+        }
+        files.push(b);
+    }
+    let (top_digest, top_bytes, top_type) = w
+        .manifests
+        .last()
+        .cloned()
+        .ok_or_else(|| Error::Dest("nothing to copy".into()))?;
+    let mut desc = w.top.clone();
+    if let Some(obj) = desc.as_object_mut() {
+        obj.remove("annotations");
+    }
+    if let Some(t) = &out.tag {
+        desc["annotations"] = json!({"org.opencontainers.image.ref.name": t});
+    }
+    let mut written = WrittenWhole {
+        location: out.location(),
+        transport: out.transport,
+        digest: top_digest,
+        manifests: w.manifests.len(),
+        blobs: w.blobs.len(),
+        pushed: None,
+    };
+    let blob_entries = |files: Vec<BuiltLayer>| -> Vec<(String, Blob)> {
+        let mut v: Vec<(String, Blob)> = w
+            .manifests
+            .iter()
+            .map(|(d, b, _)| (format!("blobs/sha256/{}", d.hex()), Blob::Bytes(b.clone())))
+            .collect();
+        v.extend(files.into_iter().map(|f| {
+            (
+                format!("blobs/sha256/{}", f.digest.hex()),
+                Blob::File(f.file),
+            )
+        }));
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.dedup_by(|a, b| a.0 == b.0);
+        v
+    };
+    match out.transport {
+        Transport::Docker => {
+            let remote = out.remote().ok_or_else(|| {
+                Error::Dest(format!("{}: not a registry image", out.path.display()))
+            })?;
+            let blobs: Vec<crate::registry::Blob> = files
+                .iter()
+                .map(|f| crate::registry::Blob {
+                    digest: f.digest.clone(),
+                    size: f.size,
+                    data: crate::registry::BlobData::File(f.file.path()),
+                })
+                .collect();
+            let n = w.manifests.len();
+            let below: Vec<crate::registry::Manifest> = w.manifests[..n - 1]
+                .iter()
+                .map(|(_, b, mt)| (b.as_slice(), mt.as_str()))
+                .collect();
+            let pushed = crate::registry::push_with(
+                &remote,
+                &out.registry.clone().unwrap_or_default(),
+                &blobs,
+                &below,
+                (&top_bytes, &top_type),
+                out.mount_from.as_ref(),
+                reporter,
+            )
+            .map_err(|e| Error::Dest(e.to_string()))?;
+            written.pushed = Some(pushed);
+        }
+        Transport::Oci => write_layout(&out.path, blob_entries(files), desc)?,
+        _ => {
+            let index = serde_json::to_vec(
+                &json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [&desc]}),
+            )
+            .expect("JSON values serialise");
+            let mut all = vec![
+                ("blobs/".to_string(), Blob::Dir),
+                ("blobs/sha256/".to_string(), Blob::Dir),
+            ];
+            all.extend(blob_entries(files));
+            all.push(("index.json".into(), Blob::Bytes(index)));
+            all.push((
+                "oci-layout".into(),
+                Blob::Bytes(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+            ));
+            write_tar(&out.path, all, mtime)?;
+        }
+    }
+    Ok(written)
+}
+
 /// `name` → `name:latest`; `name:tag` unchanged.
 fn docker_ref(r: &str) -> String {
     match r.rsplit_once(':') {

@@ -631,66 +631,30 @@ pub struct Pulled {
     _cache: cache::Cache,
 }
 
-/// Pulls the image `remote` names (the one for `platform` of an index):
-/// manifests, config and layers, each verified, into the cache.
-pub fn pull(
-    remote: &Remote,
-    platform: Option<&Platform>,
-    opts: &Options,
-    reporter: &dyn Reporter,
-) -> Result<Pulled, Error> {
-    let s = Session::connect(remote, opts, RegistryOperation::Pull)?;
-    let repo = remote.repo();
-    let cache = cache::Cache::open(opts.cache.as_deref()).map_err(|e| Error::Cache {
+fn open_cache(opts: &Options) -> Result<cache::Cache, Error> {
+    cache::Cache::open(opts.cache.as_deref()).map_err(|e| Error::Cache {
         path: opts
             .cache
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "(temporary)".into()),
         message: e.to_string(),
-    })?;
-    let put = |d: &Digest, b: &[u8]| {
-        cache.put(d, b).map_err(|m| Error::Cache {
-            path: cache.root().display().to_string(),
-            message: m,
-        })
-    };
-    let (mut bytes, mut digest) = s.manifest(&s.reference, "pulling the manifest")?;
-    let mut depth = 0;
-    let manifest: Value = loop {
-        put(&digest, &bytes)?;
-        let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Registry(format!("{repo}: the manifest {digest} is not JSON: {e}"))
-        })?;
-        let mt = media_type(&v);
-        if !is_index(&mt) {
-            if mt != MEDIA_OCI_MANIFEST && mt != MEDIA_DOCKER_MANIFEST {
-                return Err(Error::Registry(format!(
-                    "{repo}: {digest} is a {mt}, not a container image manifest"
-                )));
-            }
-            break v;
-        }
-        depth += 1;
-        if depth > 8 {
-            return Err(Error::Registry(format!("{repo}: indexes nest too deeply")));
-        }
-        let entry = choose(&v, platform, &repo)?;
-        let (child, size) = descriptor(&entry, "an index entry", &repo)?;
-        let r = s.reference.clone_with_digest(child.to_string());
-        let (b, d) = s.manifest(&r, "pulling the platform's manifest")?;
-        if b.len() as u64 != size {
-            return Err(Error::Registry(format!(
-                "{repo}: manifest {d} is {} bytes, its index says {size}",
-                b.len()
-            )));
-        }
-        (bytes, digest) = (b, d);
-    };
+    })
+}
+
+fn put(cache: &cache::Cache, d: &Digest, b: &[u8]) -> Result<(), Error> {
+    cache.put(d, b).map_err(|m| Error::Cache {
+        path: cache.root().display().to_string(),
+        message: m,
+    })
+}
+
+/// A manifest's config and layers.
+fn blobs_of(manifest: &Value, repo: &str) -> Result<Vec<(Digest, u64)>, Error> {
     let mut blobs = vec![descriptor(
         manifest.get("config").unwrap_or(&Value::Null),
         "the config",
-        &repo,
+        repo,
     )?];
     for l in manifest
         .get("layers")
@@ -698,26 +662,106 @@ pub fn pull(
         .into_iter()
         .flatten()
     {
-        blobs.push(descriptor(l, "a layer", &repo)?);
+        blobs.push(descriptor(l, "a layer", repo)?);
     }
-    let downloaded = s.rt.block_on(async {
-        use futures_util::{StreamExt, TryStreamExt};
-        futures_util::stream::iter(blobs.iter().enumerate())
-            .map(|(i, (d, size))| s.fetch(&cache, d, *size, reporter, i))
-            .buffer_unordered(4)
-            .try_collect::<Vec<bool>>()
-            .await
-    })?;
+    Ok(blobs)
+}
+
+fn parse_manifest(bytes: &[u8], digest: &Digest, repo: &str) -> Result<(Value, String), Error> {
+    let v: Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::Registry(format!("{repo}: the manifest {digest} is not JSON: {e}")))?;
+    let mt = media_type(&v);
+    if !is_index(&mt) && mt != MEDIA_OCI_MANIFEST && mt != MEDIA_DOCKER_MANIFEST {
+        return Err(Error::Registry(format!(
+            "{repo}: {digest} is a {mt}, not a container image manifest or index"
+        )));
+    }
+    Ok((v, mt))
+}
+
+impl Session {
+    /// The manifest an index entry names, its size checked.
+    fn child(&self, entry: &Value, doing: &str) -> Result<(Vec<u8>, Digest), Error> {
+        let repo = self.remote.repo();
+        let (child, size) = descriptor(entry, "an index entry", &repo)?;
+        let r = self.reference.clone_with_digest(child.to_string());
+        let (b, d) = self.manifest(&r, doing)?;
+        if b.len() as u64 != size {
+            return Err(Error::Registry(format!(
+                "{repo}: manifest {d} is {} bytes, its index says {size}",
+                b.len()
+            )));
+        }
+        Ok((b, d))
+    }
+
+    /// Downloads `blobs` (four at a time) into the cache; returns how many
+    /// were not there already.
+    fn fetch_all(
+        &self,
+        cache: &cache::Cache,
+        blobs: &[(Digest, u64)],
+        reporter: &dyn Reporter,
+    ) -> Result<usize, Error> {
+        let fetched = self.rt.block_on(async {
+            use futures_util::{StreamExt, TryStreamExt};
+            futures_util::stream::iter(blobs.iter().enumerate())
+                .map(|(i, (d, size))| self.fetch(cache, d, *size, reporter, i))
+                .buffer_unordered(4)
+                .try_collect::<Vec<bool>>()
+                .await
+        })?;
+        Ok(fetched.into_iter().filter(|d| *d).count())
+    }
+
+    /// Every manifest and blob an index (or manifest) reaches, manifests into
+    /// the cache as they come.
+    fn walk(
+        &self,
+        cache: &cache::Cache,
+        bytes: &[u8],
+        digest: &Digest,
+        depth: usize,
+        blobs: &mut Vec<(Digest, u64)>,
+    ) -> Result<(), Error> {
+        let repo = self.remote.repo();
+        put(cache, digest, bytes)?;
+        let (v, mt) = parse_manifest(bytes, digest, &repo)?;
+        if !is_index(&mt) {
+            for b in blobs_of(&v, &repo)? {
+                if !blobs.contains(&b) {
+                    blobs.push(b);
+                }
+            }
+            return Ok(());
+        }
+        if depth > 8 {
+            return Err(Error::Registry(format!("{repo}: indexes nest too deeply")));
+        }
+        for e in v
+            .get("manifests")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let (b, d) = self.child(e, "pulling the index's manifests")?;
+            self.walk(cache, &b, &d, depth + 1, blobs)?;
+        }
+        Ok(())
+    }
+}
+
+/// An OCI layout over the cache whose index.json names one manifest or index.
+fn layout_over(
+    cache: &cache::Cache,
+    mut desc: Value,
+    tag: Option<&str>,
+) -> Result<tempfile::TempDir, Error> {
     let layout = crate::tmp::dir_in(&std::env::temp_dir()).map_err(|e| Error::Cache {
         path: std::env::temp_dir().display().to_string(),
         message: e.to_string(),
     })?;
-    let mut desc = json!({
-        "mediaType": media_type(&manifest),
-        "digest": digest,
-        "size": bytes.len(),
-    });
-    if let Some(t) = &remote.tag {
+    if let Some(t) = tag {
         desc["annotations"] = json!({"org.opencontainers.image.ref.name": t});
     }
     let io = |e: std::io::Error| Error::Cache {
@@ -739,12 +783,72 @@ pub fn pull(
     .map_err(io)?;
     std::os::unix::fs::symlink(cache.root().join("blobs"), layout.path().join("blobs"))
         .map_err(io)?;
-    Ok(Pulled {
-        layout,
-        manifest_digest: digest,
-        downloaded: downloaded.into_iter().filter(|d| *d).count(),
-        _cache: cache,
-    })
+    Ok(layout)
+}
+
+/// Pulls the image `remote` names (the one for `platform` of an index):
+/// manifests, config and layers, each verified, into the cache.
+pub fn pull(
+    remote: &Remote,
+    platform: Option<&Platform>,
+    opts: &Options,
+    reporter: &dyn Reporter,
+) -> Result<Pulled, Error> {
+    let s = Session::connect(remote, opts, RegistryOperation::Pull)?;
+    let repo = remote.repo();
+    let cache = open_cache(opts)?;
+    let (mut bytes, mut digest) = s.manifest(&s.reference, "pulling the manifest")?;
+    let mut depth = 0;
+    let (manifest, mt) = loop {
+        put(&cache, &digest, &bytes)?;
+        let (v, mt) = parse_manifest(&bytes, &digest, &repo)?;
+        if !is_index(&mt) {
+            break (v, mt);
+        }
+        depth += 1;
+        if depth > 8 {
+            return Err(Error::Registry(format!("{repo}: indexes nest too deeply")));
+        }
+        let entry = choose(&v, platform, &repo)?;
+        (bytes, digest) = s.child(&entry, "pulling the platform's manifest")?;
+    };
+    let downloaded = s.fetch_all(&cache, &blobs_of(&manifest, &repo)?, reporter)?;
+    Pulled::over(cache, &mt, digest, bytes.len(), remote, downloaded)
+}
+
+/// Pulls everything `remote` names: an index with every manifest it lists
+/// (all platforms, attestations too) and their blobs, for `copy --all`.
+pub fn pull_all(remote: &Remote, opts: &Options, reporter: &dyn Reporter) -> Result<Pulled, Error> {
+    let s = Session::connect(remote, opts, RegistryOperation::Pull)?;
+    let repo = remote.repo();
+    let cache = open_cache(opts)?;
+    let (bytes, digest) = s.manifest(&s.reference, "pulling the manifest")?;
+    let mut blobs = Vec::new();
+    s.walk(&cache, &bytes, &digest, 0, &mut blobs)?;
+    let (_, mt) = parse_manifest(&bytes, &digest, &repo)?;
+    let downloaded = s.fetch_all(&cache, &blobs, reporter)?;
+    Pulled::over(cache, &mt, digest, bytes.len(), remote, downloaded)
+}
+
+impl Pulled {
+    /// The layout over `cache` naming the manifest (or index) `digest`.
+    fn over(
+        cache: cache::Cache,
+        media_type: &str,
+        digest: Digest,
+        size: usize,
+        remote: &Remote,
+        downloaded: usize,
+    ) -> Result<Pulled, Error> {
+        let desc = json!({"mediaType": media_type, "digest": digest, "size": size});
+        let layout = layout_over(&cache, desc, remote.tag.as_deref())?;
+        Ok(Pulled {
+            layout,
+            manifest_digest: digest,
+            downloaded,
+            _cache: cache,
+        })
+    }
 }
 
 /// Opens an image for reading: from a registry (pulled into the cache
@@ -820,6 +924,32 @@ pub fn push(
     mount_from: Option<&Remote>,
     reporter: &dyn Reporter,
 ) -> Result<Pushed, Error> {
+    push_with(
+        dest,
+        opts,
+        blobs,
+        &[],
+        (manifest, manifest_type),
+        mount_from,
+        reporter,
+    )
+}
+
+/// A manifest or index to push by digest before the tagged one: bytes and media type.
+pub type Manifest<'a> = (&'a [u8], &'a str);
+
+/// Like [`push`], with `below`: manifests (an index's) pushed by digest
+/// after the blobs and before the tagged `top`, in the order given.
+pub fn push_with(
+    dest: &Remote,
+    opts: &Options,
+    blobs: &[Blob],
+    below: &[Manifest],
+    top: Manifest,
+    mount_from: Option<&Remote>,
+    reporter: &dyn Reporter,
+) -> Result<Pushed, Error> {
+    let (manifest, manifest_type) = top;
     let s = Session::connect(dest, opts, RegistryOperation::Push)?;
     let mount =
         mount_from.filter(|m| m.registry == dest.registry && m.repository != dest.repository);
@@ -855,9 +985,17 @@ pub fn push(
         }
         uploaded += 1;
     }
-    let content_type = manifest_type
-        .parse()
-        .map_err(|_| Error::Usage(format!("bad manifest media type {manifest_type}")))?;
+    let header = |mt: &str| {
+        mt.parse()
+            .map_err(|_| Error::Usage(format!("bad manifest media type {mt}")))
+    };
+    for (bytes, mt) in below {
+        let d = Digest::of(bytes);
+        let r = s.reference.clone_with_digest(d.to_string());
+        s.rt.block_on(s.client.push_manifest_raw(&r, bytes.to_vec(), header(mt)?))
+            .map_err(|e| s.error(e, &format!("pushing manifest {d}")))?;
+    }
+    let content_type = header(manifest_type)?;
     let tagged = Remote {
         digest: None,
         ..dest.clone()
