@@ -542,7 +542,7 @@ fn not_an_image_and_missing_paths_are_clear() {
         &["junk.bin"],
     );
     fails_with(
-        &slim(&["analyze", "docker://example.org/x:1"]),
+        &slim(&["analyze", "containers-storage:x"]),
         &["not supported", "skopeo copy"],
     );
 }

@@ -636,12 +636,12 @@ fn zstd_compression_says_which_tools_cannot_read_it() {
 fn usage_errors_are_one_line_and_json_output_survives_a_closed_pipe() {
     let o = slim(&["analyze", "--bogus"]);
     fails_with(&o, &["--bogus", "slim --help"]);
-    let o = slim(&["rewrite", "x.tar", "-o", "docker://example.org/a:1"]);
+    let o = slim(&["rewrite", "x.tar", "-o", "containers-storage:a:1"]);
     fails_with(
         &o,
         &[
-            "docker://example.org/a:1",
-            "skopeo copy oci-archive:image.tar docker://example.org/a:1",
+            "containers-storage:a:1",
+            "skopeo copy oci-archive:image.tar containers-storage:a:1",
         ],
     );
     let o = slim(&["analyze", "nginx:latest"]);
@@ -650,7 +650,7 @@ fn usage_errors_are_one_line_and_json_output_survives_a_closed_pipe() {
         &[
             "nginx:latest",
             "registry reference",
-            "skopeo copy docker://nginx:latest",
+            "docker://nginx:latest",
         ],
     );
     let d = tempfile::tempdir().unwrap();

@@ -20,11 +20,13 @@ use std::process::ExitCode;
 /// Turn a fat container image into a distroless one, and tell exactly what is inside it.
 ///
 /// slim reads images statically — no Docker daemon, no privileges — from
-/// `docker save` tarballs (legacy and Docker >= 25), OCI layout directories and
-/// oci-archives, with gzip, zstd or plain layers, and verifies every digest.
+/// `docker save` tarballs (legacy and Docker >= 25), OCI layout directories,
+/// oci-archives and registries, with gzip, zstd or plain layers, and verifies
+/// every digest.
 ///
 /// IMAGE is a path (the format is detected) or a transport reference:
 ///   oci:DIR[:TAG]   oci-archive:PATH[:TAG]   docker-archive:PATH[:REPO:TAG | :@N]
+///   docker://HOST[:PORT]/REPO[:TAG | @sha256:…]   (docker://nginx is Docker Hub's library/nginx)
 #[derive(Parser, Debug)]
 #[command(name = "slim", version, verbatim_doc_comment)]
 pub struct Cli {
@@ -55,7 +57,8 @@ pub enum Format {
 /// Options every command that reads an image takes.
 #[derive(clap::Args, Debug)]
 pub struct ImageArgs {
-    /// The image: a path, or oci:DIR[:TAG], oci-archive:PATH[:TAG], docker-archive:PATH[:REF].
+    /// The image: a path, or oci:DIR[:TAG], oci-archive:PATH[:TAG], docker-archive:PATH[:REF],
+    /// docker://HOST/REPO[:TAG|@DIGEST].
     #[arg(value_name = "IMAGE")]
     pub image: String,
     /// Which image of a multi-platform index: os/arch[/variant]. Default: this machine's.

@@ -22,12 +22,15 @@ use std::process::ExitCode;
 ///   slim rewrite nginx.tar --to distroless -o nginx-slim.tar
 ///   slim rewrite app.tar --to distroless --nonroot --keep '/etc/app/**' -o oci:out:1.0
 ///   slim rewrite app.tar --to distroless --dry-run --format json | jq .dropped
+///   slim rewrite docker://registry.example.com/app:2 --to distroless \
+///       -o docker://registry.example.com/app:2-slim --creds "$USER:$TOKEN"
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
     #[command(flatten)]
     image: ImageArgs,
-    /// Where to write the image (as for `slim copy`).
+    /// Where to write the image (as for `slim copy`): a path, oci:DIR[:TAG],
+    /// oci-archive:PATH[:TAG], docker-archive:PATH[:REF], or docker://HOST/REPO:TAG.
     #[arg(
         short = 'o',
         long = "output",

@@ -242,8 +242,7 @@ fn open_container(reference: &ImageRef) -> Result<Opened, Error> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound if reference.transport.is_none() && looks_remote(path) => {
             Error::Select(format!(
-                "{}: no such file; it looks like a registry reference, and slim reads images \
-                 from files: `skopeo copy docker://{0} oci-archive:image.tar`, then use image.tar",
+                "{}: no such file; it looks like a registry reference: name it docker://{0}",
                 path.display()
             ))
         }
