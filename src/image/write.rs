@@ -201,9 +201,10 @@ impl Output {
 
     /// Where it was written, as the user names it: `docker://HOST/REPO:TAG`, a path.
     pub fn location(&self) -> String {
-        match self.remote() {
-            Some(r) => r.to_string(),
-            None => self.path.display().to_string(),
+        match (self.remote(), &self.tag) {
+            (Some(r), _) => r.to_string(),
+            (None, Some(t)) => format!("{}:{}:{t}", self.transport.name(), self.path.display()),
+            (None, None) => format!("{}:{}", self.transport.name(), self.path.display()),
         }
     }
 }
