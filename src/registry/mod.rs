@@ -406,7 +406,7 @@ impl Session {
             OciDistributionError::RequestError(r) => match r.status().map(|s| s.as_u16()) {
                 Some(401 | 403) => unauthorized(),
                 Some(404) => not_found(&format!("no {what} in {}", self.remote.repository)),
-                _ => transport_error(host, &text, doing),
+                _ => transport_error(self.remote.api_host(), &text, doing),
             },
             _ => Error::Registry(format!("{repo}: {doing}: {text}")),
         }
