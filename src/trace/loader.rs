@@ -204,15 +204,13 @@ impl<'a> Loader<'a> {
 
     fn parse(&self, key: &str) -> Option<Arc<ElfInfo>> {
         let node = self.tree().get(key)?;
-        let mut r = self.layers.open(node)?;
+        let section = self.layers.open(node)?;
         let mut magic = [0u8; 4];
-        if r.read_exact(&mut magic).is_err() || !crate::elf::is_elf(&magic) {
+        if section.clone().read_exact(&mut magic).is_err() || !crate::elf::is_elf(&magic) {
             return None;
         }
-        let mut bytes = magic.to_vec();
-        bytes.reserve(node.meta.size as usize);
-        r.read_to_end(&mut bytes).ok()?;
-        match ElfInfo::parse(&bytes) {
+        // Only the headers, dynamic section and dynamic symbols are read.
+        match ElfInfo::parse_ranges(&SectionRanges(section)) {
             Ok(i) => i.map(Arc::new),
             Err(e) => {
                 self.malformed
@@ -499,5 +497,26 @@ mod tests {
     fn dirnames() {
         assert_eq!(dirname("/usr/lib/x.so"), "/usr/lib");
         assert_eq!(dirname("/x"), "/");
+    }
+}
+
+/// A file's bytes in a layer, read by range.
+struct SectionRanges(crate::image::Section);
+
+impl crate::elf::Ranges for SectionRanges {
+    fn size(&self) -> u64 {
+        self.0.len()
+    }
+
+    fn read(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let mut v = Vec::with_capacity(len);
+        self.0.sub(offset, len as u64).read_to_end(&mut v)?;
+        if v.len() < len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file is shorter than its headers say",
+            ));
+        }
+        Ok(v)
     }
 }
