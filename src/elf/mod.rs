@@ -52,7 +52,6 @@ fn hashed_symbols(
     };
     let di = &dynamic.info;
     if let Some(g) = di.gnu_hash {
-        let g = g as u64;
         let (buckets, min_chain, bloom) = (u32_at(g)?, u32_at(g + 4)?, u32_at(g + 8)?);
         if buckets == 0 || min_chain == 0 || bloom == 0 || buckets > (1 << 24) {
             return Err(Error("malformed DT_GNU_HASH".into()));
@@ -79,7 +78,7 @@ fn hashed_symbols(
         }
     }
     match di.hash {
-        Some(hsh) => u32_at(hsh as u64 + 4),
+        Some(hsh) => u32_at(hsh + 4),
         None => Ok(0),
     }
 }
@@ -118,7 +117,7 @@ impl Ranges for &[u8] {
 const MAX_TABLE: u64 = 256 << 20;
 
 fn region(r: &dyn Ranges, what: &str, offset: u64, len: u64) -> Result<Vec<u8>, Error> {
-    if len > MAX_TABLE || offset.checked_add(len).is_none_or(|end| end > r.size()) {
+    if len > MAX_TABLE || !offset.checked_add(len).is_some_and(|end| end <= r.size()) {
         return Err(Error(format!(
             "{what} ({len} bytes at offset {offset}) lies outside the {}-byte file",
             r.size()
