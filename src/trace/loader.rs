@@ -481,25 +481,6 @@ fn wildcard(pat: &str, name: &str) -> bool {
     crate::rules::component(pat, name)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wildcards() {
-        assert!(wildcard("*.conf", "libc.conf"));
-        assert!(!wildcard("*.conf", "libc.conf.bak"));
-        assert!(!wildcard("*.conf", ".hidden.conf"));
-        assert!(wildcard("x86_64-?inux-gnu.conf", "x86_64-linux-gnu.conf"));
-    }
-
-    #[test]
-    fn dirnames() {
-        assert_eq!(dirname("/usr/lib/x.so"), "/usr/lib");
-        assert_eq!(dirname("/x"), "/");
-    }
-}
-
 /// A file's bytes in a layer, read by range.
 struct SectionRanges(crate::image::Section);
 
@@ -518,5 +499,24 @@ impl crate::elf::Ranges for SectionRanges {
             ));
         }
         Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard("*.conf", "libc.conf"));
+        assert!(!wildcard("*.conf", "libc.conf.bak"));
+        assert!(!wildcard("*.conf", ".hidden.conf"));
+        assert!(wildcard("x86_64-?inux-gnu.conf", "x86_64-linux-gnu.conf"));
+    }
+
+    #[test]
+    fn dirnames() {
+        assert_eq!(dirname("/usr/lib/x.so"), "/usr/lib");
+        assert_eq!(dirname("/x"), "/");
     }
 }
