@@ -44,6 +44,9 @@ pub struct Loader<'a> {
     musl: Option<Musl>,
     ld_library_path: Vec<String>,
     cache: Mutex<HashMap<String, Option<Arc<ElfInfo>>>>,
+    /// The imported symbols anything asks about (the rules' `imports`,
+    /// `dlopen`): only these are kept of each object's imports. None: all.
+    symbols: Option<std::collections::BTreeSet<String>>,
     /// ELF files that failed to parse: (path, problem).
     pub malformed: Mutex<Vec<(String, String)>>,
 }
@@ -123,8 +126,16 @@ impl<'a> Loader<'a> {
             conf_dirs,
             ld_library_path,
             cache: Mutex::new(HashMap::new()),
+            symbols: None,
             malformed: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Keeps, of each object's imports, only `symbols` (what will be asked):
+    /// a cached object then holds a few names, not its whole import table.
+    pub fn keep_imports(mut self, symbols: std::collections::BTreeSet<String>) -> Loader<'a> {
+        self.symbols = Some(symbols);
+        self
     }
 
     pub fn tree(&self) -> &Tree {
@@ -211,7 +222,13 @@ impl<'a> Loader<'a> {
         }
         // Only the headers, dynamic section and dynamic symbols are read.
         match ElfInfo::parse_ranges(&SectionRanges(section)) {
-            Ok(i) => i.map(Arc::new),
+            Ok(i) => i.map(|mut i| {
+                if let Some(keep) = &self.symbols {
+                    i.imports.retain(|s| keep.contains(s));
+                    i.imports.shrink_to_fit();
+                }
+                Arc::new(i)
+            }),
             Err(e) => {
                 self.malformed
                     .lock()

@@ -179,7 +179,14 @@ pub fn trace(
 ) -> Result<Trace, crate::fs::ResolveError> {
     let mut st = State {
         layers,
-        loader: Loader::new(layers, &opts.env),
+        loader: Loader::new(layers, &opts.env).keep_imports(
+            rules
+                .rules
+                .iter()
+                .flat_map(|r| r.when.imports.iter().cloned())
+                .chain(["dlopen".to_string()])
+                .collect(),
+        ),
         t: Trace::default(),
         roots: Vec::new(),
         root_set: BTreeSet::new(),
