@@ -23,7 +23,13 @@ fn main() {
 
     let t1 = Instant::now();
     let loader = slim::trace::Loader::new(&layers, &[]);
-    let files = loader.preload_all();
+    loader.preload_all();
+    let files: Vec<&str> = layers
+        .tree
+        .iter()
+        .filter(|(_, n)| n.is_file())
+        .map(|(p, _)| p)
+        .collect();
     let elfs: Vec<String> = files
         .iter()
         .filter(|p| {

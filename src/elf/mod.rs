@@ -4,7 +4,7 @@
 use goblin::elf::{header, Elf};
 
 /// What the dynamic loader and the tracer need to know of an ELF object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ElfInfo {
     /// 32 or 64.
     pub class: u8,

@@ -140,6 +140,120 @@ pub fn entry_path(raw: &str) -> Result<Option<String>, Error> {
     })
 }
 
+/// Where a hardlink to a lower layer's file points until the layer is applied.
+const PENDING: DataRef = DataRef {
+    layer: usize::MAX,
+    offset: u64::MAX,
+};
+
+/// One layer's entries as the layer itself leaves them, built entry by entry
+/// while its tar is read (no list of entries is kept): a later entry replaces
+/// an earlier one, a non-directory replaces what the layer put below it;
+/// whiteouts and opaque directories wait to be applied to the layers below.
+#[derive(Debug, Default)]
+pub struct Staged {
+    layer: usize,
+    nodes: BTreeMap<String, Node>,
+    whiteouts: Vec<String>,
+    opaques: Vec<String>,
+    /// Hardlinks whose target this layer does not hold: (path, target), to
+    /// resolve against the lower layers.
+    lower_links: Vec<(String, String)>,
+}
+
+impl Staged {
+    pub fn new(layer: usize) -> Staged {
+        Staged {
+            layer,
+            ..Staged::default()
+        }
+    }
+
+    /// Adds the next entry of the layer's tar.
+    pub fn push(&mut self, e: LayerEntry) -> Result<(), Error> {
+        let staged = &mut self.nodes;
+        let (kind, meta) = match e.kind {
+            EntryKind::Whiteout => {
+                self.whiteouts.push(e.path);
+                return Ok(());
+            }
+            EntryKind::Opaque => {
+                self.opaques.push(e.path);
+                return Ok(());
+            }
+            EntryKind::Node(k) => (k, e.meta),
+            EntryKind::Hardlink(target) => match staged.get(&target) {
+                // A link to a link still waiting for its lower-layer target waits too.
+                Some(Node {
+                    kind:
+                        Kind::File {
+                            data: PENDING,
+                            hardlink: Some(lower),
+                        },
+                    ..
+                }) => {
+                    self.lower_links.push((e.path.clone(), lower.clone()));
+                    (
+                        Kind::File {
+                            data: PENDING,
+                            hardlink: Some(lower.clone()),
+                        },
+                        e.meta,
+                    )
+                }
+                // A hardlink shares its target's inode: same size and metadata.
+                Some(
+                    t @ Node {
+                        kind: Kind::File { data, .. },
+                        ..
+                    },
+                ) => (
+                    Kind::File {
+                        data: *data,
+                        hardlink: Some(target.clone()),
+                    },
+                    t.meta.clone(),
+                ),
+                Some(_) => {
+                    return Err(Error::HardlinkNotFile {
+                        path: e.path,
+                        target,
+                    })
+                }
+                None => {
+                    self.lower_links.push((e.path.clone(), target.clone()));
+                    (
+                        Kind::File {
+                            data: PENDING,
+                            hardlink: Some(target),
+                        },
+                        e.meta,
+                    )
+                }
+            },
+        };
+        if !matches!(kind, Kind::Dir) {
+            // A non-directory replaces whatever this layer put below that path.
+            let keys: Vec<String> = staged
+                .range(below(&e.path))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in keys {
+                staged.remove(&k);
+            }
+        }
+        staged.insert(
+            e.path,
+            Node {
+                kind,
+                meta,
+                layer: self.layer,
+            },
+        );
+        Ok(())
+    }
+}
+
 /// The merged view of all layers applied so far.
 #[derive(Debug, Default)]
 pub struct Tree {
@@ -231,67 +345,48 @@ impl Tree {
     /// later of two entries for one path wins; whiteouts and opaque markers
     /// only act on lower layers, whatever their position in the tar.
     pub fn apply_layer(&mut self, layer: usize, entries: Vec<LayerEntry>) -> Result<(), Error> {
-        let mut staged: BTreeMap<String, Node> = BTreeMap::new();
-        let mut whiteouts = Vec::new();
-        let mut opaques = Vec::new();
+        let mut staged = Staged::new(layer);
         for e in entries {
-            let kind = match e.kind {
-                EntryKind::Whiteout => {
-                    whiteouts.push(e.path);
-                    continue;
-                }
-                EntryKind::Opaque => {
-                    opaques.push(e.path);
-                    continue;
-                }
-                EntryKind::Node(k) => k,
-                EntryKind::Hardlink(target) => {
-                    let t = staged.get(&target).or_else(|| self.nodes.get(&target));
-                    match t.map(|n| &n.kind) {
-                        Some(Kind::File { data, .. }) => Kind::File {
-                            data: *data,
-                            hardlink: Some(target.clone()),
-                        },
-                        Some(_) => {
-                            return Err(Error::HardlinkNotFile {
-                                path: e.path,
-                                target,
-                            })
-                        }
-                        None => {
-                            return Err(Error::HardlinkMissing {
-                                path: e.path,
-                                target,
-                            })
-                        }
-                    }
-                }
-            };
-            let mut meta = e.meta;
-            if let Kind::File {
-                hardlink: Some(t), ..
-            } = &kind
-            {
-                // A hardlink shares its target's inode: same size and metadata.
-                let t = staged
-                    .get(t)
-                    .or_else(|| self.nodes.get(t))
-                    .expect("checked above");
-                meta = t.meta.clone();
-            }
-            if !matches!(kind, Kind::Dir) {
-                // A non-directory replaces whatever this layer put below that path.
-                let keys: Vec<String> = staged
-                    .range(below(&e.path))
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for k in keys {
-                    staged.remove(&k);
-                }
-            }
-            staged.insert(e.path, Node { kind, meta, layer });
+            staged.push(e)?;
         }
+        self.apply_staged(staged)
+    }
 
+    /// Applies a layer staged entry by entry as it was read (see [`Staged`]).
+    pub fn apply_staged(&mut self, staged: Staged) -> Result<(), Error> {
+        let Staged {
+            layer,
+            nodes: mut staged,
+            whiteouts,
+            opaques,
+            lower_links,
+        } = staged;
+        // Hardlinks to files of lower layers, as those layers left them.
+        for (path, target) in lower_links {
+            let Some(node) = staged.get_mut(&path) else {
+                continue;
+            };
+            let still = matches!(&node.kind, Kind::File { data, hardlink: Some(t) } if *data == PENDING && *t == target);
+            if !still {
+                continue;
+            }
+            match self.nodes.get(&target) {
+                Some(
+                    t @ Node {
+                        kind: Kind::File { data, .. },
+                        ..
+                    },
+                ) => {
+                    node.kind = Kind::File {
+                        data: *data,
+                        hardlink: Some(target.clone()),
+                    };
+                    node.meta = t.meta.clone();
+                }
+                Some(_) => return Err(Error::HardlinkNotFile { path, target }),
+                None => return Err(Error::HardlinkMissing { path, target }),
+            }
+        }
         for dir in opaques {
             let keys: Vec<String> = self
                 .nodes

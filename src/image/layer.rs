@@ -169,7 +169,7 @@ impl<R: Read> Read for Tee<R> {
 
 struct ReadLayer {
     stats: LayerStats,
-    entries: Vec<LayerEntry>,
+    staged: fs::Staged,
     data: Section,
 }
 
@@ -202,7 +202,7 @@ pub fn read_layers(image: &Image, reporter: &dyn Reporter) -> Result<Layers, Err
     for (i, r) in results.into_iter().enumerate() {
         let Some(r) = r else { continue };
         let layer = r?;
-        tree.apply_layer(i, layer.entries)
+        tree.apply_staged(layer.staged)
             .map_err(|e| layer_error(image, i, e.to_string()))?;
         stats.push(layer.stats);
         data.push(layer.data);
@@ -293,13 +293,14 @@ fn read_one(image: &Image, i: usize, reporter: &dyn Reporter) -> Result<ReadLaye
         ),
     };
     let mut archive = tar::Archive::new(tee);
-    let mut entries = Vec::new();
+    // Staged entry by entry: the layer's index is built as its tar streams by.
+    let mut staged = fs::Staged::new(i);
     let mut count = 0usize;
     for entry in archive.entries().map_err(|e| err(format!("{what}: {e}")))? {
         let mut entry = entry.map_err(|e| err(format!("{what}: {e}")))?;
         count += 1;
         if let Some(e) = to_layer_entry(i, &mut entry).map_err(err)? {
-            entries.push(e);
+            staged.push(e).map_err(|e| err(e.to_string()))?;
         }
     }
     // The tar ends at its zero blocks; read the rest so the digests cover every byte.
@@ -360,7 +361,7 @@ fn read_one(image: &Image, i: usize, reporter: &dyn Reporter) -> Result<ReadLaye
     };
     Ok(ReadLayer {
         stats,
-        entries,
+        staged,
         data,
     })
 }

@@ -44,6 +44,9 @@ pub struct Loader<'a> {
     musl: Option<Musl>,
     ld_library_path: Vec<String>,
     cache: Mutex<HashMap<String, Option<Arc<ElfInfo>>>>,
+    /// Each distinct ElfInfo once: copies of one library (vendored in wheels,
+    /// in every plugin directory) share it.
+    distinct: Mutex<std::collections::HashSet<Arc<ElfInfo>>>,
     /// The imported symbols anything asks about (the rules' `imports`,
     /// `dlopen`): only these are kept of each object's imports. None: all.
     symbols: Option<std::collections::BTreeSet<String>>,
@@ -126,6 +129,7 @@ impl<'a> Loader<'a> {
             conf_dirs,
             ld_library_path,
             cache: Mutex::new(HashMap::new()),
+            distinct: Mutex::new(std::collections::HashSet::new()),
             symbols: None,
             malformed: Mutex::new(Vec::new()),
         }
@@ -179,47 +183,46 @@ impl<'a> Loader<'a> {
     }
 
     /// Parses many files at once on all cores; results land in the cache.
-    pub fn preload(&self, paths: &[String]) {
+    pub fn preload(&self, paths: &[&str]) {
         use rayon::prelude::*;
         paths.par_iter().for_each(|p| {
             self.elf_at(p);
         });
     }
 
-    /// Sniffs every regular file of the image and parses every ELF, on all
-    /// cores; returns the files' paths.
-    pub fn preload_all(&self) -> Vec<String> {
-        let files: Vec<String> = self
+    /// Sniffs every regular file of the image and parses every ELF, on all cores.
+    pub fn preload_all(&self) {
+        let files: Vec<&str> = self
             .tree()
             .iter()
             .filter(|(_, n)| n.is_file())
-            .map(|(p, _)| p.to_string())
+            .map(|(p, _)| p)
             .collect();
         self.preload(&files);
-        files
     }
 
-    /// The ELF info of the regular file at resolved path `real` (cached).
+    /// The ELF info of the regular file at resolved path `real` (cached; a
+    /// file that is not ELF is not: sniffing it again costs one 4-byte read).
     pub fn elf_at(&self, real: &str) -> Option<Arc<ElfInfo>> {
-        let key = real.trim_start_matches('/').to_string();
-        if let Some(hit) = self.cache.lock().expect("not poisoned").get(&key) {
+        let key = real.trim_start_matches('/');
+        if let Some(hit) = self.cache.lock().expect("not poisoned").get(key) {
             return hit.clone();
         }
-        let info = self.parse(&key);
-        self.cache
-            .lock()
-            .expect("not poisoned")
-            .insert(key, info.clone());
-        info
-    }
-
-    fn parse(&self, key: &str) -> Option<Arc<ElfInfo>> {
         let node = self.tree().get(key)?;
         let section = self.layers.open(node)?;
         let mut magic = [0u8; 4];
         if section.clone().read_exact(&mut magic).is_err() || !crate::elf::is_elf(&magic) {
             return None;
         }
+        let info = self.parse(key, section);
+        self.cache
+            .lock()
+            .expect("not poisoned")
+            .insert(key.to_string(), info.clone());
+        info
+    }
+
+    fn parse(&self, key: &str, section: crate::image::Section) -> Option<Arc<ElfInfo>> {
         // Only the headers, dynamic section and dynamic symbols are read.
         match ElfInfo::parse_ranges(&SectionRanges(section)) {
             Ok(i) => i.map(|mut i| {
@@ -227,7 +230,15 @@ impl<'a> Loader<'a> {
                     i.imports.retain(|s| keep.contains(s));
                     i.imports.shrink_to_fit();
                 }
-                Arc::new(i)
+                let mut distinct = self.distinct.lock().expect("not poisoned");
+                match distinct.get(&i) {
+                    Some(same) => same.clone(),
+                    None => {
+                        let a = Arc::new(i);
+                        distinct.insert(a.clone());
+                        a
+                    }
+                }
             }),
             Err(e) => {
                 self.malformed
