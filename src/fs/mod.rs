@@ -39,13 +39,16 @@ pub enum Kind {
 pub struct Meta {
     /// Permission bits, including setuid/setgid/sticky (no file type bits).
     pub mode: u32,
-    pub uid: u64,
-    pub gid: u64,
+    /// Owner ids: 32 bits in Linux (larger tar values are refused when read).
+    pub uid: u32,
+    pub gid: u32,
     pub mtime: u64,
     /// Size of a regular file's contents; 0 for others.
     pub size: u64,
-    /// Extended attributes from PAX `SCHILY.xattr.*` records (e.g. `security.capability`).
-    pub xattrs: Vec<(String, Vec<u8>)>,
+    /// Extended attributes from PAX `SCHILY.xattr.*` records (e.g.
+    /// `security.capability`); boxed, as few files have any (an index of
+    /// 100,000 entries carries no empty lists).
+    pub xattrs: Box<[(String, Vec<u8>)]>,
 }
 
 /// A node of the merged tree.

@@ -214,6 +214,11 @@ pub fn read_layers(image: &Image, reporter: &dyn Reporter) -> Result<Layers, Err
     Ok(Layers { stats, tree, data })
 }
 
+/// A tar owner id as Linux has them: 32 bits.
+fn owner_id(v: u64, raw: &str, what: &str) -> Result<u32, String> {
+    u32::try_from(v).map_err(|_| format!("tar entry '{raw}': {what} {v} does not fit in 32 bits"))
+}
+
 fn layer_error(image: &Image, i: usize, problem: String) -> Error {
     let blob = &image.layers[i];
     Error::Layer {
@@ -421,21 +426,29 @@ fn to_layer_entry<R: Read>(
             .mode()
             .map_err(|e| format!("tar entry '{raw}': bad mode: {e}"))?
             & 0o7777,
-        uid: match pax_uid {
-            Some(u) => u,
-            None => header
-                .uid()
-                .map_err(|e| format!("tar entry '{raw}': bad uid: {e}"))?,
-        },
-        gid: match pax_gid {
-            Some(g) => g,
-            None => header
-                .gid()
-                .map_err(|e| format!("tar entry '{raw}': bad gid: {e}"))?,
-        },
+        uid: owner_id(
+            match pax_uid {
+                Some(u) => u,
+                None => header
+                    .uid()
+                    .map_err(|e| format!("tar entry '{raw}': bad uid: {e}"))?,
+            },
+            &raw,
+            "uid",
+        )?,
+        gid: owner_id(
+            match pax_gid {
+                Some(g) => g,
+                None => header
+                    .gid()
+                    .map_err(|e| format!("tar entry '{raw}': bad gid: {e}"))?,
+            },
+            &raw,
+            "gid",
+        )?,
         mtime: pax_mtime.unwrap_or_else(|| header.mtime().unwrap_or(0)),
         size: 0,
-        xattrs,
+        xattrs: xattrs.into(),
     };
     let (dir, base) = match path.rsplit_once('/') {
         Some((d, b)) => (Some(d), b),

@@ -429,8 +429,8 @@ pub fn build_layer(
         }
         let mut h = tar::Header::new_gnu();
         h.set_mode(meta.mode);
-        h.set_uid(meta.uid);
-        h.set_gid(meta.gid);
+        h.set_uid(u64::from(meta.uid));
+        h.set_gid(u64::from(meta.gid));
         h.set_mtime(opts.clamp_mtime.map_or(meta.mtime, |c| meta.mtime.min(c)));
         h.set_size(0);
         match &node.kind {

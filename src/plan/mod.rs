@@ -75,9 +75,9 @@ pub struct Dir {
     pub path: String,
     pub mode: String,
     #[serde(default)]
-    pub uid: u64,
+    pub uid: u32,
     #[serde(default)]
-    pub gid: u64,
+    pub gid: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -115,7 +115,7 @@ pub struct Options {
     pub drop: Vec<String>,
     /// The program runs as this uid:gid (`--nonroot`): the directories it
     /// writes are given to it.
-    pub run_as: Option<(u64, u64)>,
+    pub run_as: Option<(u32, u32)>,
 }
 
 /// Where programs keep state, logs and run-time files. Below them, what a
@@ -141,7 +141,7 @@ const STATE_DIRS: &[&str] = &[
 fn own_writable(
     b: &mut Builder,
     trace: &Trace,
-    (uid, gid): (u64, u64),
+    (uid, gid): (u32, u32),
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<String> {
     let below_state = |p: &str| {
