@@ -162,13 +162,37 @@ pub struct Staged {
     /// Hardlinks whose target this layer does not hold: (path, target), to
     /// resolve against the lower layers.
     lower_links: Vec<(String, String)>,
+    /// When to repack `nodes` next (see [`compact`]).
+    repack_at: usize,
+}
+
+/// Repacks a B-tree into full nodes. Entries arrive in tar order, mostly
+/// sorted, and a B-tree filled in order leaves its nodes about half empty;
+/// `append` rebuilds it from the sorted entries in one pass, freeing the old
+/// nodes as it goes, so the peak does not double.
+fn compact(nodes: &mut BTreeMap<String, Node>) {
+    let Some((k, v)) = nodes.pop_first() else {
+        return;
+    };
+    let mut packed = BTreeMap::from([(k, v)]);
+    packed.append(nodes);
+    *nodes = packed;
 }
 
 impl Staged {
     pub fn new(layer: usize) -> Staged {
         Staged {
             layer,
+            repack_at: 4096,
             ..Staged::default()
+        }
+    }
+
+    /// Repacks the staged nodes each time they double (linear in all).
+    fn grow(&mut self) {
+        if self.nodes.len() >= self.repack_at {
+            compact(&mut self.nodes);
+            self.repack_at = self.nodes.len() * 2;
         }
     }
 
@@ -253,6 +277,7 @@ impl Staged {
                 layer: self.layer,
             },
         );
+        self.grow();
         Ok(())
     }
 }
@@ -363,6 +388,7 @@ impl Tree {
             whiteouts,
             opaques,
             lower_links,
+            ..
         } = staged;
         // Hardlinks to files of lower layers, as those layers left them.
         for (path, target) in lower_links {
@@ -389,6 +415,19 @@ impl Tree {
                 Some(_) => return Err(Error::HardlinkNotFile { path, target }),
                 None => return Err(Error::HardlinkMissing { path, target }),
             }
+        }
+        // The first layer, whose every entry's parent is one of its directories
+        // (as in any tar a runtime made): the staged index is the tree, moved.
+        if self.nodes.is_empty()
+            && whiteouts.is_empty()
+            && opaques.is_empty()
+            && staged
+                .iter()
+                .all(|(p, _)| parent(p).map_or(true, |d| staged.get(d).is_some_and(Node::is_dir)))
+        {
+            compact(&mut staged);
+            self.nodes = staged;
+            return Ok(());
         }
         for dir in opaques {
             let keys: Vec<String> = self

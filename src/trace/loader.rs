@@ -192,13 +192,14 @@ impl<'a> Loader<'a> {
 
     /// Sniffs every regular file of the image and parses every ELF, on all cores.
     pub fn preload_all(&self) {
-        let files: Vec<&str> = self
-            .tree()
+        use rayon::prelude::*;
+        self.tree()
             .iter()
             .filter(|(_, n)| n.is_file())
-            .map(|(p, _)| p)
-            .collect();
-        self.preload(&files);
+            .par_bridge()
+            .for_each(|(p, _)| {
+                self.elf_at(p);
+            });
     }
 
     /// The ELF info of the regular file at resolved path `real` (cached; a
