@@ -50,6 +50,11 @@ impl Registry {
     /// A registry on a free loopback port; with `secure`, TLS (a CA made
     /// here, in `certs`) and htpasswd basic auth for USER:PASS.
     fn start(secure: bool) -> Registry {
+        Registry::start_with(secure, "")
+    }
+
+    /// As [`Registry::start`], with `storage` added to the storage section.
+    fn start_with(secure: bool, storage: &str) -> Registry {
         need("docker-registry");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -112,7 +117,7 @@ impl Registry {
             certs = Some(ca);
         }
         let config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}/data\n  delete:\n    enabled: true\n\
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}/data\n  delete:\n    enabled: true\n{storage}\
              http:\n  addr: {addr}\n  secret: loopback-test-only\n{extra}",
             d.display()
         );
@@ -662,4 +667,27 @@ fn registry_errors_are_one_line_naming_the_registry_and_the_fix() {
     let o = run(reg.url("t/nginx:1"), &["--tls-verify=false", "--no-cache"]);
     fails_with(&o, &["t/nginx", "arrived with digest", "refusing it"]);
     assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
+}
+
+#[test]
+fn a_push_that_fails_leaves_no_tag_behind() {
+    let nginx = fixture("nginx");
+    // A registry in read-only maintenance mode: it answers, serves nothing, and
+    // refuses uploads.
+    let reg = Registry::start_with(
+        false,
+        "  maintenance:\n    readonly:\n      enabled: true\n",
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let mut args = strs(&["copy", "-q"]);
+    args.push(nginx.display().to_string());
+    args.push(reg.url("t/ro:1"));
+    args.extend(reg.slim_opts());
+    let o = slim_in(cache.path(), &args);
+    fails_with(&o, &["t/ro", "refuses writes (405", "pushing blob"]);
+    let o = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", &reg.url("t/ro:1")])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "a tag was left: {}", stdout(&o));
 }

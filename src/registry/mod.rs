@@ -382,6 +382,10 @@ impl Session {
             OciDistributionError::ServerError {
                 code: 401 | 403, ..
             } => unauthorized(),
+            OciDistributionError::ServerError { code: 405, .. } => Error::Registry(format!(
+                "{repo}: the registry refuses writes (405 Method not allowed) while {doing}: \
+                 it is read-only, or a mirror that only serves pulls"
+            )),
             OciDistributionError::ImageManifestNotFoundError(_)
             | OciDistributionError::ServerError { code: 404, .. } => {
                 not_found(&format!("no {what} in {}", self.remote.repository))
