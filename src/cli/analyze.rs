@@ -227,9 +227,11 @@ fn print_tree(
 }
 
 fn print_human(o: &mut impl Write, r: &Report) -> std::io::Result<()> {
+    // A registry image's name is its reference already (docker://NAME).
     let name = r
         .name
         .as_deref()
+        .filter(|n| !r.reference.ends_with(&format!("//{n}")))
         .map(|n| format!(" ({n})"))
         .unwrap_or_default();
     writeln!(o, "Image        {}{name}", r.reference)?;
