@@ -578,7 +578,9 @@ fn descriptor(v: &Value, what: &str, repo: &str) -> Result<(Digest, u64), Error>
 }
 
 /// The index entry for `want` (else this machine's platform): attestations
-/// skipped, the rest matched by os/arch/variant.
+/// skipped, the rest matched by os/arch/variant. An index of one entry that
+/// names no platform is that entry, unless a platform was asked for (as for
+/// a local layout: its config's platform is then checked).
 fn choose(index: &Value, want: Option<&Platform>, repo: &str) -> Result<Value, Error> {
     let entries: Vec<&Value> = index
         .get("manifests")
@@ -592,6 +594,11 @@ fn choose(index: &Value, want: Option<&Platform>, repo: &str) -> Result<Value, E
                 && e.pointer("/platform/os").and_then(Value::as_str) != Some("unknown")
         })
         .collect();
+    if let [only] = entries.as_slice() {
+        if want.is_none() && only.get("platform").is_none() {
+            return Ok((*only).clone());
+        }
+    }
     let host = Platform::host();
     let want = want.unwrap_or(&host);
     let platform_of = |e: &Value| {
@@ -1134,5 +1141,9 @@ mod tests {
         let s390 = Platform::parse("linux/s390x").unwrap();
         let e = choose(&idx, Some(&s390), "r").unwrap_err().to_string();
         assert!(e.contains("linux/arm64/v8, linux/amd64"), "{e}");
+        // One entry without a platform: that one, unless a platform is asked for.
+        let one = json!({"manifests": [{"digest": "sha256:9", "size": 1}]});
+        assert_eq!(choose(&one, None, "r").unwrap()["digest"], "sha256:9");
+        assert!(choose(&one, Some(&arm), "r").is_err());
     }
 }
