@@ -233,11 +233,11 @@ mod tests {
     fn auth_file_keys_and_entries() {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("auth.json");
-        // "alice:s3cret" and "bob:pw"
+        // "alice:s3cret" and "bob:Zq81-secret"
         std::fs::write(
             &f,
             r#"{"auths": {"https://index.docker.io/v1/": {"auth": "YWxpY2U6czNjcmV0"},
-                "127.0.0.1:5000": {"auth": "Ym9iOnB3"}}}"#,
+                "127.0.0.1:5000": {"auth": "Ym9iOlpxODEtc2VjcmV0"}}}"#,
         )
         .unwrap();
         let c = from_file(&f, "registry-1.docker.io").unwrap().unwrap();
@@ -245,7 +245,10 @@ mod tests {
         let c = from_file(&f, "127.0.0.1:5000").unwrap().unwrap();
         assert_eq!(c.user, "bob");
         assert!(from_file(&f, "127.0.0.1:5001").unwrap().is_none());
-        assert!(!format!("{c:?}").contains("pw"), "Debug hides the secret");
+        assert!(
+            !format!("{c:?}").contains("Zq81-secret"),
+            "Debug hides the secret"
+        );
         std::fs::write(&f, "not json").unwrap();
         assert!(from_file(&f, "x").is_err());
         assert!(parse_creds("u:p:q").unwrap().secret == "p:q");
