@@ -29,15 +29,6 @@ impl Drop for Registry {
     }
 }
 
-fn sh(cmd: &mut Command) {
-    let o = cmd.output().unwrap();
-    assert!(
-        o.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -67,43 +58,49 @@ impl Registry {
             need("htpasswd");
             let ca = d.join("ca");
             std::fs::create_dir(&ca).unwrap();
-            sh(Command::new("openssl")
-                .args([
-                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                ])
-                .args(["-subj", "/CN=slim test CA", "-keyout"])
-                .arg(d.join("ca.key"))
-                .arg("-out")
-                .arg(ca.join("ca.crt")));
-            sh(Command::new("openssl")
-                .args([
-                    "req",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-subj",
-                    "/CN=127.0.0.1",
-                ])
-                .arg("-keyout")
-                .arg(d.join("server.key"))
-                .arg("-out")
-                .arg(d.join("server.csr")));
+            run_ok(
+                Command::new("openssl")
+                    .args([
+                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    ])
+                    .args(["-subj", "/CN=slim test CA", "-keyout"])
+                    .arg(d.join("ca.key"))
+                    .arg("-out")
+                    .arg(ca.join("ca.crt")),
+            );
+            run_ok(
+                Command::new("openssl")
+                    .args([
+                        "req",
+                        "-newkey",
+                        "rsa:2048",
+                        "-nodes",
+                        "-subj",
+                        "/CN=127.0.0.1",
+                    ])
+                    .arg("-keyout")
+                    .arg(d.join("server.key"))
+                    .arg("-out")
+                    .arg(d.join("server.csr")),
+            );
             std::fs::write(
                 d.join("ext"),
                 "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
             )
             .unwrap();
-            sh(Command::new("openssl")
-                .args(["x509", "-req", "-days", "2", "-CAcreateserial", "-in"])
-                .arg(d.join("server.csr"))
-                .arg("-CA")
-                .arg(ca.join("ca.crt"))
-                .arg("-CAkey")
-                .arg(d.join("ca.key"))
-                .arg("-extfile")
-                .arg(d.join("ext"))
-                .arg("-out")
-                .arg(d.join("server.crt")));
+            run_ok(
+                Command::new("openssl")
+                    .args(["x509", "-req", "-days", "2", "-CAcreateserial", "-in"])
+                    .arg(d.join("server.csr"))
+                    .arg("-CA")
+                    .arg(ca.join("ca.crt"))
+                    .arg("-CAkey")
+                    .arg(d.join("ca.key"))
+                    .arg("-extfile")
+                    .arg(d.join("ext"))
+                    .arg("-out")
+                    .arg(d.join("server.crt")),
+            );
             let o = Command::new("htpasswd")
                 .args(["-Bbn", USER, PASS])
                 .output()
@@ -153,6 +150,13 @@ impl Registry {
         format!("docker://{}/{repo}", self.addr)
     }
 
+    /// A registry holding fixture archive `archive` as `repo`.
+    fn serving(secure: bool, archive: &Path, repo: &str) -> Registry {
+        let r = Registry::start(secure);
+        r.push(&format!("oci-archive:{}", archive.display()), repo, false);
+        r
+    }
+
     /// skopeo's options to reach it.
     fn skopeo_opts(&self, dir: &str) -> Vec<String> {
         match &self.certs {
@@ -175,7 +179,7 @@ impl Registry {
         c.args(self.skopeo_opts("dest"))
             .arg(src)
             .arg(self.url(repo));
-        sh(&mut c);
+        run_ok(&mut c);
     }
 
     /// slim's options to reach it (anonymous for the secure one).
@@ -228,12 +232,7 @@ fn comparable(mut v: Value) -> Value {
 #[test]
 fn pulled_images_equal_the_archive_and_a_second_command_downloads_nothing() {
     let nginx = fixture("nginx");
-    let reg = Registry::start(false);
-    reg.push(
-        &format!("oci-archive:{}", nginx.display()),
-        "t/nginx:1",
-        false,
-    );
+    let reg = Registry::serving(false, &nginx, "t/nginx:1");
     let cache = tempfile::tempdir().unwrap();
     let mut args = strs(&["analyze", "--format", "json", "-q"]);
     args.push(reg.url("t/nginx:1"));
@@ -295,12 +294,7 @@ fn pulled_images_equal_the_archive_and_a_second_command_downloads_nothing() {
 #[test]
 fn rewrite_pushes_an_image_skopeo_accepts_and_that_runs_pulled_back() {
     let curl = fixture("curl");
-    let reg = Registry::start(false);
-    reg.push(
-        &format!("oci-archive:{}", curl.display()),
-        "t/curl:8",
-        false,
-    );
+    let reg = Registry::serving(false, &curl, "t/curl:8");
     let cache = tempfile::tempdir().unwrap();
     let mut args = strs(&["rewrite", "-q", "--to", "distroless", "--format", "json"]);
     args.push(reg.url("t/curl:8"));
@@ -328,11 +322,13 @@ fn rewrite_pushes_an_image_skopeo_accepts_and_that_runs_pulled_back() {
     assert_eq!(inspect["Layers"].as_array().unwrap().len(), 1);
     // Pulled back by skopeo, it runs under runc.
     let back = cache.path().join("back.tar");
-    sh(Command::new("skopeo")
-        .args(["--insecure-policy", "copy", "-q", "--src-tls-verify=false"])
-        .arg(reg.url("t/curl:8-slim"))
-        .arg(format!("oci-archive:{}", back.display())));
-    let (ran, said) = run_image_args(&back, &["--version"]);
+    run_ok(
+        Command::new("skopeo")
+            .args(["--insecure-policy", "copy", "-q", "--src-tls-verify=false"])
+            .arg(reg.url("t/curl:8-slim"))
+            .arg(format!("oci-archive:{}", back.display())),
+    );
+    let (ran, said) = run_image_with(&back, &["--version"]);
     assert!(ran && said.contains("curl 7.88"), "{said}");
     // The source tag is untouched.
     let o = Command::new("skopeo")
@@ -342,17 +338,6 @@ fn rewrite_pushes_an_image_skopeo_accepts_and_that_runs_pulled_back() {
     let src: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(src["Layers"].as_array().unwrap().len(), 2);
     assert_ne!(src["Digest"], digest);
-}
-
-fn run_image_args(image: &Path, args: &[&str]) -> (bool, String) {
-    need("runc");
-    let o = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/run-image.sh"))
-        .args(["-T", "60"])
-        .arg(image)
-        .args(args)
-        .output()
-        .unwrap();
-    (o.status.success(), format!("{}{}", stdout(&o), stderr(&o)))
 }
 
 #[test]
@@ -496,12 +481,7 @@ fn a_multi_platform_index_is_pulled_by_platform() {
 #[test]
 fn tls_and_basic_auth_with_every_way_to_give_credentials_and_none_printed() {
     let nginx = fixture("nginx");
-    let reg = Registry::start(true);
-    reg.push(
-        &format!("oci-archive:{}", nginx.display()),
-        "t/nginx:1",
-        false,
-    );
+    let reg = Registry::serving(true, &nginx, "t/nginx:1");
     let cache = tempfile::tempdir().unwrap();
     let certs = reg.certs.clone().unwrap();
     let ls = |extra: &[String], env: &[(&str, &Path)]| {
@@ -614,12 +594,7 @@ fn tls_and_basic_auth_with_every_way_to_give_credentials_and_none_printed() {
 #[test]
 fn registry_errors_are_one_line_naming_the_registry_and_the_fix() {
     let nginx = fixture("nginx");
-    let reg = Registry::start(false);
-    reg.push(
-        &format!("oci-archive:{}", nginx.display()),
-        "t/nginx:1",
-        false,
-    );
+    let reg = Registry::serving(false, &nginx, "t/nginx:1");
     let cache = tempfile::tempdir().unwrap();
     let run = |image: String, extra: &[&str]| {
         let mut args = strs(&["ls", "-q"]);

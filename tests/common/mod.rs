@@ -552,10 +552,16 @@ pub fn run_ok(cmd: &mut Command) {
 /// Runs an image like `docker run` (fixtures/run-image.sh: runc, no daemon),
 /// 60 s at most; returns whether it succeeded and what it printed.
 pub fn run_image(image: &Path) -> (bool, String) {
+    run_image_with(image, &[])
+}
+
+/// [`run_image`] with `args` after the image (its Cmd, like `docker run IMAGE ARG…`).
+pub fn run_image_with(image: &Path, args: &[&str]) -> (bool, String) {
     need("runc");
     let o = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/run-image.sh"))
         .args(["-T", "60"])
         .arg(image)
+        .args(args)
         .output()
         .unwrap();
     (o.status.success(), format!("{}{}", stdout(&o), stderr(&o)))
