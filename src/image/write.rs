@@ -966,10 +966,14 @@ fn parent_dir(p: &Path) -> PathBuf {
 /// A temporary directory next to where the output goes, for layer blobs
 /// (so they can be renamed into place, not copied). Checks the destination first.
 pub fn work_dir(out: &Output) -> Result<tempfile::TempDir, Error> {
-    out.check()?;
+    // A registry was checked before the image was read, and the push
+    // authenticates again: no third round trip here.
     let parent = match out.transport {
         Transport::Docker => std::env::temp_dir(),
-        _ => parent_dir(&out.path),
+        _ => {
+            out.check()?;
+            parent_dir(&out.path)
+        }
     };
     crate::tmp::dir_in(&parent).map_err(|e| {
         Error::Dest(format!(

@@ -879,7 +879,15 @@ pub fn open(
         path: pulled.layout.path().to_path_buf(),
         tag: None,
     };
-    let mut image = crate::image::open(&local, platform)?;
+    // The layout is slim's own temporary one: say what was asked for, not where.
+    let mut image = crate::image::open(&local, platform).map_err(|e| match e {
+        crate::image::Error::Select(m) => Error::Registry(format!(
+            "{}: {}",
+            remote.name(),
+            m.split_once(": ").map_or(m.as_str(), |(_, why)| why)
+        )),
+        e => Error::Image(e),
+    })?;
     image.reference = reference.clone();
     image.transport = crate::image::Transport::Docker;
     image.name = Some(remote.name());
