@@ -9,11 +9,12 @@
 
 pub mod auth;
 pub mod cache;
+mod tls;
 
 use crate::image::digest::Digest;
 use crate::image::Platform;
 use crate::progress::Reporter;
-use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
@@ -158,8 +159,10 @@ impl std::fmt::Display for Remote {
 pub struct Options {
     pub creds: Option<auth::Creds>,
     pub authfile: Option<PathBuf>,
-    /// CA certificates (`*.crt`) to trust; else `/etc/containers/certs.d/HOST`
-    /// and `/etc/docker/certs.d/HOST` when they exist.
+    /// CA certificates (`*.crt`) to trust and a client certificate
+    /// (`NAME.cert` + `NAME.key`); else the first of
+    /// `~/.config/containers/certs.d/HOST`, `/etc/containers/certs.d/HOST`,
+    /// `/etc/docker/certs.d/HOST` that exists.
     pub cert_dir: Option<PathBuf>,
     /// false: plain HTTP and unverified TLS are allowed.
     pub tls_verify: bool,
@@ -220,53 +223,8 @@ struct Session {
     /// Where the credentials came from, when there are any.
     creds_from: Option<String>,
     secret: Option<String>,
-}
-
-fn certificates(remote: &Remote, opts: &Options) -> Result<Vec<Certificate>, Error> {
-    let dirs: Vec<PathBuf> = match &opts.cert_dir {
-        Some(d) => {
-            if !d.is_dir() {
-                return Err(Error::Usage(format!(
-                    "--cert-dir {}: not a directory",
-                    d.display()
-                )));
-            }
-            vec![d.clone()]
-        }
-        None => ["/etc/containers/certs.d", "/etc/docker/certs.d"]
-            .iter()
-            .map(|b| Path::new(b).join(&remote.registry))
-            .filter(|d| d.is_dir())
-            .collect(),
-    };
-    let mut out = Vec::new();
-    for d in dirs {
-        let entries =
-            std::fs::read_dir(&d).map_err(|e| Error::Usage(format!("{}: {e}", d.display())))?;
-        let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        names.sort();
-        for p in names {
-            match p.extension().and_then(|e| e.to_str()) {
-                Some("crt") => {
-                    let data = std::fs::read(&p)
-                        .map_err(|e| Error::Usage(format!("{}: {e}", p.display())))?;
-                    out.push(Certificate {
-                        encoding: CertificateEncoding::Pem,
-                        data,
-                    });
-                }
-                Some("cert") | Some("key") => {
-                    return Err(Error::Usage(format!(
-                        "{}: client certificates (*.cert, *.key) are not supported yet; \
-                         use --creds or an auth file",
-                        p.display()
-                    )))
-                }
-                _ => {}
-            }
-        }
-    }
-    Ok(out)
+    /// The client certificate presented, when there is one.
+    client_cert: Option<PathBuf>,
 }
 
 impl Session {
@@ -282,7 +240,7 @@ impl Session {
             Some(c) => RegistryAuth::Basic(c.user.clone(), c.secret.clone()),
             None => RegistryAuth::Anonymous,
         };
-        let certs = certificates(remote, opts)?;
+        let tls = tls::load(&remote.registry, opts.cert_dir.as_deref())?;
         let protocols: &[ClientProtocol] = if opts.tls_verify {
             &[ClientProtocol::Https]
         } else {
@@ -297,14 +255,23 @@ impl Session {
             let config = ClientConfig {
                 protocol: protocol.clone(),
                 accept_invalid_certificates: !opts.tls_verify,
-                extra_root_certificates: certs.clone(),
+                extra_root_certificates: tls.roots.clone(),
+                client_identity_pem: tls.identity.clone(),
                 use_monolithic_push: true,
                 platform_resolver: None,
                 connect_timeout: Some(std::time::Duration::from_secs(30)),
                 ..ClientConfig::default()
             };
             let client = Client::try_from(config).map_err(|e| {
-                Error::Usage(format!("{}: TLS setup: {}", remote.registry, chain(&e)))
+                Error::Usage(match &tls.identity_from {
+                    Some(c) => format!(
+                        "{}: the client certificate {} or its key is not usable: {}",
+                        remote.registry,
+                        c.display(),
+                        chain(&e)
+                    ),
+                    None => format!("{}: TLS setup: {}", remote.registry, chain(&e)),
+                })
             })?;
             let s = Session {
                 rt,
@@ -314,6 +281,7 @@ impl Session {
                 auth: auth.clone(),
                 creds_from: creds.as_ref().map(|c| c.origin.clone()),
                 secret: creds.as_ref().map(|c| c.secret.clone()),
+                client_cert: tls.identity_from.clone(),
             };
             let mut ops = vec![RegistryOperation::Pull];
             if matches!(op, RegistryOperation::Push) {
@@ -328,11 +296,13 @@ impl Session {
             }
             match result {
                 Ok(()) => return Ok(s),
-                // --tls-verify=false: a server that does not speak TLS speaks HTTP.
+                // --tls-verify=false: a server that does not speak TLS speaks HTTP
+                // (one that asked for a client certificate does speak TLS).
                 Err(e)
                     if matches!(protocol, ClientProtocol::Https)
                         && !opts.tls_verify
-                        && is_transport(&e) =>
+                        && is_transport(&e)
+                        && !client_cert_alert(&chain(&e)) =>
                 {
                     last = Some(e);
                 }
@@ -410,7 +380,12 @@ impl Session {
             OciDistributionError::RequestError(r) => match r.status().map(|s| s.as_u16()) {
                 Some(401 | 403) => unauthorized(),
                 Some(404) => not_found(&format!("no {what} in {}", self.remote.repository)),
-                _ => transport_error(self.remote.api_host(), &text, doing),
+                _ => transport_error(
+                    self.remote.api_host(),
+                    &text,
+                    doing,
+                    self.client_cert.as_deref(),
+                ),
             },
             _ => Error::Registry(format!("{repo}: {doing}: {text}")),
         }
@@ -492,9 +467,12 @@ impl Session {
                         self.remote.repo(),
                         got.trim()
                     )),
-                    _ => {
-                        transport_error(&self.remote.registry, &text, &format!("pulling blob {d}"))
-                    }
+                    _ => transport_error(
+                        &self.remote.registry,
+                        &text,
+                        &format!("pulling blob {d}"),
+                        self.client_cert.as_deref(),
+                    ),
                 }
             })?;
             got += chunk.len() as u64;
@@ -520,33 +498,59 @@ fn is_transport(e: &OciDistributionError) -> bool {
     matches!(e, OciDistributionError::RequestError(r) if r.is_connect() || r.is_request())
 }
 
-fn transport_error(host: &str, text: &str, doing: &str) -> Error {
+/// The TLS alerts a server sends when it wants a client certificate it did
+/// not get, or does not accept the one it got (Go's and OpenSSL's servers).
+const CLIENT_CERT_ALERTS: [&str; 5] = [
+    "alert: badcertificate",
+    "alert: certificaterequired",
+    "alert: unknownca",
+    "alert: certificateunknown",
+    "alert: accessdenied",
+];
+
+fn client_cert_alert(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
-    Error::Registry(
-        if t.contains("certificate")
-            || t.contains("unknownissuer")
-            || t.contains("tls") && t.contains("invalid")
-        {
-            format!(
+    CLIENT_CERT_ALERTS.iter().any(|a| t.contains(a))
+}
+
+fn transport_error(host: &str, text: &str, doing: &str, client_cert: Option<&Path>) -> Error {
+    let t = text.to_ascii_lowercase();
+    Error::Registry(if client_cert_alert(text) {
+        match client_cert {
+            None => format!(
+                "{host}: the registry asks for a TLS client certificate while {doing} ({text}): \
+                     put it as NAME.cert with its key NAME.key in --cert-dir DIR \
+                     (or /etc/containers/certs.d/{host})"
+            ),
+            Some(c) => format!(
+                "{host}: the registry refused the client certificate {} while {doing} ({text}): \
+                     is it issued by a CA the registry trusts, for client use, and not expired?",
+                c.display()
+            ),
+        }
+    } else if t.contains("certificate")
+        || t.contains("unknownissuer")
+        || t.contains("tls") && t.contains("invalid")
+    {
+        format!(
             "{host}: TLS certificate problem while {doing} ({text}): trust the registry's CA with \
              --cert-dir DIR (its *.crt), or for a test registry --tls-verify=false"
         )
-        } else if t.contains("connection refused") {
-            format!("{host}: connection refused while {doing}: is the registry running, and is the port right?")
-        } else if t.contains("dns error") || t.contains("failed to lookup") {
-            format!("{host}: cannot resolve the host name while {doing}")
-        } else if t.contains("http")
-            && (t.contains("wrong version")
-                || t.contains("corrupt message")
-                || t.contains("invalidcontenttype"))
-        {
-            format!(
+    } else if t.contains("connection refused") {
+        format!("{host}: connection refused while {doing}: is the registry running, and is the port right?")
+    } else if t.contains("dns error") || t.contains("failed to lookup") {
+        format!("{host}: cannot resolve the host name while {doing}")
+    } else if t.contains("http")
+        && (t.contains("wrong version")
+            || t.contains("corrupt message")
+            || t.contains("invalidcontenttype"))
+    {
+        format!(
             "{host}: the registry does not speak TLS ({text}); for a plain-HTTP registry pass --tls-verify=false"
         )
-        } else {
-            format!("{host}: {doing}: {text}")
-        },
-    )
+    } else {
+        format!("{host}: {doing}: {text}")
+    })
 }
 
 /// The media type a manifest says it is (or an index, by its shape).
