@@ -14,12 +14,30 @@ use std::process::{Child, Command, Output, Stdio};
 const USER: &str = "slimtest";
 const PASS: &str = "pw-Zq81xK";
 
+/// How a test registry is reached.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    /// Plain HTTP, anonymous.
+    Plain,
+    /// TLS from a CA made here, htpasswd basic auth for USER:PASS.
+    Basic,
+    /// TLS that requires a client certificate from that CA; no other auth.
+    ClientCert,
+    /// TLS, and bearer tokens from a token server the test runs (USER:PASS
+    /// at the token endpoint), as Docker Hub and most registries do.
+    Token,
+}
+
 struct Registry {
     dir: tempfile::TempDir,
     child: Child,
     addr: String,
+    kind: Kind,
     /// The CA directory (`ca.crt`) for a TLS registry.
     certs: Option<PathBuf>,
+    /// For [`Kind::ClientCert`]: `ca.crt` with `client.cert` and `client.key`.
+    client: Option<PathBuf>,
+    token: Option<TokenServer>,
 }
 
 impl Drop for Registry {
@@ -37,81 +55,142 @@ fn free_port() -> u16 {
         .port()
 }
 
+fn openssl(args: &[&str], paths: &[(&str, &Path)]) {
+    need("openssl");
+    let mut c = Command::new("openssl");
+    c.args(args);
+    for (flag, p) in paths {
+        c.arg(flag).arg(p);
+    }
+    run_ok(&mut c);
+}
+
+/// A CA in `d`: `ca.key` and `DIR/ca.crt`; returns DIR.
+fn make_ca(d: &Path, dir: &str, cn: &str) -> PathBuf {
+    let ca = d.join(dir);
+    std::fs::create_dir(&ca).unwrap();
+    openssl(
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ],
+        &[
+            ("-subj", Path::new(&format!("/CN={cn}"))),
+            ("-keyout", &d.join(format!("{dir}.key"))),
+            ("-out", &ca.join("ca.crt")),
+        ],
+    );
+    ca
+}
+
+/// A key `KEY` and a certificate `CERT` for `cn` with extensions `ext`,
+/// issued by the CA `make_ca` made in `d` as `ca`.
+fn issue(d: &Path, ca: &str, cn: &str, ext: &str, key: &Path, cert: &Path) {
+    let csr = d.join("req.csr");
+    let extfile = d.join("req.ext");
+    std::fs::write(&extfile, ext).unwrap();
+    openssl(
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ],
+        &[
+            ("-subj", Path::new(&format!("/CN={cn}"))),
+            ("-keyout", key),
+            ("-out", &csr),
+        ],
+    );
+    openssl(
+        &["x509", "-req", "-days", "2", "-CAcreateserial"],
+        &[
+            ("-in", &csr),
+            ("-CA", &d.join(ca).join("ca.crt")),
+            ("-CAkey", &d.join(format!("{ca}.key"))),
+            ("-extfile", &extfile),
+            ("-out", cert),
+        ],
+    );
+}
+
+/// A directory for `--cert-dir` in `d`: the registry's `ca.crt`, and the
+/// client pair `NAME.cert` + `NAME.key` issued by the CA `ca`.
+fn cert_dir(d: &Path, name: &str, ca: &str) -> PathBuf {
+    let c = d.join(name);
+    std::fs::create_dir(&c).unwrap();
+    std::fs::copy(d.join("ca/ca.crt"), c.join("ca.crt")).unwrap();
+    issue(
+        d,
+        ca,
+        name,
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+        &c.join(format!("{name}.key")),
+        &c.join(format!("{name}.cert")),
+    );
+    c
+}
+
 impl Registry {
-    /// A registry on a free loopback port; with `secure`, TLS (a CA made
-    /// here, in `certs`) and htpasswd basic auth for USER:PASS.
-    fn start(secure: bool) -> Registry {
-        Registry::start_with(secure, "")
+    /// A registry of `kind` on a free loopback port.
+    fn start(kind: Kind) -> Registry {
+        Registry::start_with(kind, "")
     }
 
     /// As [`Registry::start`], with `storage` added to the storage section.
-    fn start_with(secure: bool, storage: &str) -> Registry {
+    fn start_with(kind: Kind, storage: &str) -> Registry {
         need("docker-registry");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let mut extra = String::new();
-        let mut certs = None;
-        if secure {
-            need("openssl");
-            need("htpasswd");
-            let ca = d.join("ca");
-            std::fs::create_dir(&ca).unwrap();
-            run_ok(
-                Command::new("openssl")
-                    .args([
-                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    ])
-                    .args(["-subj", "/CN=slim test CA", "-keyout"])
-                    .arg(d.join("ca.key"))
-                    .arg("-out")
-                    .arg(ca.join("ca.crt")),
-            );
-            run_ok(
-                Command::new("openssl")
-                    .args([
-                        "req",
-                        "-newkey",
-                        "rsa:2048",
-                        "-nodes",
-                        "-subj",
-                        "/CN=127.0.0.1",
-                    ])
-                    .arg("-keyout")
-                    .arg(d.join("server.key"))
-                    .arg("-out")
-                    .arg(d.join("server.csr")),
-            );
-            std::fs::write(
-                d.join("ext"),
+        let (mut certs, mut client, mut token) = (None, None, None);
+        if kind != Kind::Plain {
+            let ca = make_ca(d, "ca", "slim test CA");
+            issue(
+                d,
+                "ca",
+                "127.0.0.1",
                 "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-            )
-            .unwrap();
-            run_ok(
-                Command::new("openssl")
-                    .args(["x509", "-req", "-days", "2", "-CAcreateserial", "-in"])
-                    .arg(d.join("server.csr"))
-                    .arg("-CA")
-                    .arg(ca.join("ca.crt"))
-                    .arg("-CAkey")
-                    .arg(d.join("ca.key"))
-                    .arg("-extfile")
-                    .arg(d.join("ext"))
-                    .arg("-out")
-                    .arg(d.join("server.crt")),
+                &d.join("server.key"),
+                &d.join("server.crt"),
             );
-            let o = Command::new("htpasswd")
-                .args(["-Bbn", USER, PASS])
-                .output()
-                .unwrap();
-            std::fs::write(d.join("htpasswd"), o.stdout).unwrap();
             extra = format!(
-                "  tls:\n    certificate: {0}/server.crt\n    key: {0}/server.key\n\
-                 auth:\n  htpasswd:\n    realm: slim-test\n    path: {0}/htpasswd\n",
+                "  tls:\n    certificate: {0}/server.crt\n    key: {0}/server.key\n",
                 d.display()
             );
             certs = Some(ca);
+        }
+        match kind {
+            Kind::Plain => {}
+            Kind::Basic => {
+                need("htpasswd");
+                let o = Command::new("htpasswd")
+                    .args(["-Bbn", USER, PASS])
+                    .output()
+                    .unwrap();
+                std::fs::write(d.join("htpasswd"), o.stdout).unwrap();
+                extra += &format!(
+                    "auth:\n  htpasswd:\n    realm: slim-test\n    path: {}/htpasswd\n",
+                    d.display()
+                );
+            }
+            Kind::ClientCert => {
+                extra += &format!("    clientcas:\n      - {}/ca/ca.crt\n", d.display());
+                client = Some(cert_dir(d, "client", "ca"));
+            }
+            Kind::Token => {
+                let t = TokenServer::start(d);
+                extra += &format!(
+                    "auth:\n  token:\n    realm: http://{}/token\n    service: {TOKEN_SERVICE}\n    \
+                     issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+                    t.addr,
+                    t.cert.display()
+                );
+                token = Some(t);
+            }
         }
         let config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}/data\n  delete:\n    enabled: true\n{storage}\
@@ -132,7 +211,10 @@ impl Registry {
             dir,
             child,
             addr,
+            kind,
             certs,
+            client,
+            token,
         };
         for _ in 0..200 {
             if TcpStream::connect(&r.addr).is_ok() {
@@ -151,20 +233,22 @@ impl Registry {
     }
 
     /// A registry holding fixture archive `archive` as `repo`.
-    fn serving(secure: bool, archive: &Path, repo: &str) -> Registry {
-        let r = Registry::start(secure);
+    fn serving(kind: Kind, archive: &Path, repo: &str) -> Registry {
+        let r = Registry::start(kind);
         r.push(&format!("oci-archive:{}", archive.display()), repo, false);
         r
     }
 
-    /// skopeo's options to reach it.
+    /// skopeo's options to reach it, authenticated.
     fn skopeo_opts(&self, dir: &str) -> Vec<String> {
-        match &self.certs {
-            Some(c) => vec![
-                format!("--{dir}-cert-dir={}", c.display()),
+        let cert_dir = |c: &Path| format!("--{dir}-cert-dir={}", c.display());
+        match self.kind {
+            Kind::Plain => vec![format!("--{dir}-tls-verify=false")],
+            Kind::ClientCert => vec![cert_dir(self.client.as_deref().unwrap())],
+            Kind::Basic | Kind::Token => vec![
+                cert_dir(self.certs.as_deref().unwrap()),
                 format!("--{dir}-creds={USER}:{PASS}"),
             ],
-            None => vec![format!("--{dir}-tls-verify=false")],
         }
     }
 
@@ -182,11 +266,31 @@ impl Registry {
         run_ok(&mut c);
     }
 
-    /// slim's options to reach it (anonymous for the secure one).
+    /// skopeo inspect of `repo` (authenticated), as JSON.
+    fn inspect(&self, repo: &str) -> Value {
+        let mut c = Command::new("skopeo");
+        c.arg("inspect");
+        for o in self.skopeo_opts("src") {
+            // inspect takes the options without the src- prefix.
+            c.arg(o.replacen("--src-", "--", 1));
+        }
+        let o = c.arg(self.url(repo)).output().unwrap();
+        assert!(o.status.success(), "skopeo inspect: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+
+    /// slim's options to reach it (anonymous for the secure ones with a password).
     fn slim_opts(&self) -> Vec<String> {
-        match &self.certs {
-            Some(c) => vec![format!("--cert-dir={}", c.display())],
-            None => vec!["--tls-verify=false".into()],
+        match self.kind {
+            Kind::Plain => vec!["--tls-verify=false".into()],
+            Kind::ClientCert => vec![format!(
+                "--cert-dir={}",
+                self.client.as_ref().unwrap().display()
+            )],
+            Kind::Basic | Kind::Token => vec![format!(
+                "--cert-dir={}",
+                self.certs.as_ref().unwrap().display()
+            )],
         }
     }
 
@@ -196,6 +300,229 @@ impl Registry {
         let needle = format!("\"GET /v2/{repo}/blobs/");
         log.lines().filter(|l| l.contains(&needle)).count()
     }
+}
+
+const TOKEN_SERVICE: &str = "slim-test-registry";
+const TOKEN_ISSUER: &str = "slim-test-token-issuer";
+
+/// A Docker token server (distribution's token auth spec) on a loopback
+/// port: `GET /token?service=…&scope=…` with USER:PASS as basic auth gets a
+/// JWT granting every scope asked for, signed RS256 by openssl with a key
+/// whose self-signed certificate the registry trusts (`x5c` in the header).
+/// Without credentials it grants pull on `pub/…` only; with wrong ones it
+/// answers 401.
+/// It serves for 15 minutes at most and stops when dropped.
+struct TokenServer {
+    addr: String,
+    cert: PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// `USER scope…` (or `- scope…` anonymous) for each request served.
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn b64url(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap_or(b'?'));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl TokenServer {
+    fn start(d: &Path) -> TokenServer {
+        let key = d.join("token.key");
+        let cert = d.join("token.crt");
+        openssl(
+            &[
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ],
+            &[
+                ("-subj", Path::new("/CN=slim test token signer")),
+                ("-keyout", &key),
+                ("-out", &cert),
+            ],
+        );
+        let der = Command::new("openssl")
+            .args(["x509", "-outform", "DER", "-in"])
+            .arg(&cert)
+            .output()
+            .unwrap();
+        assert!(der.status.success());
+        let x5c = {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(&der.stdout)
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stop2, seen2) = (stop.clone(), seen.clone());
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
+            while !stop2.load(std::sync::atomic::Ordering::SeqCst)
+                && std::time::Instant::now() < deadline
+            {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let _ = serve_token(conn, &key, &x5c, &seen2);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            }
+        });
+        TokenServer {
+            addr,
+            cert,
+            stop,
+            seen,
+        }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// Answers one token request on `conn`.
+fn serve_token(
+    mut conn: TcpStream,
+    key: &Path,
+    x5c: &str,
+    seen: &std::sync::Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    conn.set_nonblocking(false)?;
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let target = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    let mut authorization = None;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            if k.eq_ignore_ascii_case("authorization") {
+                authorization = Some(v.trim().to_string());
+            }
+        }
+    }
+    let query = target.split_once('?').map(|x| x.1).unwrap_or_default();
+    let mut scopes = Vec::new();
+    for kv in query.split('&') {
+        if let Some(("scope", v)) = kv.split_once('=') {
+            scopes.extend(percent_decode(v).split(' ').map(String::from));
+        }
+    }
+    let user = match authorization
+        .as_deref()
+        .and_then(|a| a.strip_prefix("Basic "))
+    {
+        None => None,
+        Some(b) => {
+            use base64::Engine;
+            let up = base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .unwrap_or_default();
+            if up != format!("{USER}:{PASS}").as_bytes() {
+                seen.lock()
+                    .unwrap()
+                    .push(format!("refused {}", scopes.join(" ")));
+                let body = r#"{"details":"incorrect username or password"}"#;
+                return write!(
+                    conn,
+                    "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+            Some(USER)
+        }
+    };
+    seen.lock()
+        .unwrap()
+        .push(format!("{} {}", user.unwrap_or("-"), scopes.join(" ")));
+    // Each scope is `repository:NAME:ACTION[,ACTION]`. Anonymous requests
+    // get pull on public repositories (`pub/…`), as Docker Hub's, and nothing else.
+    let access: Vec<Value> = scopes
+        .iter()
+        .filter_map(|sc| {
+            let (kind, rest) = sc.split_once(':')?;
+            let (name, actions) = rest.rsplit_once(':')?;
+            let actions: Vec<&str> = actions
+                .split(',')
+                .filter(|a| user.is_some() || (name.starts_with("pub/") && *a == "pull"))
+                .collect();
+            Some(serde_json::json!({"type": kind, "name": name, "actions": actions}))
+        })
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c]});
+    let claims = serde_json::json!({
+        "iss": TOKEN_ISSUER, "sub": user.unwrap_or(""), "aud": TOKEN_SERVICE,
+        "exp": now + 600, "nbf": now - 10, "iat": now - 10,
+        "jti": format!("{now}-{}", seen.lock().unwrap().len()),
+        "access": access,
+    });
+    let signing_input = format!(
+        "{}.{}",
+        b64url(header.to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes())
+    );
+    let mut sign = Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    sign.stdin
+        .take()
+        .unwrap()
+        .write_all(signing_input.as_bytes())?;
+    let sig = sign.wait_with_output()?.stdout;
+    let jwt = format!("{signing_input}.{}", b64url(&sig));
+    let body =
+        serde_json::json!({"token": jwt, "access_token": jwt, "expires_in": 600}).to_string();
+    write!(
+        conn,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 /// slim with `args`, a private blob cache, and no auth files of the user's.
@@ -221,6 +548,21 @@ fn fixture(name: &str) -> PathBuf {
     p
 }
 
+/// The analyze JSON slim printed in `remote`, and that of `archive`.
+fn with_archive_analysis(remote: &Output, archive: &Path) -> (Value, Value) {
+    let local = ok(slim(&[
+        "analyze",
+        "--format",
+        "json",
+        "-q",
+        &archive.display().to_string(),
+    ]));
+    (
+        serde_json::from_slice(&remote.stdout).unwrap(),
+        serde_json::from_slice(&local.stdout).unwrap(),
+    )
+}
+
 /// An analyze report without what names where it was read from.
 fn comparable(mut v: Value) -> Value {
     for k in ["reference", "transport", "name"] {
@@ -232,7 +574,7 @@ fn comparable(mut v: Value) -> Value {
 #[test]
 fn pulled_images_equal_the_archive_and_a_second_command_downloads_nothing() {
     let nginx = fixture("nginx");
-    let reg = Registry::serving(false, &nginx, "t/nginx:1");
+    let reg = Registry::serving(Kind::Plain, &nginx, "t/nginx:1");
     let cache = tempfile::tempdir().unwrap();
     let mut args = strs(&["analyze", "--format", "json", "-q"]);
     args.push(reg.url("t/nginx:1"));
@@ -240,17 +582,7 @@ fn pulled_images_equal_the_archive_and_a_second_command_downloads_nothing() {
     let remote = ok(slim_in(cache.path(), &args));
     let first = reg.blob_gets("t/nginx");
     assert_eq!(first, 2, "config and one layer, each once");
-    let local = ok(slim(&[
-        "analyze",
-        "--format",
-        "json",
-        "-q",
-        &nginx.display().to_string(),
-    ]));
-    let (r, l): (Value, Value) = (
-        serde_json::from_slice(&remote.stdout).unwrap(),
-        serde_json::from_slice(&local.stdout).unwrap(),
-    );
+    let (r, l) = with_archive_analysis(&remote, &nginx);
     assert_eq!(r["reference"], reg.url("t/nginx:1"));
     assert_eq!(r["transport"], "docker");
     assert_eq!(r["manifest_digest"], l["manifest_digest"]);
@@ -294,7 +626,7 @@ fn pulled_images_equal_the_archive_and_a_second_command_downloads_nothing() {
 #[test]
 fn rewrite_pushes_an_image_skopeo_accepts_and_that_runs_pulled_back() {
     let curl = fixture("curl");
-    let reg = Registry::serving(false, &curl, "t/curl:8");
+    let reg = Registry::serving(Kind::Plain, &curl, "t/curl:8");
     let cache = tempfile::tempdir().unwrap();
     let mut args = strs(&["rewrite", "-q", "--to", "distroless", "--format", "json"]);
     args.push(reg.url("t/curl:8"));
@@ -343,7 +675,7 @@ fn rewrite_pushes_an_image_skopeo_accepts_and_that_runs_pulled_back() {
 #[test]
 fn a_second_push_uploads_nothing_and_another_repository_mounts() {
     let nginx = fixture("nginx");
-    let reg = Registry::start(false);
+    let reg = Registry::start(Kind::Plain);
     let cache = tempfile::tempdir().unwrap();
     let pushed = |dest: &str, src: &str| -> Value {
         let mut args = strs(&["copy", "-q", "--json"]);
@@ -397,7 +729,7 @@ fn a_multi_platform_index_is_pulled_by_platform() {
     let mut desc = put_blob(&layout, "application/vnd.oci.image.index.v1+json", &inner);
     desc["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "1"});
     write_index(&layout, vec![desc]);
-    let reg = Registry::start(false);
+    let reg = Registry::start(Kind::Plain);
     reg.push(&format!("oci:{}:1", layout.display()), "t/multi:1", true);
     let cache = tempfile::tempdir().unwrap();
     let ls = |platform: Option<&str>| {
@@ -481,7 +813,7 @@ fn a_multi_platform_index_is_pulled_by_platform() {
 #[test]
 fn tls_and_basic_auth_with_every_way_to_give_credentials_and_none_printed() {
     let nginx = fixture("nginx");
-    let reg = Registry::serving(true, &nginx, "t/nginx:1");
+    let reg = Registry::serving(Kind::Basic, &nginx, "t/nginx:1");
     let cache = tempfile::tempdir().unwrap();
     let certs = reg.certs.clone().unwrap();
     let ls = |extra: &[String], env: &[(&str, &Path)]| {
@@ -594,7 +926,7 @@ fn tls_and_basic_auth_with_every_way_to_give_credentials_and_none_printed() {
 #[test]
 fn registry_errors_are_one_line_naming_the_registry_and_the_fix() {
     let nginx = fixture("nginx");
-    let reg = Registry::serving(false, &nginx, "t/nginx:1");
+    let reg = Registry::serving(Kind::Plain, &nginx, "t/nginx:1");
     let cache = tempfile::tempdir().unwrap();
     let run = |image: String, extra: &[&str]| {
         let mut args = strs(&["ls", "-q"]);
@@ -650,7 +982,7 @@ fn a_push_that_fails_leaves_no_tag_behind() {
     // A registry in read-only maintenance mode: it answers, serves nothing, and
     // refuses uploads.
     let reg = Registry::start_with(
-        false,
+        Kind::Plain,
         "  maintenance:\n    readonly:\n      enabled: true\n",
     );
     let cache = tempfile::tempdir().unwrap();
@@ -665,4 +997,161 @@ fn a_push_that_fails_leaves_no_tag_behind() {
         .output()
         .unwrap();
     assert!(!o.status.success(), "a tag was left: {}", stdout(&o));
+}
+
+#[test]
+fn a_registry_that_requires_a_client_certificate_gets_the_one_in_cert_dir() {
+    let nginx = fixture("nginx");
+    let reg = Registry::serving(Kind::ClientCert, &nginx, "t/nginx:1");
+    let cache = tempfile::tempdir().unwrap();
+    let ca_only = format!("--cert-dir={}", reg.certs.as_ref().unwrap().display());
+    let ls = |extra: &[String]| {
+        let mut args = strs(&["ls", "-q"]);
+        args.push(reg.url("t/nginx:1"));
+        args.extend(extra.iter().cloned());
+        slim_in(cache.path(), &args)
+    };
+    // The CA alone: the registry wants a client certificate, and slim says how.
+    fails_with(
+        &ls(std::slice::from_ref(&ca_only)),
+        &[
+            &reg.addr,
+            "asks for a TLS client certificate",
+            "NAME.cert",
+            "--cert-dir",
+        ],
+    );
+    // With the pair, as skopeo reads the directory.
+    let listing = stdout(&ok(ls(&reg.slim_opts())));
+    assert!(listing.contains("usr/sbin/nginx"), "{listing}");
+    // The default directory (~/.config/containers/certs.d/HOST) serves as --cert-dir.
+    let default = cache
+        .path()
+        .join(".config/containers/certs.d")
+        .join(&reg.addr);
+    std::fs::create_dir_all(&default).unwrap();
+    for f in ["ca.crt", "client.cert", "client.key"] {
+        std::fs::copy(reg.client.as_ref().unwrap().join(f), default.join(f)).unwrap();
+    }
+    assert_eq!(stdout(&ok(ls(&[]))), listing);
+    std::fs::remove_dir_all(cache.path().join(".config")).unwrap();
+    // A rewrite pushed back through the same certificate: skopeo reads it.
+    let mut args = strs(&["rewrite", "-q", "--to", "distroless", "--format", "json"]);
+    args.push(reg.url("t/nginx:1"));
+    args.extend(["-o".into(), reg.url("t/nginx:slim")]);
+    args.extend(reg.slim_opts());
+    let plan: Value = serde_json::from_slice(&ok(slim_in(cache.path(), &args)).stdout).unwrap();
+    let inspect = reg.inspect("t/nginx:slim");
+    assert_eq!(inspect["Digest"], plan["written"]["manifest_digest"]);
+    // A certificate from a CA the registry does not trust: refused, named.
+    let d = reg.dir.path();
+    make_ca(d, "other", "another CA");
+    let stranger = cert_dir(d, "stranger", "other");
+    let me = stranger.join("stranger.cert").display().to_string();
+    fails_with(
+        &ls(&[format!("--cert-dir={}", stranger.display())]),
+        &["refused the client certificate", &me],
+    );
+    // A key that is not the certificate's: named before any connection.
+    std::fs::copy(
+        reg.client.as_ref().unwrap().join("client.key"),
+        stranger.join("stranger.key"),
+    )
+    .unwrap();
+    fails_with(
+        &ls(&[format!("--cert-dir={}", stranger.display())]),
+        &[&me, "or its key is not usable"],
+    );
+}
+
+#[test]
+fn bearer_token_auth_with_credentials_at_the_token_endpoint() {
+    let nginx = fixture("nginx");
+    let reg = Registry::serving(Kind::Token, &nginx, "t/nginx:1");
+    let token = reg.token.as_ref().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let run = |args: Vec<String>| {
+        let o = slim_in(cache.path(), &args);
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(!all.contains(PASS), "the password was printed: {all}");
+        o
+    };
+    let with = |verb: &[&str], extra: &[String]| {
+        let mut args = strs(verb);
+        args.push(reg.url("t/nginx:1"));
+        args.extend(reg.slim_opts());
+        args.extend(extra.iter().cloned());
+        args
+    };
+    let creds = format!("--creds={USER}:{PASS}");
+    // Anonymous: the token server grants nothing, the registry says 401.
+    fails_with(
+        &run(with(&["ls", "-q"], &[])),
+        &["t/nginx", "unauthorized (401)", "--creds"],
+    );
+    // Anonymous where allowed: a public repository is read with an anonymous
+    // token, and pushing there is refused before any work.
+    reg.push(
+        &format!("oci-archive:{}", nginx.display()),
+        "pub/nginx:1",
+        false,
+    );
+    let mut args = strs(&["ls", "-q"]);
+    args.push(reg.url("pub/nginx:1"));
+    args.extend(reg.slim_opts());
+    assert!(stdout(&ok(run(args))).contains("usr/sbin/nginx"));
+    assert!(
+        token
+            .seen()
+            .iter()
+            .any(|l| l == "- repository:pub/nginx:pull"),
+        "{:?}",
+        token.seen()
+    );
+    let mut args = strs(&["copy", "-q"]);
+    args.push(nginx.display().to_string());
+    args.push(reg.url("pub/nginx:2"));
+    args.extend(reg.slim_opts());
+    fails_with(&run(args), &["pub/nginx", "unauthorized (401)", "--creds"]);
+    // A wrong password is refused at the token endpoint.
+    fails_with(
+        &run(with(&["ls", "-q"], &[format!("--creds={USER}:x{PASS}")])),
+        &["refused the credentials from --creds"],
+    );
+    // With credentials: the image, equal to the archive's.
+    let remote = ok(run(with(
+        &["analyze", "--format", "json", "-q"],
+        std::slice::from_ref(&creds),
+    )));
+    let (r, l) = with_archive_analysis(&remote, &nginx);
+    assert!(
+        comparable(r) == comparable(l),
+        "analyze differs from the archive's"
+    );
+    // The token server saw the user and a pull scope for the repository.
+    let seen = token.seen();
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with(USER) && l.contains("repository:t/nginx:pull")),
+        "{seen:?}"
+    );
+    // A push to another repository gets a push token; skopeo reads the result.
+    let mut args = with(
+        &["rewrite", "-q", "--to", "distroless", "--format", "json"],
+        std::slice::from_ref(&creds),
+    );
+    args.extend(["-o".into(), reg.url("t/slim:1")]);
+    let plan: Value = serde_json::from_slice(&ok(run(args)).stdout).unwrap();
+    assert_eq!(
+        reg.inspect("t/slim:1")["Digest"],
+        plan["written"]["manifest_digest"]
+    );
+    assert!(
+        token
+            .seen()
+            .iter()
+            .any(|l| l.starts_with(USER) && l.contains("repository:t/slim:pull,push")),
+        "{:?}",
+        token.seen()
+    );
 }

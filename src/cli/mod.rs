@@ -82,7 +82,10 @@ pub struct RegistryArgs {
     /// The auth file to read credentials from (instead of the usual ones).
     #[arg(long, value_name = "FILE", help_heading = "Registries")]
     pub authfile: Option<std::path::PathBuf>,
-    /// CA certificates (*.crt) to trust for the registry's TLS, besides the system's.
+    /// TLS files for the registry, as skopeo reads them: *.crt CA certificates to trust
+    /// besides the system's, and a client certificate NAME.cert with its key NAME.key.
+    /// Default: ~/.config/containers/certs.d/HOST:PORT, else /etc/containers/certs.d/…,
+    /// else /etc/docker/certs.d/….
     #[arg(long, value_name = "DIR", help_heading = "Registries")]
     pub cert_dir: Option<std::path::PathBuf>,
     /// --tls-verify=false allows plain HTTP and unverified TLS (test registries only).
