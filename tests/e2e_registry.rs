@@ -1154,4 +1154,20 @@ fn bearer_token_auth_with_credentials_at_the_token_endpoint() {
         "{:?}",
         token.seen()
     );
+    // A copy to another repository of the same registry: its push token names
+    // only the destination, so the registry refuses the mount and the blobs
+    // are sent instead; every one gets there.
+    let mut args = strs(&["copy", "-q", "--json"]);
+    args.push(reg.url("t/nginx:1"));
+    args.push(reg.url("t/copy:1"));
+    args.extend(reg.slim_opts());
+    args.push(creds.clone());
+    let w: Value = serde_json::from_slice(&ok(run(args)).stdout).unwrap();
+    let p = &w["pushed"];
+    assert_eq!(
+        p["uploaded"].as_u64().unwrap() + p["mounted"].as_u64().unwrap(),
+        2,
+        "{w}"
+    );
+    assert_eq!(reg.inspect("t/copy:1")["Digest"], w["manifest_digest"]);
 }
