@@ -39,6 +39,10 @@ pub struct Report {
     pub diagnostics: Vec<Diagnostic>,
     /// Package and license counts (filled by the caller, which reads the licenses).
     pub licenses: Option<crate::sbom::LicenseSummary>,
+    /// With `--nonroot`: the paths given to the non-root user because the
+    /// program writes there (filled by the caller, from the plan).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owned_by_user: Option<Vec<String>>,
 }
 
 /// The slimmed image slim would make: what the trace keeps.
@@ -76,6 +80,8 @@ pub struct Options {
     pub exec: Vec<String>,
     /// The user's `--keep` globs (traced when they are ELF files).
     pub keep: Vec<String>,
+    /// The user's `--keep-package` names (their ELF files traced).
+    pub keep_packages: Vec<String>,
     pub rules: crate::rules::Rules,
 }
 
@@ -152,6 +158,7 @@ pub fn run_trace(
             .unwrap_or_default(),
         exec: opts.exec.clone(),
         keep: opts.keep.clone(),
+        keep_packages: opts.keep_packages.clone(),
     };
     crate::trace::trace(layers, catalog, &opts.rules, &topts).map_err(|e| Error::Resolve {
         what: "entrypoint".into(),
@@ -475,5 +482,6 @@ pub fn analyze(
         projected,
         diagnostics,
         licenses: None,
+        owned_by_user: None,
     })
 }

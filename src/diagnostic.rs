@@ -65,6 +65,7 @@ codes! {
     ElfDlopen = "elf-dlopen", Info, false, "a kept library imports dlopen and no rule says what it loads";
     ElfMalformed = "elf-malformed", Warning, false, "a file looks like ELF but cannot be parsed";
     EntrypointNeedsShell = "entrypoint-needs-shell", Warning, false, "the command needs a shell (shell form, a #!/bin/sh script)";
+    ShellNotKept = "shell-not-kept", Error, true, "the command needs a shell and the profile leaves it out: the image would not start";
     EntrypointWrapper = "entrypoint-wrapper", Warning, false, "the entrypoint is a pass-through wrapper script (exec \"$@\")";
     EntrypointNotFound = "entrypoint-not-found", Error, true, "the program the command names is not in the image";
     EntrypointNotExecutable = "entrypoint-not-executable", Error, false, "the entrypoint is neither ELF nor a #! script";
@@ -72,11 +73,12 @@ codes! {
     ShellCommandNotFound = "shell-command-not-found", Warning, false, "a program a shell command string runs is not on PATH";
     ShellCommandDynamic = "shell-command-dynamic", Warning, false, "a shell command string runs a program known only at run time ($APP)";
     InterpreterNotFound = "interpreter-not-found", Error, false, "a #! line's program is not on PATH";
-    ExecNotFound = "exec-not-found", Error, false, "an --exec program is not in the image";
+    ExecNotFound = "exec-not-found", Error, true, "an --exec program is not in the image";
     DropBreaksProgram = "drop-breaks-program", Error, true, "a --drop removes what the program needs to start";
     DropRemovesTraced = "drop-removes-traced", Warning, false, "a --drop removes data the trace keeps";
     KeepMatchedNothing = "keep-matched-nothing", Warning, false, "a --keep glob matches nothing in the image";
     DropMatchedNothing = "drop-matched-nothing", Warning, false, "a --drop glob matches nothing in the image";
+    NonrootPrivilegedPort = "nonroot-privileged-port", Warning, false, "--nonroot on an image that exposes a port below 1024, which its user cannot bind by default";
     NonrootPrecreated = "nonroot-precreated", Info, false, "--nonroot made a file the program creates where its user cannot";
     CheckMissingCommandPath = "check-missing-command-path", Error, true, "a path the command runs or names is not in the result";
     CheckMissingAppRoot = "check-missing-app-root", Error, true, "the application's directory is not in the result";

@@ -83,19 +83,38 @@ pub fn prepare(image: &Image, layers: &Layers, opts: &Options) -> Result<Rewrite
     let trace = analyze::run_trace(image, layers, &catalog, &opts.analyze)?;
     let mut popts = opts.plan.clone();
     if opts.nonroot {
-        popts.run_as = opts.profile.nonroot.as_ref().and_then(|n| {
-            let (u, g) = n.user.split_once(':').unwrap_or((&n.user, &n.user));
-            Some((u.parse().ok()?, g.parse().ok()?))
-        });
+        popts.run_as = opts.profile.nonroot_ids();
     }
     let mut plan = plan::plan(layers, &catalog, &trace, &opts.profile, &popts)?;
+    if opts.nonroot {
+        plan.diagnostics
+            .extend(plan::config::privileged_ports(&image.config_raw));
+    }
     let env: Vec<String> = image
         .config
         .config()
         .as_ref()
         .and_then(|c| c.env().clone())
         .unwrap_or_default();
-    let checks = plan::check::check(&plan, layers, &trace, &env);
+    let mut checks = plan::check::check(&plan, layers, &trace, &env);
+    // A command refused for its shell: the check would say the same (the
+    // shell, or a script's #! line, missing) again.
+    let shells: Vec<String> = plan
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::ShellNotKept)
+        .filter_map(|d| d.path.clone())
+        .flat_map(|p| {
+            let real = layers
+                .tree
+                .resolve(&p, true)
+                .ok()
+                .map(|r| format!("/{}", r.path));
+            [Some(p), real]
+        })
+        .flatten()
+        .collect();
+    checks.retain(|c| !shells.iter().any(|s| c.message.contains(s.as_str())));
     plan.diagnostics.extend(checks);
     Ok(Rewrite {
         catalog,
@@ -196,19 +215,19 @@ impl Rewrite {
         let created = opts.source_date_epoch.map(write::rfc3339);
         let diff_ids: Vec<_> = built.iter().map(|l| l.diff_id.clone()).collect();
         let config = write::derive_config(&config, &diff_ids, &what, created.as_deref())?;
-        let base = image
-            .manifest_digest
-            .as_ref()
-            .unwrap_or(&image.config_digest)
-            .to_string();
-        let name = image
-            .name
-            .clone()
-            .unwrap_or_else(|| image.reference.to_string());
-        let annotations = [
-            ("org.opencontainers.image.base.digest".to_string(), base),
-            ("org.opencontainers.image.base.name".to_string(), name),
-        ];
+        // image-spec annotations: the base's manifest digest and its
+        // reference, each only when known (a docker-archive has no manifest;
+        // an OCI layout's tag alone is no reference).
+        let mut annotations = Vec::new();
+        if let Some(d) = &image.manifest_digest {
+            annotations.push((
+                "org.opencontainers.image.base.digest".to_string(),
+                d.to_string(),
+            ));
+        }
+        if let Some(name) = base_name(image) {
+            annotations.push(("org.opencontainers.image.base.name".to_string(), name));
+        }
         Ok(write::write_image(
             out,
             &config,
@@ -218,4 +237,17 @@ impl Rewrite {
             reporter,
         )?)
     }
+}
+
+/// The reference the image was known by, when it has one: a registry's
+/// `HOST/REPO:TAG`, a docker-archive's `repo:tag`, an OCI layout's ref name
+/// when it is a whole reference (`docker.io/library/nginx:1.25`, not `1.25`).
+pub fn base_name(image: &Image) -> Option<String> {
+    if let Some(r) = image.reference.as_remote() {
+        return Some(r.to_string());
+    }
+    image
+        .name
+        .clone()
+        .filter(|n| !n.starts_with('@') && (n.contains('/') || n.contains(':')))
 }

@@ -43,9 +43,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let catalog = crate::catalog::Catalog::read(&layers);
     super::warn_unread_databases(&catalog);
     let trace = crate::analyze::run_trace(&image, &layers, &catalog, &opts)?;
+    super::options::exec_found(&trace)?;
     let mut out = std::io::stdout().lock();
     if let Some(path) = &args.explain {
-        let popts = args.slim.plan_options();
+        let popts = args.slim.plan_options(&profile);
         return explain(
             &mut out,
             &layers,
@@ -66,6 +67,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         String::new(),
     );
     report.licenses = Some(crate::sbom::summary(&sbom));
+    if args.slim.nonroot {
+        // What --nonroot gives the user, from the plan rewrite would write.
+        let popts = args.slim.plan_options(&profile);
+        let plan = crate::plan::plan(&layers, &catalog, &trace, &profile, &popts)?;
+        report.owned_by_user = Some(plan.owned_by_user);
+        report.diagnostics.extend(
+            plan.diagnostics
+                .into_iter()
+                .filter(|d| d.code == crate::diagnostic::Code::NonrootPrecreated),
+        );
+        report
+            .diagnostics
+            .extend(crate::plan::config::privileged_ports(&image.config_raw));
+    }
     match args.format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut out, &report)?;
@@ -121,6 +136,10 @@ fn explain(
         .unwrap_or_else(|_| abs.clone());
     let key = real.trim_start_matches('/');
     let in_plan = plan.as_ref().is_some_and(|p| p.tree.get(key).is_some());
+    let user_drop = popts
+        .drop
+        .iter()
+        .find(|g| crate::rules::user_matches(g, &real));
     let mut chain: Vec<(String, serde_json::Value, String)> = Vec::new();
     let mut dropped = None;
     if in_plan {
@@ -143,19 +162,19 @@ fn explain(
         }
     } else if tree.get(key).is_none() {
         dropped = Some(format!("{path} is not in the image"));
+    } else if let Some(g) = user_drop {
+        dropped = Some(match trace.kept.get(&real) {
+            Some(r) => {
+                format!("{path} would be dropped by --drop {g}, though the trace reaches it ({r})")
+            }
+            None => format!("{path} would be dropped by --drop {g}"),
+        });
     } else if trace.kept.contains_key(&real) {
-        let by = popts
+        let by = profile
             .drop
             .iter()
             .find(|g| crate::rules::matches(g, &real))
-            .map(|g| format!("--drop {g}"))
-            .or_else(|| {
-                profile
-                    .drop
-                    .iter()
-                    .find(|g| crate::rules::matches(g, &real))
-                    .map(|g| format!("the {} profile's drop list ({g})", profile.name))
-            })
+            .map(|g| format!("the {} profile's drop list ({g})", profile.name))
             .unwrap_or_else(|| "the plan".into());
         dropped = Some(format!(
             "{path} would be dropped by {by}, though the trace reaches it ({})",
@@ -179,6 +198,8 @@ fn explain(
                 "kept": dropped.is_none(),
                 "chain": chain.iter().map(|(p, r, t)| serde_json::json!({"path": p, "reason": r, "text": t})).collect::<Vec<_>>(),
                 "dropped": dropped,
+                // A kept path a --drop matches: what kept it won.
+                "despite_drop": user_drop.filter(|_| dropped.is_none()),
             });
             serde_json::to_writer_pretty(&mut *o, &v)?;
             writeln!(o)?;
@@ -186,7 +207,10 @@ fn explain(
         Format::Human => match &dropped {
             Some(why) => writeln!(o, "{why}")?,
             None => {
-                writeln!(o, "{path} is kept:")?;
+                match user_drop {
+                    Some(g) => writeln!(o, "{path} is kept, although --drop {g} matches it:")?,
+                    None => writeln!(o, "{path} is kept:")?,
+                }
                 for (p, _, t) in &chain {
                     writeln!(o, "  {p}\n      <- {t}")?;
                 }

@@ -30,8 +30,11 @@ pub struct Args {
     /// The policy file.
     #[arg(long, value_name = "FILE", required_unless_present = "init")]
     policy: Option<std::path::PathBuf>,
-    /// Write a commented example policy (to PATH, or stdout) and exit.
-    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "-")]
+    /// Write a commented example policy (to PATH, or stdout) and exit; audits
+    /// nothing, so it takes no IMAGE or --policy (a stray --init must not turn a
+    /// CI gate green).
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "-",
+          conflicts_with_all = ["image", "policy"])]
     init: Option<String>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = AuditFormat::Human)]

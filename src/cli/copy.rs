@@ -62,8 +62,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.all {
         return copy_all(&args, out, sde);
     }
+    super::note_bare_destination(&args.dest, &out);
     let (image, layers) = super::load_for(&args.image, true, Some(&out))?;
     out.mount_from = image.reference.as_remote();
+    super::name_docker_archive(&mut out, &image);
     let work = write::work_dir(&out)?;
     let bars = Bars::new(!args.image.quiet);
     let wanted: Option<Compression> = match out.transport {

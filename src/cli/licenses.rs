@@ -54,16 +54,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::warn_unread_databases(&catalog);
     let sbom = crate::sbom::build(&image, &layers, &catalog, &table, String::new());
     let trace = crate::analyze::run_trace(&image, &layers, &catalog, &aopts)?;
+    super::options::exec_found(&trace)?;
     let kept: BTreeSet<String> = match crate::plan::plan(
         &layers,
         &catalog,
         &trace,
         &profile,
-        &args.slim.plan_options(),
+        &args.slim.plan_options(&profile),
     ) {
-        Ok(p) => p.packages.into_iter().collect(),
         // An image that needs a shell has no slim form: its slim column is empty.
-        Err(_) => BTreeSet::new(),
+        Ok(p)
+            if !p
+                .diagnostics
+                .iter()
+                .any(|d| d.code == crate::diagnostic::Code::ShellNotKept) =>
+        {
+            p.packages.into_iter().collect()
+        }
+        _ => BTreeSet::new(),
     };
     let mut by_license: BTreeMap<String, Row> = BTreeMap::new();
     let mut packages = Vec::new();
@@ -75,7 +83,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| "NOASSERTION".into());
         let mut set = BTreeSet::new();
         match crate::catalog::expression::parse(&expression) {
-            Ok(e) => set.extend(e.requirements().map(|r| r.req.license.to_string())),
+            // The whole requirement (`GPL-3.0-or-later WITH GCC-exception-3.1`),
+            // as sbom and audit carry it.
+            Ok(e) => set.extend(e.requirements().map(|r| r.req.to_string())),
             Err(_) => {
                 set.insert(expression.clone());
             }

@@ -7,6 +7,7 @@ mod copy;
 mod licenses;
 mod ls;
 mod options;
+mod outputs;
 mod progress;
 mod rewrite;
 mod sbom;
@@ -184,20 +185,25 @@ fn usage_error(e: clap::Error) -> ExitCode {
         };
     }
     let text = e.render().to_string();
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines
-        .next()
-        .unwrap_or("bad usage")
-        .trim_start_matches("error:")
-        .trim();
-    // clap's "tip:" line says how to fix it; the usage line is what `--help` prints.
-    let tip: Vec<&str> = lines
-        .filter(|l| l.starts_with("tip:"))
-        .map(|l| l.trim_start_matches("tip:").trim())
+    // clap's message is a paragraph (what is wrong, then the argument or the
+    // allowed values on their own lines) followed by a usage line: keep the
+    // whole paragraph on one line; its "tip:" lines say how to fix it.
+    let para: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
         .collect();
+    let (tips, what): (Vec<&str>, Vec<&str>) =
+        para.into_iter().partition(|l| l.starts_with("tip:"));
+    let mut first = what.join(" ");
+    if first.is_empty() {
+        first = "bad usage".into();
+    }
+    let first = first.trim_start_matches("error:").trim().to_string();
     let mut msg = format!("slim: error: {first}");
-    for t in tip {
-        msg.push_str(&format!(" ({t})"));
+    for t in tips {
+        msg.push_str(&format!(" ({})", t.trim_start_matches("tip:").trim()));
     }
     msg.push_str(" — see `slim --help`, or `slim COMMAND --help`");
     let _ = writeln!(std::io::stderr(), "{msg}");
@@ -315,7 +321,15 @@ pub(crate) fn written(
         Some(r) => r.to_string(),
         None => format!("{} {}", w.transport.name(), w.path.display()),
     };
-    format!("{place} ({}{})", w.digests(), pushed(w.pushed.as_ref()))
+    let others = match w.other_tags.len() {
+        0 => String::new(),
+        _ => format!("; its other tags kept: {}", w.other_tags.join(", ")),
+    };
+    format!(
+        "{place} ({}{}{others})",
+        w.digests(),
+        pushed(w.pushed.as_ref())
+    )
 }
 
 /// `; 2 blobs uploaded, 0 mounted, 1 already there` for a push, else nothing.
@@ -370,5 +384,55 @@ pub(crate) fn source_date_epoch() -> anyhow::Result<Option<u64>> {
             anyhow::anyhow!("SOURCE_DATE_EPOCH='{v}' is not a number of seconds")
         })?)),
         _ => Ok(None),
+    }
+}
+
+/// Says which format a bare `-o` path chose (`*.tar` an oci-archive, else an
+/// OCI layout directory), since a name like `out.tar.gz` or `x.docker.tar`
+/// suggests another.
+pub(crate) fn note_bare_destination(arg: &str, out: &crate::image::write::Output) {
+    use crate::image::Transport;
+    let bare = crate::image::ImageRef::parse(arg).is_ok_and(|r| r.transport.is_none())
+        && !arg.starts_with("docker://");
+    if !bare {
+        return;
+    }
+    let name = out.path.display();
+    let how = match out.transport {
+        Transport::OciArchive => format!(
+            "slim: note: {name}: a bare path ending in .tar is written as an oci-archive \
+             (docker-archive:{name} writes what `docker load` reads)"
+        ),
+        _ => format!(
+            "slim: note: {name}: a bare path not ending in .tar is written as an OCI layout \
+             directory (oci-archive:{name} or docker-archive:{name} writes a tar)"
+        ),
+    };
+    eprintln!("{how}");
+}
+
+/// A docker-archive written without a name gets the source's (`docker load`
+/// would give an untagged image otherwise), or a note saying how to name it.
+pub(crate) fn name_docker_archive(
+    out: &mut crate::image::write::Output,
+    image: &crate::image::Image,
+) {
+    if out.transport != crate::image::Transport::DockerArchive || out.tag.is_some() {
+        return;
+    }
+    match crate::rewrite::base_name(image) {
+        Some(name) => {
+            eprintln!(
+                "slim: note: the docker-archive is named {name}, as the source is \
+                 (docker-archive:{}:REPO:TAG names it otherwise)",
+                out.path.display()
+            );
+            out.tag = Some(name);
+        }
+        None => eprintln!(
+            "slim: note: the source has no name, so `docker load` gives an untagged image; \
+             name it with docker-archive:{}:REPO:TAG",
+            out.path.display()
+        ),
     }
 }

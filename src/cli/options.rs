@@ -33,6 +33,11 @@ pub struct SlimArgs {
     /// Leave out paths matching this glob, whatever keeps them. Repeatable.
     #[arg(long, value_name = "PATH_OR_GLOB")]
     pub drop: Vec<String>,
+    /// Run as the non-root user 65532, in /home/nonroot unless the image sets a
+    /// WorkingDir; the directories the program writes are given to that user
+    /// (`analyze` lists them as `owned_by_user`).
+    #[arg(long)]
+    pub nonroot: bool,
 }
 
 /// `--entrypoint`/`--cmd` values: '' is none, `[…]` a JSON array, else one word.
@@ -65,21 +70,39 @@ impl SlimArgs {
                 .transpose()?,
             exec: self.exec.clone(),
             keep: self.keep.clone(),
+            keep_packages: self.keep_package.clone(),
             rules: load_rules(&self.rules)?,
         })
     }
 
-    pub fn plan_options(&self) -> crate::plan::Options {
+    /// The plan options these arguments ask for (`--nonroot`: the profile's user).
+    pub fn plan_options(&self, profile: &crate::plan::Profile) -> crate::plan::Options {
         crate::plan::Options {
             keep: self.keep.clone(),
             keep_packages: self.keep_package.clone(),
             drop: self.drop.clone(),
-            run_as: None,
+            run_as: self.nonroot.then(|| profile.nonroot_ids()).flatten(),
         }
     }
 
     pub fn profile(&self) -> anyhow::Result<crate::plan::Profile> {
         Ok(crate::plan::Profile::load(&self.to)?)
+    }
+}
+
+/// A mistyped `--exec` would trace nothing and keep nothing for it: for a
+/// report (analyze, licenses) it is an error, as `rewrite` refuses it unless --force.
+pub(crate) fn exec_found(trace: &crate::trace::Trace) -> anyhow::Result<()> {
+    use crate::diagnostic::Code;
+    let missing: Vec<String> = trace
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::ExecNotFound)
+        .map(ToString::to_string)
+        .collect();
+    match missing.is_empty() {
+        true => Ok(()),
+        false => anyhow::bail!("{}", missing.join("; ")),
     }
 }
 

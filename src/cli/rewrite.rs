@@ -38,10 +38,6 @@ pub struct Args {
         required_unless_present = "dry_run"
     )]
     output: Option<String>,
-    /// Run as the non-root user 65532, in /home/nonroot unless the image sets a
-    /// WorkingDir; the directories the program writes are given to that user.
-    #[arg(long)]
-    nonroot: bool,
     #[command(flatten)]
     slim: super::options::SlimArgs,
     /// Print the plan (kept and dropped files and bytes by category) without writing.
@@ -89,20 +85,41 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if sboms.iter().any(|s| s.path.is_none()) {
         anyhow::bail!("--sbom takes FORMAT=PATH (stdout carries the plan)");
     }
+    let profile = args.slim.profile()?;
     let opts = crate::rewrite::Options {
         analyze: args.slim.analyze_options()?,
-        plan: args.slim.plan_options(),
-        profile: args.slim.profile()?,
-        nonroot: args.nonroot,
+        plan: args.slim.plan_options(&profile),
+        profile,
+        nonroot: args.slim.nonroot,
         force: args.force,
         compression: args.compression.into(),
         split_layers: args.layers == 2,
         source_date_epoch: super::source_date_epoch()?,
     };
     let dest = out.as_ref().filter(|_| !args.dry_run);
+    // Every file this writes is checked before any work: a bad --report never
+    // leaves a written image behind.
+    let mut files: Vec<_> = sboms.iter().filter_map(|s| s.file("--sbom")).collect();
+    if let Some(p) = &args.report {
+        files.insert(
+            0,
+            super::outputs::FileOut {
+                option: "--report".into(),
+                path: p.clone(),
+                kind: super::outputs::Kind::Report,
+            },
+        );
+    }
+    super::outputs::check(&files, Some(&args.image.image), dest, args.force)?;
+    if let Some(o) = dest {
+        super::note_bare_destination(args.output.as_deref().unwrap_or_default(), o);
+    }
     let (image, layers) = super::load_for(&args.image, args.format == Format::Human, dest)?;
     if let Some(o) = &mut out {
         o.mount_from = image.reference.as_remote();
+        if !args.dry_run {
+            super::name_docker_archive(o, &image);
+        }
     }
     let rewrite = crate::rewrite::prepare(&image, &layers, &opts)?;
     // Warnings are said; errors (an image that would not start) stop the
@@ -112,14 +129,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("slim: warning: {d}");
         }
     }
-    rewrite.refusal(args.force)?;
+    let refusal = rewrite.refusal(args.force).err();
     let plan = &rewrite.plan;
 
+    // The report is made whether or not the image is written: a refused
+    // rewrite still tells CI what it planned and why it stopped.
     let mut report = serde_json::to_value(plan)?;
     report["source"] = json!(image.reference.to_string());
     report["profile"] = json!(opts.profile.name);
-    let written = match (&out, args.dry_run) {
-        (Some(out), false) => {
+    report["diagnostics"] = serde_json::to_value(
+        rewrite
+            .trace
+            .diagnostics
+            .iter()
+            .chain(&plan.diagnostics)
+            .collect::<Vec<_>>(),
+    )?;
+    report["refused"] = json!(refusal.as_ref().map(ToString::to_string));
+    report["written"] = serde_json::Value::Null;
+    let written = match (&out, args.dry_run, &refusal) {
+        (Some(out), false, None) => {
             let bars = Bars::new(!args.image.quiet && args.format == Format::Human);
             let w = rewrite.write(&image, &layers, out, &opts, &bars);
             bars.clear();
@@ -156,8 +185,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     if let Some(p) = &args.report {
-        std::fs::write(p, serde_json::to_vec_pretty(&report)?)
-            .with_context(|| format!("writing {}", p.display()))?;
+        let mut bytes = serde_json::to_vec_pretty(&report)?;
+        bytes.push(b'\n');
+        super::outputs::write(p, &bytes)?;
     }
     let mut o = std::io::stdout().lock();
     match args.format {
@@ -210,11 +240,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     plan.metadata.join(", ")
                 }
             )?;
-            match &written {
-                Some(w) => writeln!(o, "Written    {}", super::written(out.as_ref(), w))?,
-                None => writeln!(o, "Dry run    nothing written")?,
+            match (&written, &refusal) {
+                (Some(w), _) => writeln!(o, "Written    {}", super::written(out.as_ref(), w))?,
+                (None, Some(_)) => writeln!(o, "Refused    nothing written (see below)")?,
+                (None, None) => writeln!(o, "Dry run    nothing written")?,
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    drop(o);
+    match refusal {
+        Some(e) => Err(e.into()),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }

@@ -36,10 +36,16 @@ pub struct Args {
     /// Also list every regular file with its SHA1 and SHA256 (SPDX), owned by its package.
     #[arg(long)]
     files: bool,
+    /// Replace an existing file that is not an SBOM of that format (or is an
+    /// image, or inside an OCI layout).
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let specs = super::sbom_files::parse_specs(&args.outputs)?;
+    let files: Vec<_> = specs.iter().filter_map(|s| s.file("-o")).collect();
+    super::outputs::check(&files, Some(&args.image.image), None, args.force)?;
     let table = Table::load(args.licenses.as_deref())?;
     let (image, layers) = super::load(&args.image, true)?;
     super::sbom_files::write(&image, &layers, &specs, &table, args.files)?;

@@ -41,7 +41,6 @@ pub(crate) fn parse_specs(v: &[String]) -> anyhow::Result<Vec<Spec>> {
             if p.as_os_str().is_empty() {
                 anyhow::bail!("'{s}': no path after '=' (FORMAT=PATH, or FORMAT alone for stdout)");
             }
-            check_writable(p)?;
         }
         out.push(Spec { format, path: p });
     }
@@ -51,26 +50,19 @@ pub(crate) fn parse_specs(v: &[String]) -> anyhow::Result<Vec<Spec>> {
     Ok(out)
 }
 
-fn dir_of(p: &std::path::Path) -> &std::path::Path {
-    p.parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."))
-}
-
-/// An SBOM path must be a file in an existing directory: checked before the work.
-fn check_writable(p: &std::path::Path) -> anyhow::Result<()> {
-    let dir = dir_of(p);
-    if !dir.is_dir() {
-        anyhow::bail!(
-            "{}: the directory {} does not exist (create it first)",
-            p.display(),
-            dir.display()
-        );
+impl Spec {
+    /// The file this writes, for [`super::outputs::check`]; None for stdout.
+    pub(crate) fn file(&self, option: &str) -> Option<super::outputs::FileOut> {
+        Some(super::outputs::FileOut {
+            option: option.to_string(),
+            path: self.path.clone()?,
+            kind: if self.format == "spdx-json" {
+                super::outputs::Kind::Spdx
+            } else {
+                super::outputs::Kind::CycloneDx
+            },
+        })
     }
-    if p.is_dir() {
-        anyhow::bail!("{}: is a directory; name the SBOM file", p.display());
-    }
-    Ok(())
 }
 
 fn now() -> anyhow::Result<String> {
@@ -108,14 +100,7 @@ pub(crate) fn write(
         bytes.push(b'\n');
         match &s.path {
             Some(p) => {
-                // A temporary name beside it, renamed: a reader never sees half an SBOM.
-                let write = || -> std::io::Result<()> {
-                    let mut tmp = crate::tmp::file_in(dir_of(p))?;
-                    tmp.write_all(&bytes)?;
-                    tmp.persist(p).map_err(|e| e.error)?;
-                    Ok(())
-                };
-                write().map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
+                super::outputs::write(p, &bytes)?;
             }
             None => std::io::stdout().lock().write_all(&bytes)?,
         }

@@ -176,7 +176,8 @@ impl Output {
             return false;
         }
         match (self.transport, input.transport) {
-            (Transport::Oci, Transport::Oci) => {
+            // Both keep their other tags: only the same tag is the input.
+            (Transport::Oci, Transport::Oci) | (Transport::OciArchive, Transport::OciArchive) => {
                 let selected = input.reference.tag.as_ref().or(input.name.as_ref());
                 self.tag.as_ref() == selected
             }
@@ -211,7 +212,7 @@ impl Output {
 
 /// A path made absolute with symlinks resolved; for a path that does not
 /// exist yet, its parent's canonical form joined with its name.
-fn canonical(p: &Path) -> Option<PathBuf> {
+pub(crate) fn canonical(p: &Path) -> Option<PathBuf> {
     if let Ok(c) = p.canonicalize() {
         return Some(c);
     }
@@ -227,7 +228,7 @@ fn dir_is_empty(p: &Path) -> bool {
 
 /// Whether `p` is a tar (plain, gzip or zstd) holding an image: `manifest.json`
 /// (docker save) or `oci-layout` and `index.json` (oci-archive).
-fn is_image_archive(p: &Path) -> bool {
+pub(crate) fn is_image_archive(p: &Path) -> bool {
     fn scan<R: Read>(entries: io::Result<tar::Entries<'_, R>>) -> bool {
         let Ok(entries) = entries else { return false };
         let (mut docker, mut layout, mut index) = (false, false, false);
@@ -577,11 +578,29 @@ pub fn derive_config(
             o.insert("empty_layer".into(), Value::Bool(true));
         }
     }
-    let mut entry = json!({"created_by": created_by, "comment": "slim"});
     if let Some(c) = created {
-        entry["created"] = json!(c);
         obj.insert("created".into(), json!(c));
     }
+    // Every history entry has a time (umoci 0.4.7's `stat` dereferences it):
+    // SOURCE_DATE_EPOCH, else the source's last history time (reproducible),
+    // else its creation time, else now.
+    let when = created
+        .map(String::from)
+        .or_else(|| {
+            history
+                .iter()
+                .rev()
+                .find_map(|h| h["created"].as_str().map(String::from))
+        })
+        .or_else(|| obj.get("created").and_then(Value::as_str).map(String::from))
+        .unwrap_or_else(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            rfc3339(now)
+        });
+    let entry = json!({"created": when, "created_by": created_by, "comment": "slim"});
     // One history entry per layer made: all but the last layer are marked below.
     for i in 0..diff_ids.len() {
         let mut e = entry.clone();
@@ -608,6 +627,9 @@ pub struct Written {
     /// For a registry: what was uploaded, mounted, and already there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pushed: Option<crate::registry::Pushed>,
+    /// The other tags of the OCI layout or oci-archive written into, kept.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_tags: Vec<String>,
 }
 
 impl Written {
@@ -653,10 +675,7 @@ pub fn write_image(
     if let Some(t) = &out.tag {
         desc["annotations"] = json!({"org.opencontainers.image.ref.name": t});
     }
-    let index = serde_json::to_vec(
-        &json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [&desc]}),
-    )
-    .expect("JSON values serialise");
+    let mut other_tags = Vec::new();
     let written = Written {
         path: out.path.clone(),
         transport: out.transport,
@@ -665,6 +684,7 @@ pub fn write_image(
         config_digest: config_digest.clone(),
         layers: layers.iter().map(|l| l.digest.clone()).collect(),
         pushed: None,
+        other_tags: Vec::new(),
     };
     let layout = || -> Vec<(String, Blob)> {
         let mut blobs = vec![
@@ -721,7 +741,7 @@ pub fn write_image(
                     Blob::File(l.file),
                 ));
             }
-            write_layout(&out.path, blobs, desc)?;
+            other_tags = write_layout(&out.path, blobs, desc)?;
         }
         Transport::OciArchive => {
             let mut entries: Vec<(String, Blob)> = layout();
@@ -732,6 +752,12 @@ pub fn write_image(
                 ));
             }
             entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let (manifests, others) = merge_archive(&out.path, desc, &mut entries)?;
+            other_tags = others;
+            let index = serde_json::to_vec(
+                &json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests}),
+            )
+            .expect("JSON values serialise");
             let mut all = vec![
                 ("blobs/".to_string(), Blob::Dir),
                 ("blobs/sha256/".to_string(), Blob::Dir),
@@ -796,7 +822,10 @@ pub fn write_image(
             write_tar(&out.path, all, mtime)?;
         }
     }
-    Ok(written)
+    Ok(Written {
+        other_tags,
+        ..written
+    })
 }
 
 /// What `copy --all` wrote: an index (or manifest) and all it reaches.
@@ -920,17 +949,21 @@ pub fn write_whole(
             .map_err(|e| Error::Dest(e.to_string()))?;
             written.pushed = Some(pushed);
         }
-        Transport::Oci => write_layout(&out.path, blob_entries(files), desc)?,
+        Transport::Oci => {
+            write_layout(&out.path, blob_entries(files), desc)?;
+        }
         _ => {
+            let mut entries = blob_entries(files);
+            let (manifests, _) = merge_archive(&out.path, desc, &mut entries)?;
             let index = serde_json::to_vec(
-                &json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [&desc]}),
+                &json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests}),
             )
             .expect("JSON values serialise");
             let mut all = vec![
                 ("blobs/".to_string(), Blob::Dir),
                 ("blobs/sha256/".to_string(), Blob::Dir),
             ];
-            all.extend(blob_entries(files));
+            all.extend(entries);
             all.push(("index.json".into(), Blob::Bytes(index)));
             all.push((
                 "oci-layout".into(),
@@ -954,6 +987,8 @@ enum Blob {
     Dir,
     Bytes(Vec<u8>),
     File(tempfile::NamedTempFile),
+    /// A member of the archive being replaced, copied as it is.
+    Old(super::container::Section),
 }
 
 fn parent_dir(p: &Path) -> PathBuf {
@@ -1016,6 +1051,11 @@ fn write_tar(dest: &Path, entries: Vec<(String, Blob)>, mtime: u64) -> Result<()
                 h.set_size(file.metadata().map_err(io_err(f.path()))?.len());
                 b.append_data(&mut h, &name, file).map_err(&werr)?;
             }
+            Blob::Old(section) => {
+                h.set_mode(0o644);
+                h.set_size(section.len());
+                b.append_data(&mut h, &name, section).map_err(&werr)?;
+            }
         }
     }
     let mut w = b.into_inner().map_err(&werr)?;
@@ -1041,7 +1081,11 @@ fn ref_name(desc: &Value) -> Option<&str> {
 /// the replaced entry used are then removed; a blob any entry of the new
 /// index reaches is never touched. A new layout is made in a temporary
 /// directory and renamed into place.
-fn write_layout(dest: &Path, blobs: Vec<(String, Blob)>, desc: Value) -> Result<(), Error> {
+fn write_layout(
+    dest: &Path,
+    blobs: Vec<(String, Blob)>,
+    desc: Value,
+) -> Result<Vec<String>, Error> {
     const LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
     if !dest.exists() {
         let parent = parent_dir(dest);
@@ -1059,10 +1103,11 @@ fn write_layout(dest: &Path, blobs: Vec<(String, Blob)>, desc: Value) -> Result<
         )
         .map_err(io_err(root))?;
         let kept = tmp.keep();
-        return std::fs::rename(&kept, dest).map_err(|e| {
+        std::fs::rename(&kept, dest).map_err(|e| {
             let _ = std::fs::remove_dir_all(&kept);
             io_err(dest)(e)
-        });
+        })?;
+        return Ok(Vec::new());
     }
     if !dest.is_dir() {
         // Only with --force (Output::check refuses otherwise).
@@ -1096,6 +1141,10 @@ fn write_layout(dest: &Path, blobs: Vec<(String, Blob)>, desc: Value) -> Result<
     let old: Vec<Value> = index["manifests"].as_array().cloned().unwrap_or_default();
     let (replaced, mut manifests): (Vec<Value>, Vec<Value>) =
         old.into_iter().partition(|d| ref_name(d) == tag.as_deref());
+    let others = manifests
+        .iter()
+        .map(|d| ref_name(d).unwrap_or("(untagged)").to_string())
+        .collect();
     manifests.push(desc);
     index["manifests"] = Value::Array(manifests.clone());
     if !dest.join("oci-layout").exists() {
@@ -1116,7 +1165,7 @@ fn write_layout(dest: &Path, blobs: Vec<(String, Blob)>, desc: Value) -> Result<
             let _ = std::fs::remove_file(dest.join("blobs/sha256").join(hex));
         }
     }
-    Ok(())
+    Ok(others)
 }
 
 /// Puts a blob at `root/name` (a `blobs/sha256/<hex>` path) unless it is there.
@@ -1133,7 +1182,7 @@ fn put_blob(root: &Path, name: &str, blob: Blob) -> Result<(), Error> {
             t.write_all(&b).map_err(io_err(&dest))?;
             t
         }
-        Blob::Dir => return Ok(()),
+        Blob::Dir | Blob::Old(_) => return Ok(()),
     };
     tmp.persist(&dest).map_err(|e| Error::Io {
         path: dest.display().to_string(),
@@ -1145,6 +1194,17 @@ fn put_blob(root: &Path, name: &str, blob: Blob) -> Result<(), Error> {
 /// The hex digests of every blob the descriptors reach in layout `root`
 /// (indexes → manifests → config and layers), or None when one cannot be read.
 fn reachable(root: &Path, descs: &[Value]) -> Option<std::collections::BTreeSet<String>> {
+    reachable_by(
+        |hex| std::fs::read(root.join("blobs/sha256").join(hex)).ok(),
+        descs,
+    )
+}
+
+/// [`reachable`], reading blobs (by hex digest) with `read`.
+fn reachable_by(
+    read: impl Fn(&str) -> Option<Vec<u8>>,
+    descs: &[Value],
+) -> Option<std::collections::BTreeSet<String>> {
     let mut seen = std::collections::BTreeSet::new();
     let mut todo: Vec<Value> = descs.to_vec();
     while let Some(d) = todo.pop() {
@@ -1158,7 +1218,7 @@ fn reachable(root: &Path, descs: &[Value]) -> Option<std::collections::BTreeSet<
         if !is_json_tree {
             continue;
         }
-        let bytes = std::fs::read(root.join("blobs/sha256").join(&hex)).ok()?;
+        let bytes = read(&hex)?;
         let v: Value = serde_json::from_slice(&bytes).ok()?;
         for key in ["manifests", "layers", "blobs"] {
             if let Some(a) = v[key].as_array() {
@@ -1172,6 +1232,74 @@ fn reachable(root: &Path, descs: &[Value]) -> Option<std::collections::BTreeSet<
         }
     }
     Some(seen)
+}
+
+/// The index entries of an oci-archive written over `dest`: when `dest` is
+/// an oci-archive already, its other tags are kept (as in an OCI layout: the
+/// entry of the same tag, or the untagged one, is replaced), and the blobs
+/// they reach are added to `entries`, copied from the old archive. Returns
+/// the entries and the other tags kept. Anything else at `dest` (a
+/// docker-archive, a file `--force` replaces) is replaced whole.
+fn merge_archive(
+    dest: &Path,
+    desc: Value,
+    entries: &mut Vec<(String, Blob)>,
+) -> Result<(Vec<Value>, Vec<String>), Error> {
+    let fresh = |desc| Ok((vec![desc], Vec::new()));
+    if !dest.is_file() {
+        return fresh(desc);
+    }
+    let Ok(old) = super::container::Container::open_tar(dest) else {
+        return fresh(desc);
+    };
+    if !old.exists("oci-layout") {
+        return fresh(desc);
+    }
+    let Ok(index) = old.read_small("index.json", 64 << 20) else {
+        return fresh(desc);
+    };
+    let Ok(index) = serde_json::from_slice::<Value>(&index) else {
+        return fresh(desc);
+    };
+    let Some(list) = index["manifests"].as_array() else {
+        return fresh(desc);
+    };
+    let tag = ref_name(&desc).map(String::from);
+    let mut kept: Vec<Value> = list
+        .iter()
+        .filter(|d| ref_name(d) != tag.as_deref())
+        .cloned()
+        .collect();
+    if kept.is_empty() {
+        return fresh(desc);
+    }
+    let read = |hex: &str| {
+        old.read_small(&format!("blobs/sha256/{hex}"), 64 << 20)
+            .ok()
+    };
+    let Some(live) = reachable_by(read, &kept) else {
+        return Err(Error::Dest(format!(
+            "{}: holds other tags whose blobs cannot all be read; refusing to rewrite it \
+             (write another archive, or remove it first)",
+            dest.display()
+        )));
+    };
+    let have: std::collections::BTreeSet<String> = entries.iter().map(|e| e.0.clone()).collect();
+    for hex in live {
+        let name = format!("blobs/sha256/{hex}");
+        if have.contains(&name) {
+            continue;
+        }
+        let (section, _) = old.open(&name).map_err(|e| Error::Dest(e.to_string()))?;
+        entries.push((name, Blob::Old(section)));
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let others = kept
+        .iter()
+        .map(|d| ref_name(d).unwrap_or("(untagged)").to_string())
+        .collect();
+    kept.push(desc);
+    Ok((kept, others))
 }
 
 /// Seconds since the epoch as RFC 3339 UTC (civil-from-days, Howard Hinnant's algorithm).

@@ -67,6 +67,41 @@ pub fn slim_config(
     Ok(serde_json::to_vec(&v).expect("JSON values serialise"))
 }
 
+/// The exposed ports below 1024 of the source config, each a warning for
+/// `--nonroot`: the kernel lets only root (or CAP_NET_BIND_SERVICE) bind them.
+pub fn privileged_ports(raw: &[u8]) -> Vec<crate::diagnostic::Diagnostic> {
+    use crate::diagnostic::{Code, Diagnostic};
+    let Ok(v) = serde_json::from_slice::<Value>(raw) else {
+        return Vec::new();
+    };
+    let Some(ports) = v["config"]["ExposedPorts"].as_object() else {
+        return Vec::new();
+    };
+    ports
+        .keys()
+        .filter(|p| {
+            p.split('/')
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n < 1024)
+        })
+        .map(|p| {
+            let port = p.split('/').next().unwrap_or(p);
+            Diagnostic::new(
+                Code::NonrootPrivilegedPort,
+                None,
+                format!(
+                    "the image exposes port {p}, below 1024, which a non-root user cannot bind: \
+                     run it with the sysctl net.ipv4.ip_unprivileged_port_start={port} (docker run \
+                     --sysctl, a Kubernetes securityContext sysctl) or the capability \
+                     CAP_NET_BIND_SERVICE (--cap-add NET_BIND_SERVICE), or make the program \
+                     listen on a port above 1023"
+                ),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,6 +88,13 @@ pub struct NonRoot {
 }
 
 impl Profile {
+    /// The uid and gid of the profile's non-root user (`65532:65532`).
+    pub fn nonroot_ids(&self) -> Option<(u32, u32)> {
+        let n = self.nonroot.as_ref()?;
+        let (u, g) = n.user.split_once(':').unwrap_or((&n.user, &n.user));
+        Some((u.parse().ok()?, g.parse().ok()?))
+    }
+
     /// `distroless`, or a profile file.
     pub fn load(name_or_path: &str) -> Result<Profile, rules::Error> {
         let (text, origin) = if name_or_path == "distroless" {
@@ -243,42 +250,10 @@ pub struct Plan {
 /// A plan that cannot be carried out.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}")]
-    NeedsShell(String),
     #[error("--keep-package {name}: no such package in the image{hint}")]
     NoSuchPackage { name: String, hint: String },
     #[error("package metadata: {0}")]
     Metadata(String),
-}
-
-/// Edit distance, for "did you mean" hints.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
-/// The package names closest to `name`: within a third of its length in
-/// edits (two at least), or containing it; at most five, closest first.
-fn closest<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut scored: Vec<(usize, &str)> = names
-        .filter_map(|n| {
-            let d = distance(name, n);
-            (d <= (name.len() / 3).max(2) || n.contains(name)).then_some((d, n))
-        })
-        .collect();
-    scored.sort();
-    scored.dedup();
-    scored.into_iter().take(5).map(|(_, n)| n).collect()
 }
 
 /// Paths (at most three, then a count) for a message.
@@ -556,7 +531,10 @@ pub fn plan(
     opts: &Options,
 ) -> Result<Plan, Error> {
     let src = &layers.tree;
-    let user_kept = |p: &str| opts.keep.iter().any(|g| rules::matches(g, p));
+    let user_kept = |p: &str| opts.keep.iter().any(|g| rules::user_matches(g, p));
+    // A command that needs a shell the profile drops: the plan is made (so
+    // reports show it) and carries the refusal.
+    let mut shell_refusal = None;
     if let Some(d) = trace
         .diagnostics
         .iter()
@@ -591,17 +569,21 @@ pub fn plan(
                 .find(|w| w.code == Code::EntrypointWrapper)
                 .map(|w| format!("{}. Or ", w.message))
                 .unwrap_or_default();
-            return Err(Error::NeedsShell(format!(
-                "{}. A distroless image has no shell, so this image would not start. {wrapper}\
+            shell_refusal = Some(Diagnostic::new(
+                Code::ShellNotKept,
+                Some(&shell),
+                format!(
+                    "{}. A distroless image has no shell, so this image would not start. {wrapper}\
                  keep a shell (--keep {shell}{with}), or run the program directly: \
                  an exec-form Entrypoint/Cmd (e.g. --entrypoint '[\"/usr/bin/app\", \"--flag\"]')",
-                d.message
-            )));
+                    d.message
+                ),
+            ));
         }
     }
     for name in &opts.keep_packages {
         if catalog.named(name).next().is_none() {
-            let near = closest(name, catalog.packages.iter().map(|p| p.name.as_str()));
+            let near = rules::closest(name, catalog.packages.iter().map(|p| p.name.as_str()));
             return Err(Error::NoSuchPackage {
                 name: name.clone(),
                 hint: if near.is_empty() {
@@ -612,7 +594,7 @@ pub fn plan(
             });
         }
     }
-    let mut diagnostics = Vec::new();
+    let mut diagnostics: Vec<Diagnostic> = shell_refusal.into_iter().collect();
     let mut b = Builder {
         layers,
         tree: Tree::new(),
@@ -632,7 +614,7 @@ pub fn plan(
         })
         .collect();
     let dropped_by = |p: &str| {
-        opts.drop.iter().any(|g| rules::matches(g, p))
+        opts.drop.iter().any(|g| rules::user_matches(g, p))
             || profile_drops.iter().any(|g| rules::matches(g, p))
     };
     // 1. What the trace keeps (the profile's drops only yield to what the program needs).
@@ -640,7 +622,7 @@ pub fn plan(
     let mut user_dropped: BTreeMap<(&str, bool), Vec<String>> = BTreeMap::new();
     for (p, reason) in &trace.kept {
         let essential = reason.is_essential();
-        if let Some(g) = opts.drop.iter().find(|g| rules::matches(g, p)) {
+        if let Some(g) = opts.drop.iter().find(|g| rules::user_matches(g, p)) {
             user_dropped
                 .entry((g.as_str(), essential))
                 .or_default()
@@ -678,7 +660,7 @@ pub fn plan(
         }
     }
     for g in &opts.keep {
-        let (paths, hops) = rules::glob(src, g);
+        let (paths, hops) = rules::user_glob(src, g);
         if paths.is_empty() && hops.is_empty() {
             diagnostics.push(Diagnostic::new(
                 Code::KeepMatchedNothing,
@@ -691,7 +673,7 @@ pub fn plan(
         }
     }
     for g in &opts.drop {
-        if !src.iter().any(|(p, _)| rules::matches(g, &abs(p))) {
+        if !src.iter().any(|(p, _)| rules::user_matches(g, &abs(p))) {
             diagnostics.push(Diagnostic::new(
                 Code::DropMatchedNothing,
                 None,
@@ -702,10 +684,7 @@ pub fn plan(
     for name in &opts.keep_packages {
         if let Some(pkg) = catalog.named(name).next() {
             for f in &pkg.files {
-                let doc = ["/usr/share/doc/", "/usr/share/man/", "/usr/share/info/"]
-                    .iter()
-                    .any(|d| f.starts_with(d));
-                if !doc && !opts.drop.iter().any(|g| rules::matches(g, f)) {
+                if !rules::is_doc(f) && !opts.drop.iter().any(|g| rules::user_matches(g, f)) {
                     b.take_path(f, "keep-package");
                 }
             }
@@ -893,18 +872,6 @@ impl Content for PlanContent<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn closest_names_for_a_typo() {
-        let names = ["nginx", "nginx-common", "libc6", "libssl3", "zlib1g"];
-        assert_eq!(closest("ngnix", names.iter().copied()), ["nginx"]);
-        assert_eq!(
-            closest("nginx-comon", names.iter().copied()),
-            ["nginx-common"]
-        );
-        assert_eq!(closest("libssl", names.iter().copied()), ["libssl3"]);
-        assert!(closest("postgres", names.iter().copied()).is_empty());
-    }
 
     #[test]
     fn builtin_profile_parses() {

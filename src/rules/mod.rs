@@ -174,6 +174,63 @@ pub fn glob(tree: &Tree, pattern: &str) -> (Vec<String>, BTreeSet<String>) {
     (out.into_iter().collect(), hops)
 }
 
+/// Edit distance, for "did you mean" hints.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// The names closest to `name`: within a third of its length in
+/// edits (two at least), or containing it; at most five, closest first.
+pub fn closest<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut scored: Vec<(usize, &str)> = names
+        .filter_map(|n| {
+            let d = distance(name, n);
+            (d <= (name.len() / 3).max(2) || n.contains(name)).then_some((d, n))
+        })
+        .collect();
+    scored.sort();
+    scored.dedup();
+    scored.into_iter().take(5).map(|(_, n)| n).collect()
+}
+
+/// Documentation a package ships (`--keep-package` leaves it out).
+pub fn is_doc(path: &str) -> bool {
+    ["/usr/share/doc/", "/usr/share/man/", "/usr/share/info/"]
+        .iter()
+        .any(|d| path.starts_with(d))
+}
+
+/// A path or glob the user gives (`--keep`, `--drop`): what it matches, and
+/// everything below each directory it matches (`--keep /etc/app` is
+/// `/etc/app/**` too, as users mean it).
+pub fn user_glob(tree: &Tree, pattern: &str) -> (Vec<String>, BTreeSet<String>) {
+    let (mut paths, mut hops) = glob(tree, pattern);
+    let below = format!("{}/**", pattern.trim_end_matches('/'));
+    let (more, more_hops) = glob(tree, &below);
+    paths.extend(more);
+    paths.sort();
+    paths.dedup();
+    hops.extend(more_hops);
+    (paths, hops)
+}
+
+/// Whether `path` is matched by a user's path or glob, or lies below what it
+/// matches (see [`user_glob`]).
+pub fn user_matches(pat: &str, path: &str) -> bool {
+    matches(pat, path) || matches(&format!("{}/**", pat.trim_end_matches('/')), path)
+}
+
 fn is_wild(c: &str) -> bool {
     c.contains(['*', '?'])
 }
@@ -322,6 +379,29 @@ mod tests {
         let r = Rules::builtin();
         assert!(r.rules.iter().any(|r| r.name == "nss" && r.nss));
         assert!(r.package_data.is_some());
+    }
+
+    #[test]
+    fn closest_names_for_a_typo() {
+        let names = ["nginx", "nginx-common", "libc6", "libssl3", "zlib1g"];
+        assert_eq!(closest("ngnix", names.iter().copied()), ["nginx"]);
+        assert_eq!(
+            closest("nginx-comon", names.iter().copied()),
+            ["nginx-common"]
+        );
+        assert_eq!(closest("libssl", names.iter().copied()), ["libssl3"]);
+        assert!(closest("postgres", names.iter().copied()).is_empty());
+    }
+
+    #[test]
+    fn a_user_path_means_the_directory_and_everything_below() {
+        assert!(user_matches(
+            "/usr/share/zoneinfo",
+            "/usr/share/zoneinfo/Europe/Paris"
+        ));
+        assert!(user_matches("/usr/share/zoneinfo/", "/usr/share/zoneinfo"));
+        assert!(user_matches("/etc/app/*", "/etc/app/conf.d/a.conf"));
+        assert!(!user_matches("/usr/share/zone", "/usr/share/zoneinfo/UTC"));
     }
 
     #[test]

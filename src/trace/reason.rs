@@ -15,6 +15,8 @@ pub enum Reason {
     ShellCommand { command: String },
     /// Matched by the user's `--keep GLOB`.
     UserKeep { glob: String },
+    /// A file of a package the user keeps whole (`--keep-package NAME`).
+    KeepPackage { package: String },
     /// A file or directory a word of the command line names (`main.py`, `-jar app.jar`).
     CommandLine { word: String },
     /// Part of the application's own tree: its WorkingDir, or the directory of
@@ -57,6 +59,7 @@ impl std::fmt::Display for Reason {
             Reason::Exec => write!(f, "--exec"),
             Reason::ShellCommand { command } => write!(f, "run by the shell command `{command}`"),
             Reason::UserKeep { glob } => write!(f, "--keep {glob}"),
+            Reason::KeepPackage { package } => write!(f, "--keep-package {package}"),
             Reason::CommandLine { word } => write!(f, "named on the command line ({word})"),
             Reason::AppRoot { root } => write!(f, "app-root {root}"),
             Reason::Wrapped { wrapper } => write!(f, "run by the wrapper {wrapper} (exec \"$@\")"),
@@ -92,6 +95,7 @@ impl Reason {
             Reason::Exec => "exec",
             Reason::ShellCommand { .. } => "shell-command",
             Reason::UserKeep { .. } => "user-keep",
+            Reason::KeepPackage { .. } => "keep-package",
             Reason::CommandLine { .. } => "command-line",
             Reason::AppRoot { .. } => "app-root",
             Reason::Wrapped { .. } => "wrapped",

@@ -23,6 +23,9 @@ pub struct TraceOptions {
     pub exec: Vec<String>,
     /// The user's `--keep` globs: kept, and traced when they are ELF files.
     pub keep: Vec<String>,
+    /// The user's `--keep-package` names: their files are kept like `--keep`
+    /// keeps them, so their programs and libraries bring what they load.
+    pub keep_packages: Vec<String>,
 }
 
 /// The result: every kept path with its reason.
@@ -91,6 +94,35 @@ pub fn resolve_program(
     } else {
         format!("{argv0} is not found in PATH")
     }))
+}
+
+/// The image's programs (executable files and links) closest to `want`, a
+/// program name or path that is not there: by name, else by whole path.
+fn closest_programs(tree: &crate::fs::Tree, want: &str) -> Vec<String> {
+    let programs: Vec<(String, &str)> = tree
+        .iter()
+        .filter(|(_, n)| (n.is_file() || n.symlink_target().is_some()) && n.meta.mode & 0o111 != 0)
+        .map(|(p, _)| (format!("/{p}"), p.rsplit('/').next().unwrap_or(p)))
+        .collect();
+    let base = want.rsplit('/').next().unwrap_or(want);
+    let names = rules::closest(base, programs.iter().map(|(_, b)| *b));
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        out.extend(
+            programs
+                .iter()
+                .filter(|(_, b)| *b == n)
+                .map(|(p, _)| p.clone()),
+        );
+    }
+    if out.is_empty() && want.contains('/') {
+        out = rules::closest(want, programs.iter().map(|(p, _)| p.as_str()))
+            .into_iter()
+            .map(String::from)
+            .collect();
+    }
+    out.truncate(5);
+    out
 }
 
 pub(super) struct State<'a> {
@@ -257,8 +289,16 @@ pub fn trace(
         match resolve_program(&layers.tree, e, &opts.env, &opts.workdir)? {
             Ok(p) => programs.push((p, Reason::Exec)),
             Err(problem) => {
-                st.t.diagnostics
-                    .push(Diagnostic::new(Code::ExecNotFound, None, problem))
+                let near = closest_programs(&layers.tree, e);
+                let hint = match near.is_empty() {
+                    true => String::new(),
+                    false => format!(" (closest: {})", near.join(", ")),
+                };
+                st.t.diagnostics.push(Diagnostic::new(
+                    Code::ExecNotFound,
+                    Some(e),
+                    format!("--exec {e}: {problem}{hint}"),
+                ))
             }
         }
     }
@@ -294,9 +334,23 @@ pub fn trace(
     super::app::command_line(&mut st, &opts.argv, &opts.workdir, catalog);
     super::app::env_paths(&mut st, &opts.env);
     for g in &opts.keep {
-        let (paths, hops) = rules::glob(&layers.tree, g);
+        let (paths, hops) = rules::user_glob(&layers.tree, g);
         for p in paths.iter().chain(hops.iter()) {
             st.keep(p, Reason::UserKeep { glob: g.clone() });
+        }
+    }
+    for name in &opts.keep_packages {
+        for pkg in catalog.named(name) {
+            for f in &pkg.files {
+                if !rules::is_doc(f) {
+                    st.keep(
+                        f,
+                        Reason::KeepPackage {
+                            package: pkg.name.clone(),
+                        },
+                    );
+                }
+            }
         }
     }
 
