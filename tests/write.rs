@@ -473,7 +473,12 @@ fn rewrite_refuses_a_shell_form_entrypoint_and_says_how_out() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
     let last = err.trim_end().lines().last().unwrap();
-    assert!(last.starts_with("slim: error: shell-form command"), "{err}");
+    assert!(
+        last.starts_with(
+            "slim: error: not writing an image that would not start: shell-form command"
+        ),
+        "{err}"
+    );
     for n in ["--keep /bin/sh", "exec-form"] {
         assert!(last.contains(n), "{last}");
     }

@@ -388,13 +388,25 @@ pub(crate) fn source_date_epoch() -> anyhow::Result<Option<u64>> {
 }
 
 /// Says which format a bare `-o` path chose (`*.tar` an oci-archive, else an
-/// OCI layout directory), since a name like `out.tar.gz` or `x.docker.tar`
-/// suggests another.
+/// OCI layout directory) when its name suggests another (`out.tar.gz`,
+/// `x.docker.tar`).
 pub(crate) fn note_bare_destination(arg: &str, out: &crate::image::write::Output) {
     use crate::image::Transport;
     let bare = crate::image::ImageRef::parse(arg).is_ok_and(|r| r.transport.is_none())
         && !arg.starts_with("docker://");
-    if !bare {
+    // `out.tar.gz`, `app.tgz`, `x.docker.tar`: names that suggest another
+    // format than the one chosen (plain names are said by the "Written" line).
+    let file = out
+        .path
+        .file_name()
+        .map(|f| f.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let surprising = file.contains("docker")
+        || file.contains(".tar.")
+        || [".gz", ".tgz", ".zst", ".xz", ".bz2", ".zip"]
+            .iter()
+            .any(|e| file.ends_with(e));
+    if !bare || !surprising {
         return;
     }
     let name = out.path.display();

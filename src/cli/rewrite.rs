@@ -123,13 +123,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let rewrite = crate::rewrite::prepare(&image, &layers, &opts)?;
     // Warnings are said; errors (an image that would not start) stop the
-    // rewrite unless --force, and are said as warnings when forced.
-    for d in rewrite.problems() {
+    // rewrite unless --force, and are said as warnings when forced. A refused
+    // rewrite says only the refusal (the rest is in --format json and --report).
+    let refusal = rewrite.refusal(args.force).err();
+    for d in rewrite.problems().filter(|_| refusal.is_none()) {
         if !d.refused() || args.force {
             eprintln!("slim: warning: {d}");
         }
     }
-    let refusal = rewrite.refusal(args.force).err();
     let plan = &rewrite.plan;
 
     // The report is made whether or not the image is written: a refused

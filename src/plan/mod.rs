@@ -651,10 +651,16 @@ pub fn plan(
         });
     }
     // 2. The profile's skeleton, then the user's --keep and --keep-package.
+    // A skeleton link whose target is dropped (`/etc/localtime` with
+    // `--drop /usr/share/zoneinfo`) goes too, rather than dangle.
+    let target_dropped = |p: &str| {
+        src.resolve(p, true)
+            .is_ok_and(|r| dropped_by(&abs(&r.path)))
+    };
     for g in &profile.keep {
         let (paths, hops) = rules::glob(src, g);
         for p in paths.iter().chain(hops.iter()) {
-            if !dropped_by(p) {
+            if !dropped_by(p) && !target_dropped(p) {
                 b.take_path(p, "profile");
             }
         }

@@ -175,7 +175,7 @@ pub fn glob(tree: &Tree, pattern: &str) -> (Vec<String>, BTreeSet<String>) {
 }
 
 /// Edit distance, for "did you mean" hints.
-fn distance(a: &str, b: &str) -> usize {
+pub fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -115,6 +115,10 @@ fn closest_programs(tree: &crate::fs::Tree, want: &str) -> Vec<String> {
                 .map(|(p, _)| p.clone()),
         );
     }
+    // `/usr/sbin/ngnix`: of the programs of that name, the nearest path first.
+    if want.contains('/') {
+        out.sort_by_key(|p| rules::distance(want, p));
+    }
     if out.is_empty() && want.contains('/') {
         out = rules::closest(want, programs.iter().map(|(p, _)| p.as_str()))
             .into_iter()
