@@ -83,6 +83,9 @@ pub struct Options {
     /// The user's `--keep-package` names (their ELF files traced).
     pub keep_packages: Vec<String>,
     pub rules: crate::rules::Rules,
+    /// Replaces the image's HEALTHCHECK test (`--healthcheck`): `Some(None)`
+    /// removes it, `Some(Some(test))` is a new `["CMD", …]`/`["CMD-SHELL", …]`.
+    pub healthcheck: Option<Option<Vec<String>>>,
 }
 
 impl Options {
@@ -104,6 +107,52 @@ impl Options {
         };
         (entrypoint, cmd)
     }
+
+    /// The HEALTHCHECK test the container will run (`["CMD", …]` or
+    /// `["CMD-SHELL", "…"]`): the override, else the image's; None when it
+    /// has none (or `["NONE"]`, which disables an inherited one).
+    pub fn healthcheck(&self, image: &Image) -> Option<Vec<String>> {
+        let test = match &self.healthcheck {
+            Some(h) => h.clone()?,
+            None => image_healthcheck(&image.config_raw)?.test,
+        };
+        match test.first().map(String::as_str) {
+            Some("CMD" | "CMD-SHELL") if test.len() > 1 => Some(test),
+            _ => None,
+        }
+    }
+}
+
+/// Docker's `config.Healthcheck` (the image-spec leaves it out; Docker,
+/// BuildKit and Buildah write it, also in OCI configs).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Healthcheck {
+    /// `["CMD", prog, args…]`, `["CMD-SHELL", "command"]` or `["NONE"]`.
+    pub test: Vec<String>,
+    /// Interval, Timeout, StartPeriod, StartInterval (nanoseconds) and Retries, as the image has them.
+    #[serde(flatten)]
+    pub timing: BTreeMap<String, serde_json::Value>,
+}
+
+/// The image config's Healthcheck, if it has one with a Test.
+pub fn image_healthcheck(raw: &[u8]) -> Option<Healthcheck> {
+    let v: serde_json::Value = serde_json::from_slice(raw).ok()?;
+    let h = v.get("config")?.get("Healthcheck")?.as_object()?;
+    let test: Vec<String> = h
+        .get("Test")?
+        .as_array()?
+        .iter()
+        .filter_map(|t| t.as_str().map(String::from))
+        .collect();
+    if test.is_empty() {
+        return None;
+    }
+    let timing = h
+        .iter()
+        .filter(|(k, _)| *k != "Test")
+        .map(|(k, v)| (k.to_lowercase(), v.clone()))
+        .collect();
+    Some(Healthcheck { test, timing })
 }
 
 #[derive(Debug, Serialize)]
@@ -115,6 +164,13 @@ pub struct ConfigSummary {
     pub workdir: String,
     pub exposed_ports: Vec<String>,
     pub labels: BTreeMap<String, String>,
+    /// The HEALTHCHECK, when the image has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Healthcheck>,
+    /// The program the healthcheck runs, resolved as the runtime would (a
+    /// `CMD` test's first word; a `CMD-SHELL` one runs /bin/sh).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck_runs: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -159,6 +215,7 @@ pub fn run_trace(
         exec: opts.exec.clone(),
         keep: opts.keep.clone(),
         keep_packages: opts.keep_packages.clone(),
+        healthcheck: opts.healthcheck(image).unwrap_or_default(),
     };
     crate::trace::trace(layers, catalog, &opts.rules, &topts).map_err(|e| Error::Resolve {
         what: "entrypoint".into(),
@@ -314,6 +371,8 @@ pub fn analyze(
             .and_then(|c| c.labels().as_ref())
             .map(|l| l.clone().into_iter().collect())
             .unwrap_or_default(),
+        healthcheck: image_healthcheck(&image.config_raw),
+        healthcheck_runs: trace.healthcheck.clone(),
     };
     let argv: Vec<String> = config
         .entrypoint

@@ -66,6 +66,9 @@ codes! {
     ElfMalformed = "elf-malformed", Warning, false, "a file looks like ELF but cannot be parsed";
     EntrypointNeedsShell = "entrypoint-needs-shell", Warning, false, "the command needs a shell (shell form, a #!/bin/sh script)";
     ShellNotKept = "shell-not-kept", Error, true, "the command needs a shell and the profile leaves it out: the image would not start";
+    HealthcheckShell = "healthcheck-shell", Warning, false, "the HEALTHCHECK is CMD-SHELL: it runs through /bin/sh";
+    HealthcheckShellNotKept = "healthcheck-shell-not-kept", Error, true, "the HEALTHCHECK needs a shell the profile leaves out: the container would never be healthy";
+    HealthcheckNotFound = "healthcheck-not-found", Error, true, "the program the HEALTHCHECK runs is not in the image";
     EntrypointWrapper = "entrypoint-wrapper", Warning, false, "the entrypoint is a pass-through wrapper script (exec \"$@\")";
     EntrypointNotFound = "entrypoint-not-found", Error, true, "the program the command names is not in the image";
     EntrypointNotExecutable = "entrypoint-not-executable", Error, false, "the entrypoint is neither ELF nor a #! script";

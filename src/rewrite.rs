@@ -133,7 +133,12 @@ impl Rewrite {
             .chain(&self.plan.diagnostics)
             .filter(|d| {
                 d.severity != Severity::Info
-                    && !matches!(d.code, Code::EntrypointNeedsShell | Code::EntrypointWrapper)
+                    && !matches!(
+                        d.code,
+                        Code::EntrypointNeedsShell
+                            | Code::EntrypointWrapper
+                            | Code::HealthcheckShell
+                    )
             })
     }
 
@@ -201,6 +206,7 @@ impl Rewrite {
             &opts.profile,
             opts.nonroot,
             command.as_ref(),
+            a.healthcheck.as_ref(),
             &exists,
         )?;
         let kept: u64 = plan.kept.values().map(|c| c.bytes).sum();

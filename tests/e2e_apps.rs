@@ -337,3 +337,96 @@ fn a_runtime_no_rule_names_keeps_its_own_modules() {
         stderr(&o)
     );
 }
+
+/// Runs the image under runc and its own HEALTHCHECK inside it (run-image.sh -H).
+fn healthy(image: &Path) -> (bool, String) {
+    need("runc");
+    let o = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/run-image.sh"))
+        .args(["-q", "-W", "20", "-H"])
+        .arg(image)
+        .output()
+        .unwrap();
+    (o.status.success(), format!("{}{}", stdout(&o), stderr(&o)))
+}
+
+fn raw_config(image: &Path) -> Value {
+    need("skopeo");
+    let o = Command::new("skopeo")
+        .args(["inspect", "--raw", "--config"])
+        .arg(format!("oci-archive:{}", image.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn a_shell_form_healthcheck_is_refused_and_each_way_out_keeps_a_working_check() {
+    let src = app("health");
+    // CMD-SHELL needs /bin/sh, which distroless drops: refused, naming each way out once.
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("x.tar");
+    let o = slim(&["rewrite", "-q", &src, "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    for way in [
+        "--keep /bin/sh",
+        r#"--healthcheck '["CMD","curl","-fsS","http://localhost:8082/"]'"#,
+        "--healthcheck none",
+        "[healthcheck-shell-not-kept]",
+    ] {
+        assert_eq!(err.matches(way).count(), 1, "{way} once in: {err}");
+    }
+    assert!(!out.exists(), "nothing written");
+    let src_cfg = analyze_json(&src, &[]);
+    assert_eq!(src_cfg["config"]["healthcheck"]["test"][0], "CMD-SHELL");
+
+    // The exec form it suggests: curl is traced (reason healthcheck) and runs.
+    let exec_form = r#"["CMD","curl","-fsS","http://localhost:8082/"]"#;
+    let a = analyze_json(&src, &["--healthcheck", exec_form]);
+    let curl = a["projected"]["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["path"] == "/usr/bin/curl")
+        .cloned();
+    assert_eq!(
+        curl.map(|k| k["reason"]["kind"].clone()),
+        Some(Value::from("healthcheck"))
+    );
+    assert_eq!(a["config"]["healthcheck_runs"], "/usr/bin/curl");
+    let (_d1, image, _) = rewrite(&src, &["--healthcheck", exec_form]);
+    let cfg = raw_config(&image);
+    let c = &cfg["config"];
+    assert_eq!(
+        c["Healthcheck"]["Test"],
+        serde_json::json!(serde_json::from_str::<Value>(exec_form).unwrap())
+    );
+    assert_eq!(
+        c["Healthcheck"]["Interval"], 5_000_000_000u64,
+        "timing kept"
+    );
+    assert_eq!(c["Healthcheck"]["Retries"], 3);
+    assert_eq!(c["StopSignal"], "SIGINT");
+    assert_eq!(c["Volumes"], serde_json::json!({"/data": {}}));
+    assert_eq!(c["Labels"]["org.example.team"], "web");
+    distroless(&image);
+    let (ok, log) = healthy(&image);
+    assert!(ok, "the exec-form check fails in the slimmed image: {log}");
+
+    // --keep /bin/sh: the image's own check, unchanged, passes.
+    let (_d2, image, _) = rewrite(&src, &["--keep", "/bin/sh"]);
+    let cfg = raw_config(&image);
+    assert_eq!(
+        cfg["config"]["Healthcheck"]["Test"][1],
+        "curl -fsS http://localhost:8082/ || exit 1"
+    );
+    let (ok, log) = healthy(&image);
+    assert!(ok, "the shell-form check fails with the shell kept: {log}");
+
+    // --healthcheck none: no check, and curl is not kept for it.
+    let (_d3, image, _) = rewrite(&src, &["--healthcheck", "none"]);
+    assert!(raw_config(&image)["config"].get("Healthcheck").is_none());
+    assert!(!image_paths(&image).iter().any(|p| p == "/usr/bin/curl"));
+    serves(&image, "http://127.0.0.1:8082/", "go app up");
+}

@@ -302,6 +302,18 @@ fn print_human(o: &mut impl Write, r: &Report) -> std::io::Result<()> {
     if !c.exposed_ports.is_empty() {
         writeln!(o, "Ports        {}", c.exposed_ports.join(" "))?;
     }
+    if let Some(h) = &c.healthcheck {
+        let runs = match (&c.healthcheck_runs, h.test.first().map(String::as_str)) {
+            (_, Some("NONE")) => "disabled".to_string(),
+            (Some(p), _) => format!("runs {p}"),
+            (None, _) => "runs NOTHING FOUND in the image".to_string(),
+        };
+        writeln!(
+            o,
+            "Healthcheck  {}  ({runs})",
+            serde_json::to_string(&h.test).unwrap_or_default()
+        )?;
+    }
     let t = &r.totals;
     writeln!(
         o,

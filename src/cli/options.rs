@@ -17,6 +17,12 @@ pub struct SlimArgs {
     /// Replace the image's Cmd: a JSON array, or '' for none. `rewrite` writes it into the image.
     #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
     pub cmd: Option<String>,
+    /// Replace the image's HEALTHCHECK: a JSON array as Docker writes it
+    /// (`'["CMD","/usr/bin/curl","-f","http://localhost/"]'`, `'["CMD-SHELL","…"]'`),
+    /// or `none` to remove it. What it runs is traced and kept; `rewrite` writes it
+    /// (interval, timeout and retries stay the image's).
+    #[arg(long, value_name = "TEST", allow_hyphen_values = true)]
+    pub healthcheck: Option<String>,
     /// Another program the image runs (helper, probe); its needs are kept too. Repeatable.
     #[arg(long, value_name = "PATH")]
     pub exec: Vec<String>,
@@ -54,6 +60,29 @@ pub(crate) fn parse_command(flag: &str, v: &str) -> anyhow::Result<Vec<String>> 
     Ok(vec![v.to_string()])
 }
 
+/// A `--healthcheck` value: `none`, or a JSON array whose first element is
+/// `CMD` (then the program and its arguments), `CMD-SHELL` (then one string)
+/// or `NONE`.
+pub(crate) fn parse_healthcheck(v: &str) -> anyhow::Result<Option<Vec<String>>> {
+    let t = v.trim();
+    if t.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let example = "e.g. '[\"CMD\", \"/usr/bin/curl\", \"-f\", \"http://localhost/\"]', or none";
+    let test: Vec<String> = serde_json::from_str(t).map_err(|_| {
+        anyhow::anyhow!("--healthcheck '{v}': not a JSON array of strings ({example})")
+    })?;
+    match test.first().map(String::as_str) {
+        Some("NONE") => Ok(None),
+        Some("CMD") if test.len() > 1 => Ok(Some(test)),
+        Some("CMD-SHELL") if test.len() == 2 => Ok(Some(test)),
+        _ => anyhow::bail!(
+            "--healthcheck '{v}': the first element is CMD (then the program and its arguments) \
+             or CMD-SHELL (then one command string) ({example})"
+        ),
+    }
+}
+
 impl SlimArgs {
     /// The trace options these arguments ask for.
     pub fn analyze_options(&self) -> anyhow::Result<crate::analyze::Options> {
@@ -72,6 +101,11 @@ impl SlimArgs {
             keep: self.keep.clone(),
             keep_packages: self.keep_package.clone(),
             rules: load_rules(&self.rules)?,
+            healthcheck: self
+                .healthcheck
+                .as_deref()
+                .map(parse_healthcheck)
+                .transpose()?,
         })
     }
 
@@ -134,5 +168,28 @@ mod tests {
             ["-g", "daemon off;"]
         );
         assert!(parse_command("--cmd", "[1]").is_err());
+    }
+
+    #[test]
+    fn healthcheck_values_as_docker_writes_them() {
+        use super::parse_healthcheck;
+        assert_eq!(parse_healthcheck("none").unwrap(), None);
+        assert_eq!(parse_healthcheck(r#"["NONE"]"#).unwrap(), None);
+        assert_eq!(
+            parse_healthcheck(r#"["CMD","/bin/check","-q"]"#).unwrap(),
+            Some(vec!["CMD".into(), "/bin/check".into(), "-q".into()])
+        );
+        assert!(parse_healthcheck(r#"["CMD-SHELL","curl x"]"#)
+            .unwrap()
+            .is_some());
+        for bad in [
+            r#"["/bin/check"]"#,
+            r#"["CMD"]"#,
+            "curl -f x",
+            r#"["CMD-SHELL","a","b"]"#,
+        ] {
+            let e = parse_healthcheck(bad).unwrap_err().to_string();
+            assert!(e.contains("--healthcheck"), "{e}");
+        }
     }
 }

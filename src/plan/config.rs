@@ -8,7 +8,10 @@ use serde_json::{json, Value};
 #[error("{0}")]
 pub struct Error(pub String);
 
-/// The source config with the profile's Env, and the non-root user when asked.
+/// The source config, every field of it (Healthcheck, StopSignal, Volumes,
+/// Labels, OnBuild, Shell, ArgsEscaped …), with the profile's Env, the
+/// non-root user when asked, and the `--entrypoint`/`--cmd`/`--healthcheck`
+/// overrides.
 /// An Env value that is an absolute path is set only when the slimmed image has
 /// that file; of several entries for one variable, the first that applies wins
 /// (`SSL_CERT_FILE` is Debian's bundle on Debian, Fedora's on Fedora, and unset
@@ -18,6 +21,7 @@ pub fn slim_config(
     profile: &crate::plan::Profile,
     nonroot: bool,
     command: Option<&(Vec<String>, Vec<String>)>,
+    healthcheck: Option<&Option<Vec<String>>>,
     exists: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<u8>, Error> {
     let mut v: Value = serde_json::from_slice(raw)
@@ -35,6 +39,20 @@ pub fn slim_config(
         let value = |v: &Vec<String>| if v.is_empty() { Value::Null } else { json!(v) };
         cfg.insert("Entrypoint".into(), value(entrypoint));
         cfg.insert("Cmd".into(), value(cmd));
+    }
+    // --healthcheck: a new test keeps the image's timing; none removes it.
+    match healthcheck {
+        Some(None) => {
+            cfg.remove("Healthcheck");
+        }
+        Some(Some(test)) => {
+            let h = cfg.entry("Healthcheck").or_insert_with(|| json!({}));
+            if !h.is_object() {
+                *h = json!({});
+            }
+            h["Test"] = json!(test);
+        }
+        None => {}
     }
     let env = cfg.entry("Env").or_insert_with(|| json!([]));
     if env.is_null() {
@@ -118,7 +136,7 @@ mod tests {
     ) -> Value {
         let exists = |p: &str| has.contains(&p);
         serde_json::from_slice(
-            &slim_config(raw.as_bytes(), &profile(), nonroot, command, &exists).unwrap(),
+            &slim_config(raw.as_bytes(), &profile(), nonroot, command, None, &exists).unwrap(),
         )
         .unwrap()
     }
@@ -165,6 +183,45 @@ mod tests {
     }
 
     #[test]
+    fn every_field_is_kept_and_healthcheck_overrides() {
+        let raw = r#"{"architecture":"amd64","config":{"Healthcheck":{"Test":["CMD-SHELL","curl -f http://localhost/ || exit 1"],"Interval":30000000000,"Retries":3},
+            "StopSignal":"SIGQUIT","Volumes":{"/data":{}},"OnBuild":["RUN x"],"Shell":["/bin/bash","-c"],
+            "ArgsEscaped":true,"Labels":{"a":"b"},"ExposedPorts":{"80/tcp":{}},"Domainname":"d","Hostname":"h"},
+            "os":"linux","variant":"v8","os.features":["f"],"author":"me","docker_version":"25"}"#;
+        let v = config(raw, false, None, &[]);
+        let src: Value = serde_json::from_str(raw).unwrap();
+        for (k, want) in src["config"].as_object().unwrap() {
+            assert_eq!(&v["config"][k], want, "config.{k}");
+        }
+        for k in [
+            "architecture",
+            "os",
+            "variant",
+            "os.features",
+            "author",
+            "docker_version",
+        ] {
+            assert_eq!(v[k], src[k], "{k}");
+        }
+        let run = |h: Option<Vec<String>>| -> Value {
+            serde_json::from_slice(
+                &slim_config(raw.as_bytes(), &profile(), false, None, Some(&h), &|_| {
+                    false
+                })
+                .unwrap(),
+            )
+            .unwrap()
+        };
+        let test = vec!["CMD".to_string(), "/usr/bin/curl".into(), "-f".into()];
+        let v = run(Some(test.clone()));
+        assert_eq!(v["config"]["Healthcheck"]["Test"], json!(test));
+        assert_eq!(v["config"]["Healthcheck"]["Retries"], 3, "timing kept");
+        let v = run(None);
+        assert!(v["config"].get("Healthcheck").is_none());
+        assert_eq!(v["config"]["StopSignal"], "SIGQUIT");
+    }
+
+    #[test]
     fn overrides_are_written_and_none_is_null() {
         let cmd = (vec![], vec!["node".to_string(), "server.js".to_string()]);
         let v = config(
@@ -176,6 +233,6 @@ mod tests {
         assert!(v["config"]["Entrypoint"].is_null());
         assert_eq!(v["config"]["Cmd"], json!(["node", "server.js"]));
         assert!(v["rootfs"].is_object(), "other fields are kept");
-        assert!(slim_config(b"[1]", &profile(), false, None, &|_| false).is_err());
+        assert!(slim_config(b"[1]", &profile(), false, None, None, &|_| false).is_err());
     }
 }

@@ -535,6 +535,7 @@ pub fn plan(
     // A command that needs a shell the profile drops: the plan is made (so
     // reports show it) and carries the refusal.
     let mut shell_refusal = None;
+    let mut healthcheck_refusal = None;
     if let Some(d) = trace
         .diagnostics
         .iter()
@@ -581,6 +582,32 @@ pub fn plan(
             ));
         }
     }
+    // A CMD-SHELL HEALTHCHECK: the check runs /bin/sh every interval.
+    if let Some(d) = trace
+        .diagnostics
+        .iter()
+        .find(|d| d.code == Code::HealthcheckShell)
+    {
+        if !user_kept("/bin/sh") {
+            let exec_form = match &trace.healthcheck_exec {
+                Some(t) => format!(
+                    "run it without one (--healthcheck '{}'), ",
+                    serde_json::to_string(t).unwrap_or_default()
+                ),
+                None => "give an exec-form check (--healthcheck '[\"CMD\", \"/usr/bin/prog\", \"arg\"]'), ".into(),
+            };
+            healthcheck_refusal = Some(Diagnostic::new(
+                Code::HealthcheckShellNotKept,
+                Some("/bin/sh"),
+                format!(
+                    "{}. A distroless image has no shell, so the check would fail and the \
+                     container would never be healthy: keep a shell (--keep /bin/sh), \
+                     {exec_form}or drop the check (--healthcheck none)",
+                    d.message
+                ),
+            ));
+        }
+    }
     for name in &opts.keep_packages {
         if catalog.named(name).next().is_none() {
             let near = rules::closest(name, catalog.packages.iter().map(|p| p.name.as_str()));
@@ -594,7 +621,10 @@ pub fn plan(
             });
         }
     }
-    let mut diagnostics: Vec<Diagnostic> = shell_refusal.into_iter().collect();
+    let mut diagnostics: Vec<Diagnostic> = shell_refusal
+        .into_iter()
+        .chain(healthcheck_refusal)
+        .collect();
     let mut b = Builder {
         layers,
         tree: Tree::new(),

@@ -177,6 +177,9 @@ pub(super) fn command_line(st: &mut State, argv: &[String], workdir: &str, catal
             .any(|o| o != r && r.starts_with(&format!("{o}/")))
     });
     for root in roots {
+        if st.t.app_roots.contains(&root) {
+            continue;
+        }
         st.keep_tree(&root, &Reason::AppRoot { root: root.clone() });
         st.t.app_roots.push(root);
     }

@@ -11,6 +11,8 @@ pub enum Reason {
     Entrypoint,
     /// An extra program to trace (`--exec`).
     Exec,
+    /// What the image's HEALTHCHECK runs (its `test`, as JSON).
+    Healthcheck { test: String },
     /// A program the shell-form command string runs (`sh -c "nginx -g …"`).
     ShellCommand { command: String },
     /// Matched by the user's `--keep GLOB`.
@@ -57,6 +59,7 @@ impl std::fmt::Display for Reason {
         match self {
             Reason::Entrypoint => write!(f, "entrypoint"),
             Reason::Exec => write!(f, "--exec"),
+            Reason::Healthcheck { test } => write!(f, "healthcheck {test}"),
             Reason::ShellCommand { command } => write!(f, "run by the shell command `{command}`"),
             Reason::UserKeep { glob } => write!(f, "--keep {glob}"),
             Reason::KeepPackage { package } => write!(f, "--keep-package {package}"),
@@ -93,6 +96,7 @@ impl Reason {
         match self {
             Reason::Entrypoint => "entrypoint",
             Reason::Exec => "exec",
+            Reason::Healthcheck { .. } => "healthcheck",
             Reason::ShellCommand { .. } => "shell-command",
             Reason::UserKeep { .. } => "user-keep",
             Reason::KeepPackage { .. } => "keep-package",
@@ -120,6 +124,7 @@ impl Reason {
             self,
             Reason::Entrypoint
                 | Reason::Exec
+                | Reason::Healthcheck { .. }
                 | Reason::ShellCommand { .. }
                 | Reason::CommandLine { .. }
                 | Reason::Wrapped { .. }

@@ -26,6 +26,9 @@ pub struct TraceOptions {
     /// The user's `--keep-package` names: their files are kept like `--keep`
     /// keeps them, so their programs and libraries bring what they load.
     pub keep_packages: Vec<String>,
+    /// The HEALTHCHECK test the container runs (`["CMD", prog, …]` or
+    /// `["CMD-SHELL", "…"]`; empty: none): traced like `--exec`.
+    pub healthcheck: Vec<String>,
 }
 
 /// The result: every kept path with its reason.
@@ -33,6 +36,13 @@ pub struct TraceOptions {
 pub struct Trace {
     /// The program argv[0] resolves to, if found.
     pub entrypoint: Option<String>,
+    /// The program the HEALTHCHECK runs (real path), if found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<String>,
+    /// A `CMD-SHELL` HEALTHCHECK's exec form, when its command is one plain
+    /// command (what runs it without a shell).
+    #[serde(skip)]
+    pub healthcheck_exec: Option<Vec<String>>,
     pub closure: super::Closure,
     /// Absolute path → the first reason it was kept for.
     pub kept: BTreeMap<String, Reason>,
@@ -306,6 +316,7 @@ pub fn trace(
             }
         }
     }
+    healthcheck(&mut st, opts, &mut programs)?;
     let mut related: Vec<String> = Vec::new();
     // Every program the container starts (not its interpreters): their
     // compiled-in paths are data they read.
@@ -336,6 +347,9 @@ pub fn trace(
         }
     }
     super::app::command_line(&mut st, &opts.argv, &opts.workdir, catalog);
+    if opts.healthcheck.first().is_some_and(|t| t == "CMD") {
+        super::app::command_line(&mut st, &opts.healthcheck[1..], &opts.workdir, catalog);
+    }
     super::app::env_paths(&mut st, &opts.env);
     for g in &opts.keep {
         let (paths, hops) = rules::user_glob(&layers.tree, g);
@@ -449,6 +463,69 @@ pub fn trace(
         ));
     }
     Ok(st.t)
+}
+
+/// The HEALTHCHECK's programs, traced like `--exec`: a `CMD` test's first
+/// word (found through PATH from WorkingDir, as the runtime execs it), or
+/// what a `CMD-SHELL` string runs through /bin/sh (which the result then needs).
+fn healthcheck(
+    st: &mut State,
+    opts: &TraceOptions,
+    programs: &mut Vec<(String, Reason)>,
+) -> Result<(), crate::fs::ResolveError> {
+    let test = &opts.healthcheck;
+    let (Some(kind), Some(first)) = (test.first(), test.get(1)) else {
+        return Ok(());
+    };
+    let shown = serde_json::to_string(test).unwrap_or_default();
+    let reason = Reason::Healthcheck {
+        test: shown.clone(),
+    };
+    let tree = &st.layers.tree;
+    let wanted: Vec<String> = if kind == "CMD-SHELL" {
+        st.t.diagnostics.push(Diagnostic::new(
+            Code::HealthcheckShell,
+            Some("/bin/sh"),
+            format!("the HEALTHCHECK {shown} runs through /bin/sh -c"),
+        ));
+        let found = super::shell::programs(first);
+        for d in &found.dynamic {
+            st.t.diagnostics.push(Diagnostic::new(
+                Code::ShellCommandDynamic,
+                None,
+                format!("the HEALTHCHECK command `{first}` runs `{d}`, known only when it runs: name the program with --exec PATH"),
+            ));
+        }
+        // The shell itself is the plan's to refuse or keep (`--keep /bin/sh`).
+        st.t.healthcheck = Some("/bin/sh".into());
+        st.t.healthcheck_exec = super::shell::simple_command(first)
+            .map(|w| std::iter::once("CMD".to_string()).chain(w).collect());
+        found.programs
+    } else {
+        vec![first.clone()]
+    };
+    for p in &wanted {
+        match resolve_program(tree, p, &opts.env, &opts.workdir)? {
+            Ok(path) => {
+                if kind == "CMD" {
+                    st.t.healthcheck = tree
+                        .resolve(&path, true)
+                        .ok()
+                        .map(|r| format!("/{}", r.path));
+                }
+                programs.push((path, reason.clone()));
+            }
+            Err(problem) => st.t.diagnostics.push(Diagnostic::new(
+                Code::HealthcheckNotFound,
+                Some(p),
+                format!(
+                    "the HEALTHCHECK {shown} runs {p}: {problem}; the container would never \
+                     be healthy (--healthcheck '[\"CMD\", \"/path/to/program\", …]' or --healthcheck none)"
+                ),
+            )),
+        }
+    }
+    Ok(())
 }
 
 /// Keeps `path` and the chain of `#!` interpreters it runs through, down to

@@ -169,6 +169,42 @@ pub fn programs(script: &str) -> Programs {
     out
 }
 
+/// The words of `script` when it is one plain command, so that an exec form
+/// (`["node", "server.js"]`) runs the same without a shell: no separators,
+/// redirections, expansions or assignments; a leading `exec` and a trailing
+/// `|| exit 1` (a failing check fails either way) are dropped.
+pub fn simple_command(script: &str) -> Option<Vec<String>> {
+    let mut s = script.trim();
+    if let Some((head, tail)) = s.rsplit_once("||") {
+        let tail = tail.trim();
+        let failing = tail == "false"
+            || tail
+                .strip_prefix("exit")
+                .is_some_and(|n| n.trim().parse::<u8>().is_ok_and(|n| n != 0));
+        if failing {
+            s = head.trim();
+        }
+    }
+    let mut words = Vec::new();
+    for t in tokens(s) {
+        match t {
+            Tok::Word(w, false) => words.push(w),
+            _ => return None,
+        }
+    }
+    if words.first().is_some_and(|w| w == "exec") {
+        words.remove(0);
+    }
+    let first = words.first()?;
+    let assignment = first
+        .split_once('=')
+        .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_alphanumeric() || c == '_'));
+    if assignment || RESERVED.contains(&first.as_str()) || BUILTINS.contains(&first.as_str()) {
+        return None;
+    }
+    Some(words)
+}
+
 fn command_word(words: &[(&str, bool)], out: &mut Programs) {
     let mut k = 0;
     while k < words.len() {
@@ -237,6 +273,34 @@ mod tests {
         );
         assert_eq!(progs(">/tmp/x prog <in"), ["prog"]);
         assert_eq!(progs("a & b || c && a"), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn plain_commands_have_an_exec_form() {
+        let words = |s: &str| simple_command(s);
+        assert_eq!(
+            words("node server.js --port 3000").unwrap(),
+            ["node", "server.js", "--port", "3000"]
+        );
+        assert_eq!(
+            words("curl -f 'http://localhost/' || exit 1").unwrap(),
+            ["curl", "-f", "http://localhost/"]
+        );
+        assert_eq!(
+            words("exec gunicorn app:app").unwrap(),
+            ["gunicorn", "app:app"]
+        );
+        assert_eq!(words("cmd || exit 0"), None, "exit 0 changes the outcome");
+        for s in [
+            "a && b",
+            "node x > /tmp/log",
+            "node $APP",
+            "PORT=1 node x",
+            "cd /app",
+            "",
+        ] {
+            assert_eq!(words(s), None, "{s}");
+        }
     }
 
     #[test]
