@@ -69,6 +69,7 @@ codes! {
     HealthcheckShell = "healthcheck-shell", Warning, false, "the HEALTHCHECK is CMD-SHELL: it runs through /bin/sh";
     HealthcheckShellNotKept = "healthcheck-shell-not-kept", Error, true, "the HEALTHCHECK needs a shell the profile leaves out: the container would never be healthy";
     HealthcheckNotFound = "healthcheck-not-found", Error, true, "the program the HEALTHCHECK runs is not in the image";
+    PackageScriptNotFound = "package-script-not-found", Error, true, "a package-script runner (npm start) names a script the app's package.json lacks";
     EntrypointWrapper = "entrypoint-wrapper", Warning, false, "the entrypoint is a pass-through wrapper script (exec \"$@\")";
     EntrypointNotFound = "entrypoint-not-found", Error, true, "the program the command names is not in the image";
     EntrypointNotExecutable = "entrypoint-not-executable", Error, false, "the entrypoint is neither ELF nor a #! script";

@@ -430,3 +430,51 @@ fn a_shell_form_healthcheck_is_refused_and_each_way_out_keeps_a_working_check() 
     assert!(!image_paths(&image).iter().any(|p| p == "/usr/bin/curl"));
     serves(&image, "http://127.0.0.1:8082/", "go app up");
 }
+
+#[test]
+fn npm_start_is_refused_naming_its_script_and_both_ways_out_serve() {
+    let src = app("npm");
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("x.tar");
+    let o = slim(&["rewrite", "-q", &src, "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    let exec_form = r#"["node","server.js"]"#;
+    for needle in [
+        "scripts.start of /usr/src/app/package.json (`node server.js`)",
+        &format!("--entrypoint '{exec_form}'"),
+        "--keep /bin/sh",
+        "[shell-not-kept]",
+    ] {
+        assert_eq!(err.matches(needle).count(), 1, "{needle} once in: {err}");
+    }
+    assert!(!out.exists(), "nothing written");
+    // analyze says the same, once.
+    let a = analyze_json(&src, &[]);
+    let shell: Vec<&Value> = a["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "entrypoint-needs-shell")
+        .collect();
+    assert_eq!(shell.len(), 1, "{shell:?}");
+
+    // The exec form it names: no shell, no npm, and the app serves.
+    let (_d1, image, _) = rewrite(&src, &["--entrypoint", exec_form]);
+    let kept = image_paths(&image);
+    assert!(!kept.iter().any(|p| p.contains("/node_modules/npm/")));
+    distroless(&image);
+    serves(&image, "http://127.0.0.1:3000/", "node app up");
+
+    // --keep /bin/sh: npm, its tree and the shell stay, and `npm start` serves.
+    let (_d2, image, _) = rewrite(&src, &["--keep", "/bin/sh"]);
+    let kept = image_paths(&image);
+    for p in [
+        "/usr/local/bin/npm",
+        "/usr/local/lib/node_modules/npm/bin/npm-cli.js",
+        "/usr/src/app/package.json",
+    ] {
+        assert!(kept.iter().any(|k| k == p), "{p} not kept");
+    }
+    serves(&image, "http://127.0.0.1:3000/", "node app up");
+}

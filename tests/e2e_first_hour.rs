@@ -53,7 +53,11 @@ fn keep_bin_sh_for_a_shell_form_command_keeps_the_program_it_runs() {
     refused.extend(["-o", o_path]);
     fails_with(
         &slim(&refused),
-        &["--keep /bin/sh", "/usr/sbin/nginx", "exec-form"],
+        &[
+            "--keep /bin/sh",
+            "/usr/sbin/nginx",
+            r#"--entrypoint '["nginx","-g","daemon off;"]'"#,
+        ],
     );
     assert!(!out.exists());
     // The fix slim suggests gives an image that runs the program.

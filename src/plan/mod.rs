@@ -563,20 +563,40 @@ pub fn plan(
                     runs.join(", ")
                 )
             };
-            // A pass-through wrapper: the first way out is not to run it.
+            // Each way out once: not running a pass-through wrapper, the exec
+            // form of a plain command, a shell.
             let wrapper = trace
                 .diagnostics
                 .iter()
-                .find(|w| w.code == Code::EntrypointWrapper)
-                .map(|w| format!("{}. Or ", w.message))
-                .unwrap_or_default();
+                .any(|w| w.code == Code::EntrypointWrapper);
+            let mut ways = Vec::new();
+            if wrapper {
+                ways.push("run what the wrapper runs without it (--entrypoint '')".to_string());
+            }
+            match &trace.exec_form {
+                Some(words) if !wrapper => ways.push(format!(
+                    "run the program without one (--entrypoint '{}')",
+                    serde_json::to_string(words).unwrap_or_default()
+                )),
+                Some(_) => {}
+                None if !wrapper => ways.push(
+                    "run the program directly: an exec-form Entrypoint/Cmd (e.g. \
+                     --entrypoint '[\"/usr/bin/app\", \"--flag\"]')"
+                        .to_string(),
+                ),
+                None => {}
+            }
+            ways.push(format!("keep a shell (--keep {shell}{with})"));
+            let last = ways.pop().unwrap_or_default();
+            let ways = match ways.is_empty() {
+                true => last,
+                false => format!("{}, or {last}", ways.join(", ")),
+            };
             shell_refusal = Some(Diagnostic::new(
                 Code::ShellNotKept,
                 Some(&shell),
                 format!(
-                    "{}. A distroless image has no shell, so this image would not start. {wrapper}\
-                 keep a shell (--keep {shell}{with}), or run the program directly: \
-                 an exec-form Entrypoint/Cmd (e.g. --entrypoint '[\"/usr/bin/app\", \"--flag\"]')",
+                    "{}. A distroless image has no shell, so this image would not start: {ways}",
                     d.message
                 ),
             ));

@@ -8,6 +8,7 @@ pub mod loader;
 mod package;
 mod reason;
 mod run;
+pub mod runner;
 mod runtime;
 pub mod shell;
 

@@ -39,6 +39,10 @@ pub struct Trace {
     /// The program the HEALTHCHECK runs (real path), if found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<String>,
+    /// A command that needs a shell (`sh -c "…"`, `npm start`) as the exec
+    /// form that runs the same without one, when it is one plain command.
+    #[serde(skip)]
+    pub exec_form: Option<Vec<String>>,
     /// A `CMD-SHELL` HEALTHCHECK's exec form, when its command is one plain
     /// command (what runs it without a shell).
     #[serde(skip)]
@@ -243,6 +247,8 @@ pub fn trace(
     // files of the JRE image, benches/trace.sh).
     st.loader.preload_all();
     let mut programs: Vec<(String, Reason)> = Vec::new();
+    // The words of a package script's plain command, and the directory it runs in.
+    let mut script_words: Option<(Vec<String>, String)> = None;
     if opts.argv.is_empty() && opts.exec.is_empty() {
         st.t.diagnostics.push(Diagnostic::new(
             Code::NoEntrypoint,
@@ -256,9 +262,13 @@ pub fn trace(
         if opts.argv.get(1).is_some_and(|a| a == "-c")
             && SHELLS.contains(&argv0.rsplit('/').next().unwrap_or(""))
         {
+            let shell = match resolve_program(&layers.tree, argv0, &opts.env, &opts.workdir)? {
+                Ok(p) => p,
+                Err(_) => argv0.clone(),
+            };
             st.t.diagnostics.push(Diagnostic::new(
                 Code::EntrypointNeedsShell,
-                None,
+                Some(&shell),
                 format!("shell-form command ({argv0} -c …): the image needs a shell to start"),
             ));
             // What the command string runs is the real program: trace it.
@@ -291,8 +301,18 @@ pub fn trace(
                 }
             }
         }
+        if let Some(command) = opts
+            .argv
+            .get(2)
+            .filter(|_| opts.argv.get(1).is_some_and(|a| a == "-c"))
+        {
+            st.t.exec_form = super::shell::simple_command(command);
+        }
         match resolve_program(&layers.tree, argv0, &opts.env, &opts.workdir)? {
-            Ok(p) => programs.push((p, Reason::Entrypoint)),
+            Ok(p) => {
+                script_words = package_script(&mut st, &p, opts, &mut programs)?;
+                programs.push((p, Reason::Entrypoint));
+            }
             Err(problem) => {
                 st.t.diagnostics
                     .push(Diagnostic::new(Code::EntrypointNotFound, None, problem));
@@ -347,6 +367,9 @@ pub fn trace(
         }
     }
     super::app::command_line(&mut st, &opts.argv, &opts.workdir, catalog);
+    if let Some((words, dir)) = &script_words {
+        super::app::command_line(&mut st, words, dir, catalog);
+    }
     if opts.healthcheck.first().is_some_and(|t| t == "CMD") {
         super::app::command_line(&mut st, &opts.healthcheck[1..], &opts.workdir, catalog);
     }
@@ -465,6 +488,144 @@ pub fn trace(
     Ok(st.t)
 }
 
+/// A package-script runner as the program (`npm start`): the script it runs
+/// from the app's package.json needs `sh -c` (a warning the plan turns into a
+/// refusal when the shell is dropped); the programs the script runs are traced,
+/// found as the runner finds them (the package's `node_modules/.bin` first on
+/// PATH). Returns the words of the script when it is one plain command, and
+/// the directory it runs in.
+fn package_script(
+    st: &mut State,
+    program: &str,
+    opts: &TraceOptions,
+    programs: &mut Vec<(String, Reason)>,
+) -> Result<Option<(Vec<String>, String)>, crate::fs::ResolveError> {
+    let tree = &st.layers.tree;
+    let real = tree
+        .resolve(program, true)
+        .map(|r| format!("/{}", r.path))
+        .unwrap_or_default();
+    let Some(runner) = super::runner::runner_name(&[opts.argv[0].as_str(), program, &real]) else {
+        return Ok(None);
+    };
+    let layers = st.layers;
+    let read = |p: &str| layers.read(p, 1 << 20);
+    let wd = if opts.workdir.is_empty() {
+        "/"
+    } else {
+        &opts.workdir
+    };
+    let Some(ps) = super::runner::package_script(runner, &opts.argv[1..], wd, &read) else {
+        return Ok(None);
+    };
+    let shown = opts.argv.join(" ");
+    let pkg = format!("{}/package.json", ps.dir.trim_end_matches('/'));
+    if ps.commands.is_empty() {
+        st.t.diagnostics.push(Diagnostic::new(
+            Code::PackageScriptNotFound,
+            Some(&pkg),
+            format!(
+                "`{shown}` runs {} of {pkg}, which has none: {runner} would exit at once",
+                ps.what
+            ),
+        ));
+        return Ok(None);
+    }
+    st.keep(&pkg, Reason::CommandLine { word: pkg.clone() });
+    st.t.diagnostics.push(Diagnostic::new(
+        Code::EntrypointNeedsShell,
+        Some("/bin/sh"),
+        format!(
+            "`{shown}` runs {} of {pkg} (`{}`) through sh -c, as {runner} runs every script",
+            ps.what,
+            ps.commands.join("`, `")
+        ),
+    ));
+    // The PATH a script runs with: node_modules/.bin of the package and its parents first.
+    let mut path: Vec<String> = Vec::new();
+    let mut dir = ps.dir.trim_end_matches('/').to_string();
+    loop {
+        path.push(format!("{dir}/node_modules/.bin"));
+        match dir.rsplit_once('/') {
+            Some((parent, _)) => dir = parent.to_string(),
+            None => break,
+        }
+    }
+    let image_path = opts
+        .env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let env: Vec<String> = opts
+        .env
+        .iter()
+        .filter(|e| !e.starts_with("PATH="))
+        .cloned()
+        .chain([format!("PATH={}:{image_path}", path.join(":"))])
+        .collect();
+    for command in &ps.commands {
+        let found = super::shell::programs(command);
+        for p in &found.programs {
+            match resolve_program(&st.layers.tree, p, &env, &ps.dir)? {
+                Ok(path) => programs.push((
+                    path,
+                    Reason::ShellCommand {
+                        command: format!("{} of {pkg}: {command}", ps.what),
+                    },
+                )),
+                Err(problem) => st.t.diagnostics.push(Diagnostic::new(
+                    Code::ShellCommandNotFound,
+                    None,
+                    format!("{} of {pkg} (`{command}`) runs {p}: {problem}", ps.what),
+                )),
+            }
+        }
+        for d in &found.dynamic {
+            st.t.diagnostics.push(Diagnostic::new(
+                Code::ShellCommandDynamic,
+                None,
+                format!("{} of {pkg} (`{command}`) runs `{d}`, known only when it runs: name the program with --exec PATH", ps.what),
+            ));
+        }
+    }
+    let [command] = ps.commands.as_slice() else {
+        return Ok(None);
+    };
+    let Some(mut words) = super::shell::simple_command(command) else {
+        return Ok(None);
+    };
+    // A program of node_modules/.bin is on no PATH without the runner: name it whole.
+    if !words[0].contains('/') {
+        if let Ok(Ok(p)) = resolve_program(&st.layers.tree, &words[0], &env, &ps.dir) {
+            if p.contains("/node_modules/.bin/") {
+                words[0] = p;
+            }
+        }
+    }
+    // Relative arguments are the script's, which runs in the package's directory.
+    if ps.dir.trim_end_matches('/') != wd.trim_end_matches('/') {
+        for w in words.iter_mut().skip(1) {
+            let candidate = format!("{}/{w}", ps.dir.trim_end_matches('/'));
+            if !w.starts_with(['/', '-'])
+                && st
+                    .layers
+                    .tree
+                    .get(candidate.trim_start_matches('/'))
+                    .is_some()
+            {
+                *w = candidate;
+            }
+        }
+    }
+    st.t.exec_form = Some(words.clone());
+    Ok(Some((
+        std::iter::once(String::new())
+            .chain(words.into_iter().skip(1))
+            .collect(),
+        ps.dir,
+    )))
+}
+
 /// The HEALTHCHECK's programs, traced like `--exec`: a `CMD` test's first
 /// word (found through PATH from WorkingDir, as the runtime execs it), or
 /// what a `CMD-SHELL` string runs through /bin/sh (which the result then needs).
@@ -562,10 +723,20 @@ fn follow_interpreters(
         related.push(real.clone());
         if let Some(o) = st.loader.object(&cur) {
             let base = cur.rsplit('/').next().unwrap_or("");
-            if SHELLS.contains(&base) {
-                st.t.diagnostics.push(Diagnostic::new(Code::EntrypointNeedsShell,
+            // Said once: a shell-form command has said it already.
+            let said =
+                st.t.diagnostics
+                    .iter()
+                    .any(|d| d.code == Code::EntrypointNeedsShell);
+            if SHELLS.contains(&base) && !said {
+                let message = match &reason {
+                    Reason::Interpreter { of } => format!("{of} is a shell script (#!{cur})"),
+                    _ => format!("the program is a shell ({cur})"),
+                };
+                st.t.diagnostics.push(Diagnostic::new(
+                    Code::EntrypointNeedsShell,
                     Some(&cur),
-                    format!("the entrypoint runs a shell ({cur}); keep it (--keep {cur}) or run the program directly"),
+                    message,
                 ));
             }
             if st.root_set.insert(o.real.clone()) {
