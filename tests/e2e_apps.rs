@@ -478,3 +478,49 @@ fn npm_start_is_refused_naming_its_script_and_both_ways_out_serve() {
     }
     serves(&image, "http://127.0.0.1:3000/", "node app up");
 }
+
+#[test]
+fn a_venv_console_script_keeps_the_venv_python_imports_from() {
+    let src = app("venv");
+    let a = analyze_json(&src, &[]);
+    assert!(
+        a["projected"]["by_rule"]["python-prefix"]
+            .as_u64()
+            .unwrap_or(0)
+            > 100,
+        "{}",
+        a["projected"]["by_rule"]
+    );
+    let (_d, image, _) = rewrite(&src, &[]);
+    let kept = image_paths(&image);
+    for p in [
+        "/opt/venv/pyvenv.cfg",
+        "/opt/venv/bin/uvicorn",
+        "/opt/venv/bin/python3",
+        "/opt/venv/lib64",
+        "/opt/venv/lib/python3.11/site-packages/uvicorn/main.py",
+        "/opt/venv/lib/python3.11/site-packages/h11/__init__.py",
+        "/app/main.py",
+    ] {
+        assert!(kept.iter().any(|k| k == p), "{p} not kept");
+    }
+    // The venv's dist-info (importlib.metadata, entry points) stays with its packages.
+    assert!(kept.iter().any(
+        |k| k.contains("site-packages/uvicorn-") && k.ends_with(".dist-info/entry_points.txt")
+    ));
+    distroless(&image);
+    serves(
+        &image,
+        "http://127.0.0.1:8000/",
+        "prefix /opt/venv, base /usr",
+    );
+    // `python -m uvicorn`: the venv's python found through PATH is the same prefix.
+    let (_d2, image, _) = rewrite(
+        &src,
+        &[
+            "--cmd",
+            r#"["python","-m","uvicorn","main:app","--host","0.0.0.0"]"#,
+        ],
+    );
+    serves(&image, "http://127.0.0.1:8000/", "prefix /opt/venv");
+}

@@ -6,6 +6,7 @@ mod app;
 mod jar;
 pub mod loader;
 mod package;
+mod python;
 mod reason;
 mod run;
 pub mod runner;

@@ -739,6 +739,8 @@ fn follow_interpreters(
                     message,
                 ));
             }
+            // Python's prefix follows from the path it is invoked by (a venv's bin/python3).
+            super::python::keep_prefix(st, &cur, env);
             if st.root_set.insert(o.real.clone()) {
                 st.roots.push(o);
             }
