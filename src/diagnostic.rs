@@ -63,6 +63,7 @@ codes! {
     ElfUnresolvedNeeded = "elf-unresolved-needed", Error, false, "a DT_NEEDED library is not in the image";
     ElfInvalidCandidate = "elf-invalid-candidate", Error, false, "the loader stops at a file it cannot load (not ELF, wrong class)";
     ElfDlopen = "elf-dlopen", Info, false, "a kept library imports dlopen and no rule says what it loads";
+    DlopenSonameMissing = "dlopen-soname-missing", Info, false, "a kept library that imports dlopen names a soname the image lacks";
     ElfMalformed = "elf-malformed", Warning, false, "a file looks like ELF but cannot be parsed";
     EntrypointNeedsShell = "entrypoint-needs-shell", Warning, false, "the command needs a shell (shell form, a #!/bin/sh script)";
     ShellNotKept = "shell-not-kept", Error, true, "the command needs a shell and the profile leaves it out: the image would not start";

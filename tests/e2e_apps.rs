@@ -524,3 +524,43 @@ fn a_venv_console_script_keeps_the_venv_python_imports_from() {
     );
     serves(&image, "http://127.0.0.1:8000/", "prefix /opt/venv");
 }
+
+#[test]
+fn java_code_that_draws_text_gets_the_fontconfig_its_jre_dlopens() {
+    let src = app("javafont");
+    let a = analyze_json(&src, &[]);
+    let kept = |path: &str| {
+        a["projected"]["kept"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["path"] == path)
+            .map(|k| k["reason"].clone())
+    };
+    let fc = kept("/usr/lib/x86_64-linux-gnu/libfontconfig.so.1").expect("libfontconfig kept");
+    assert_eq!(fc["kind"], "dlopen-soname", "{fc}");
+    assert_eq!(fc["name"], "libfontconfig.so.1");
+    assert!(
+        fc["by"].as_str().unwrap().ends_with("/libawt_headless.so"),
+        "{fc}"
+    );
+    // Its package's data: the config and the fonts it names.
+    assert!(kept("/etc/fonts/fonts.conf").is_some());
+    // A soname the image lacks is said, at info.
+    let missing: Vec<&Value> = a["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "dlopen-soname-missing")
+        .collect();
+    assert!(
+        missing.iter().all(|d| d["severity"] == "info"),
+        "{missing:?}"
+    );
+    let (_d, image, _) = rewrite(&src, &[]);
+    let paths = image_paths(&image);
+    assert!(paths.iter().any(|p| p.ends_with(".ttf")), "no font kept");
+    distroless(&image);
+    let (ok, out) = run_image(&image);
+    assert!(ok && out.contains("text width "), "{out}");
+}

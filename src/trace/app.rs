@@ -389,7 +389,11 @@ pub(super) fn wrapper(
 /// Libraries a kept ELF file that imports `dlopen` names by absolute path in
 /// its strings (`/usr/local/lib/svc/plugins/hello.so`), or directories of
 /// them (`/usr/local/lib/svc/plugins`): kept, and traced in turn.
-pub(super) fn dlopen_paths(st: &mut State, scanned: &mut BTreeSet<String>) -> bool {
+pub(super) fn dlopen_paths(
+    st: &mut State,
+    scanned: &mut BTreeSet<String>,
+    dlopened: &mut Vec<String>,
+) -> bool {
     let objects: Vec<String> =
         st.t.closure
             .objects
@@ -406,7 +410,8 @@ pub(super) fn dlopen_paths(st: &mut State, scanned: &mut BTreeSet<String>) -> bo
         let Some(strings) = st.strings_of(&o) else {
             continue;
         };
-        for s in strings.iter() {
+        dlopen_sonames(st, &o, &strings, dlopened);
+        for s in strings.iter().filter(|s| s.starts_with('/')) {
             let tree = &st.layers.tree;
             let Ok(r) = tree.resolve(s, true) else {
                 continue;
@@ -441,6 +446,52 @@ pub(super) fn dlopen_paths(st: &mut State, scanned: &mut BTreeSet<String>) -> bo
         }
     }
     new
+}
+
+/// Libraries a kept ELF file that imports `dlopen` names by bare soname in
+/// its strings (`libfontconfig.so.1`), found as the loader finds them for it
+/// (its RUNPATH, LD_LIBRARY_PATH, ld.so.cache's directories): kept and
+/// traced (`dlopen-soname`); their paths go in `dlopened`, so that their
+/// packages' data comes too. A soname the image lacks is said (info).
+fn dlopen_sonames(
+    st: &mut State,
+    by: &str,
+    strings: &BTreeSet<String>,
+    dlopened: &mut Vec<String>,
+) {
+    let Some(obj) = st.loader.object(by) else {
+        return;
+    };
+    for name in strings.iter().filter(|s| !s.starts_with('/')) {
+        // Its own name and what it links are the loader's already.
+        if obj.info.soname.as_deref() == Some(name.as_str()) || obj.info.needed.contains(name) {
+            continue;
+        }
+        match st.loader.search(name, &obj, &[]) {
+            Ok(Some(lib)) => {
+                let reason = Reason::DlopenSoname {
+                    by: by.to_string(),
+                    name: name.clone(),
+                };
+                let mut new = st.keep(&lib.path, reason.clone());
+                new |= st.keep(&lib.real, reason);
+                if new {
+                    dlopened.push(lib.real.clone());
+                }
+            }
+            // Unversioned names are for development files (`libfoo.so`): not
+            // in a runtime image, and not what a program dlopens when it has the versioned one.
+            _ if !name.ends_with(".so") => st.t.diagnostics.push(Diagnostic::new(
+                Code::DlopenSonameMissing,
+                Some(by),
+                format!(
+                    "{by} imports dlopen and names {name}, which the image lacks: what needs \
+                     it fails at run time if that code runs"
+                ),
+            )),
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]

@@ -146,7 +146,29 @@ fn is_module(real: &str) -> bool {
     !default
 }
 
-/// The absolute paths among a binary's printable strings (`/var/lib/nginx/body`).
+/// Whether a string is a library's file name as dlopen takes it:
+/// `lib` NAME `.so`, with an optional numeric version (`libfontconfig.so.1`).
+pub(super) fn is_soname(s: &[u8]) -> bool {
+    let Some(rest) = s.strip_prefix(b"lib") else {
+        return false;
+    };
+    let Some(at) = rest.windows(3).position(|w| w == b".so") else {
+        return false;
+    };
+    let (name, version) = (&rest[..at], &rest[at + 3..]);
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(b))
+        && (version.is_empty()
+            || version.starts_with(b".")
+                && version[1..]
+                    .split(|b| *b == b'.')
+                    .all(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit)))
+}
+
+/// The absolute paths among a binary's printable strings (`/var/lib/nginx/body`),
+/// and the bare sonames (`libfontconfig.so.1`, see [`is_soname`]).
 pub(super) fn absolute_strings(r: impl std::io::Read) -> std::io::Result<BTreeSet<String>> {
     // Streamed: a program can be 120 MB (node); no path is 4 KiB long.
     const MAX_RUN: usize = 4096;
@@ -159,6 +181,9 @@ pub(super) fn absolute_strings(r: impl std::io::Read) -> std::io::Result<BTreeSe
             if !s.contains(['%', '*', '$', '{', '\\', '\'', '"', '(']) {
                 found.insert(s);
             }
+        } else if is_soname(run) {
+            // A bare soname (`libfontconfig.so.1`): what dlopen may be given.
+            found.insert(String::from_utf8_lossy(run).into_owned());
         }
     };
     let mut r = r;
@@ -209,7 +234,7 @@ pub(super) fn compiled_in(st: &mut State, rules: &Rules, program: &str) -> bool 
         by: program.to_string(),
     };
     let mut new = false;
-    for s in found.iter() {
+    for s in found.iter().filter(|s| s.starts_with('/')) {
         let tree = &st.layers.tree;
         let target = match tree.resolve(s, true) {
             Ok(r) => Some(r.path),
@@ -390,6 +415,20 @@ mod tests {
         let all = |r: &[u8]| super::absolute_strings(Trickle(r)).unwrap();
         let found = all(&bytes);
         let want: Vec<&str> = vec!["/etc/a.conf", "/usr/share/end", "/var/lib/nginx/body"];
+        for (name, yes) in [
+            ("libfontconfig.so.1", true),
+            ("libc.so.6", true),
+            ("libgtk-3.so.0", true),
+            ("libstdc++.so.6.0.30", true),
+            ("libfoo.so", true),
+            ("libnss_%s.so.2", false),
+            ("libfoo.so.", false),
+            ("libfoo.so.x", false),
+            ("lib.so", false),
+            ("libfoo.sox", false),
+        ] {
+            assert_eq!(super::is_soname(name.as_bytes()), yes, "{name}");
+        }
         assert_eq!(found.iter().map(String::as_str).collect::<Vec<_>>(), want);
         assert_eq!(super::absolute_strings(bytes.as_slice()).unwrap(), found);
     }

@@ -28,6 +28,8 @@ pub enum Reason {
     Wrapped { wrapper: String },
     /// A library `by` dlopens by a path compiled into it.
     DlopenPath { by: String },
+    /// A library `by` (importing dlopen) names by its soname in its strings.
+    DlopenSoname { by: String, name: String },
     /// Named by a variable of the image's Env that runtimes search (`PYTHONPATH`).
     EnvPath { var: String },
     /// Named by the `Class-Path` of `jar`'s manifest.
@@ -67,6 +69,7 @@ impl std::fmt::Display for Reason {
             Reason::AppRoot { root } => write!(f, "app-root {root}"),
             Reason::Wrapped { wrapper } => write!(f, "run by the wrapper {wrapper} (exec \"$@\")"),
             Reason::DlopenPath { by } => write!(f, "dlopen-path: named in {by}"),
+            Reason::DlopenSoname { by, name } => write!(f, "dlopen-soname {name}: named in {by}"),
             Reason::EnvPath { var } => write!(f, "named by the image's {var}"),
             Reason::ClassPath { jar } => write!(f, "Class-Path of {jar}"),
             Reason::PathFile { file } => write!(f, "added to sys.path by {file}"),
@@ -104,6 +107,7 @@ impl Reason {
             Reason::AppRoot { .. } => "app-root",
             Reason::Wrapped { .. } => "wrapped",
             Reason::DlopenPath { .. } => "dlopen-path",
+            Reason::DlopenSoname { .. } => "dlopen-soname",
             Reason::EnvPath { .. } => "env-path",
             Reason::ClassPath { .. } => "class-path",
             Reason::PathFile { .. } => "path-file",
@@ -129,6 +133,7 @@ impl Reason {
                 | Reason::CommandLine { .. }
                 | Reason::Wrapped { .. }
                 | Reason::DlopenPath { .. }
+                | Reason::DlopenSoname { .. }
                 | Reason::ClassPath { .. }
                 | Reason::Interpreter { .. }
                 | Reason::ElfNeeded { .. }
@@ -141,7 +146,9 @@ impl Reason {
         match self {
             Reason::Interpreter { of } | Reason::SymlinkHop { of } => Some(of),
             Reason::ConfigReference { config, .. } => Some(config),
-            Reason::CompiledIn { by } | Reason::DlopenPath { by } => Some(by),
+            Reason::CompiledIn { by }
+            | Reason::DlopenPath { by }
+            | Reason::DlopenSoname { by, .. } => Some(by),
             Reason::Wrapped { wrapper } => Some(wrapper),
             Reason::ClassPath { jar } => Some(jar),
             Reason::PathFile { file } => Some(file),

@@ -399,6 +399,7 @@ pub fn trace(
     let mut dlopen_scanned: BTreeSet<String> = BTreeSet::new();
     let mut pth_done: BTreeSet<String> = BTreeSet::new();
     let mut packages_done = false;
+    let mut compiled_done = false;
     for _round in 0..32 {
         let mut new = false;
         let closure = elf_closure(&st.loader, &st.roots);
@@ -419,13 +420,22 @@ pub fn trace(
         }
         st.t.closure = closure;
         new |= apply_rules(&mut st, rules, &mut fired);
-        new |= super::app::dlopen_paths(&mut st, &mut dlopen_scanned);
+        let mut dlopened = Vec::new();
+        new |= super::app::dlopen_paths(&mut st, &mut dlopen_scanned, &mut dlopened);
+        if !dlopened.is_empty() {
+            // Libraries dlopened by soname bring their packages' data (fontconfig's /etc/fonts).
+            related.extend(dlopened);
+            packages_done = false;
+        }
         new |= super::app::pth_paths(&mut st, &mut pth_done);
         if !packages_done {
             packages_done = true;
             new |= package_data(&mut st, catalog, rules, &related);
-            for p in &launched {
-                new |= compiled_in(&mut st, rules, p);
+            if !compiled_done {
+                compiled_done = true;
+                for p in &launched {
+                    new |= compiled_in(&mut st, rules, p);
+                }
             }
         }
         if !new {
@@ -461,10 +471,9 @@ pub fn trace(
             .cloned()
             .collect();
     for o in dlopeners {
-        let by_path =
-            st.t.kept
-                .values()
-                .any(|r| matches!(r, Reason::DlopenPath { by } if *by == o));
+        let by_path = st.t.kept.values().any(|r| {
+            matches!(r, Reason::DlopenPath { by } | Reason::DlopenSoname { by, .. } if *by == o)
+        });
         let explained = by_path
             || matches!(st.t.kept.get(&o), Some(Reason::Rule { .. }))
             || rules
