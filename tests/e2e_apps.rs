@@ -564,3 +564,50 @@ fn java_code_that_draws_text_gets_the_fontconfig_its_jre_dlopens() {
     let (ok, out) = run_image(&image);
     assert!(ok && out.contains("text width "), "{out}");
 }
+
+#[test]
+fn modules_on_a_runtimes_search_path_come_with_it() {
+    // perl with JSON::XS (libjson-xs-perl: no dependency of perl) and ruby with
+    // the distro gem ruby-mustache, both found on their search paths.
+    let src = fixtures().join("modules.oci");
+    require_fixture(
+        &src,
+        &format!("fixtures/make-fixtures.sh {} modules", fixtures().display()),
+    );
+    let src = src.to_str().unwrap();
+    let a = analyze_json(src, &[]);
+    let reason = |a: &Value, path: &str| {
+        a["projected"]["kept"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["path"] == path)
+            .map(|k| k["reason"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let xs = reason(
+        &a,
+        "/usr/lib/x86_64-linux-gnu/perl5/5.36/auto/JSON/XS/XS.so",
+    );
+    assert_eq!(xs["rule"], "perl-inc", "{xs}");
+    assert_eq!(
+        reason(&a, "/usr/lib/x86_64-linux-gnu/perl5/5.36/JSON/XS.pm")["rule"],
+        "perl-inc"
+    );
+    assert!(a["projected"]["by_rule"]["perl-inc"].as_u64().unwrap() > 10);
+    let (_d, image, _) = rewrite(src, &[]);
+    distroless(&image);
+    let (ok, out) = run_image(&image);
+    assert!(ok && out.contains(r#"{"n":3,"perl":"xs"}"#), "{out}");
+
+    let ruby = r#"["ruby","-e","require \"mustache\"; puts Mustache.render(\"Hi {{who}}\", who: \"gem\")"]"#;
+    let a = analyze_json(src, &["--entrypoint", ruby]);
+    assert_eq!(
+        reason(&a, "/usr/lib/ruby/vendor_ruby/mustache.rb")["rule"],
+        "ruby-load-path"
+    );
+    let (_d2, image, _) = rewrite(src, &["--entrypoint", ruby]);
+    distroless(&image);
+    let (ok, out) = run_image(&image);
+    assert!(ok && out.contains("Hi gem"), "{out}");
+}

@@ -22,6 +22,11 @@ pub struct Rule {
     /// Also keep the NSS modules named in /etc/nsswitch.conf.
     #[serde(default)]
     pub nss: bool,
+    /// The packages owning what the rule keeps bring their data files too
+    /// (a runtime's modules on its search path, installed by packages that are
+    /// not its dependencies).
+    #[serde(default, rename = "package-data")]
+    pub package_data: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -419,7 +419,7 @@ pub fn trace(
             new |= st.keep(to, reason);
         }
         st.t.closure = closure;
-        new |= apply_rules(&mut st, rules, &mut fired);
+        new |= apply_rules(&mut st, rules, catalog, &mut fired);
         let mut dlopened = Vec::new();
         new |= super::app::dlopen_paths(&mut st, &mut dlopen_scanned, &mut dlopened);
         if !dlopened.is_empty() {

@@ -33,12 +33,69 @@ fn nss_modules(layers: &Layers) -> Vec<(String, String)> {
     out
 }
 
+/// The data files (not ELF, not executable, not docs or the package-data
+/// excludes) of the packages owning `paths`, kept as `package` files of that
+/// rule: a module's templates, its share files.
+fn owners_data(
+    st: &mut State,
+    rules: &Rules,
+    catalog: &crate::catalog::Catalog,
+    rule: &str,
+    paths: &[String],
+    done: &mut BTreeSet<String>,
+) -> bool {
+    let excluded = |p: &str| {
+        rules::is_doc(p)
+            || rules
+                .package_data
+                .as_ref()
+                .is_some_and(|pd| pd.exclude.iter().any(|g| rules::matches(g, p)))
+    };
+    let mut new = false;
+    let mut pkgs: Vec<&crate::catalog::Package> = Vec::new();
+    for p in paths {
+        let real = st
+            .layers
+            .tree
+            .resolve(p, true)
+            .map(|r| r.path)
+            .unwrap_or_default();
+        for pkg in catalog.owners(&real) {
+            if done.insert(pkg.name.clone()) {
+                pkgs.push(pkg);
+            }
+        }
+    }
+    for pkg in pkgs {
+        let reason = Reason::Package {
+            package: pkg.name.clone(),
+            via: format!("module on the search path of rule {rule}"),
+        };
+        for f in &pkg.files {
+            let Ok(r) = st.layers.tree.resolve(f, true) else {
+                continue;
+            };
+            let data = st
+                .layers
+                .tree
+                .get(&r.path)
+                .is_some_and(|n| st.is_data_file(&r.path, n));
+            if data && !excluded(f) {
+                new |= st.keep(f, reason.clone());
+            }
+        }
+    }
+    new
+}
+
 pub(super) fn apply_rules(
     st: &mut State,
     rules: &Rules,
+    catalog: &crate::catalog::Catalog,
     fired: &mut BTreeSet<(String, String)>,
 ) -> bool {
     let mut new = false;
+    let mut data_done: BTreeSet<String> = BTreeSet::new();
     for rule in &rules.rules {
         // What fires it: kept files matching `when.kept`, or kept ELF files importing a symbol.
         let mut triggers: Vec<String> =
@@ -77,8 +134,11 @@ pub(super) fn apply_rules(
                     .replace("{dir}", if dir.is_empty() { "/" } else { dir })
                     .replace("{name}", name);
                 let (paths, hops) = rules::glob(&st.layers.tree, &pat);
-                for p in paths {
-                    new |= st.keep(&p, reason.clone());
+                for p in &paths {
+                    new |= st.keep(p, reason.clone());
+                }
+                if rule.package_data {
+                    new |= owners_data(st, rules, catalog, &rule.name, &paths, &mut data_done);
                 }
                 for h in hops {
                     new |= st.keep(&h, reason.clone());
