@@ -451,3 +451,65 @@ fn node_native_addons_node_path_and_npm_start() {
         );
     }
 }
+
+#[test]
+fn a_librarys_helper_script_without_its_interpreter_is_info_the_apps_own_a_warning() {
+    let d = tempfile::tempdir().unwrap();
+    let node = elf();
+    let img_for = |extra: &[E]| {
+        let mut entries = vec![
+            E::Exec("usr/bin/node", &node),
+            E::File("app/server.js", b"1"),
+            E::Exec("app/node_modules/lib/bin/helper.sh", b"#!/bin/bash\necho\n"),
+        ];
+        entries.extend_from_slice(extra);
+        let mut img = Img::new(vec![(tar_of(&entries), Comp::Gzip)]);
+        img.entrypoint = vec!["node".into(), "server.js".into()];
+        img.workdir = "/app".into();
+        img
+    };
+    let run = |img: &Img, name: &str| -> Value {
+        let src = layout(&d.path().join(name), img);
+        let out = d.path().join(format!("{name}.tar"));
+        let o = slim(&[
+            "rewrite",
+            "-q",
+            "--dry-run",
+            "--format",
+            "json",
+            &src,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let checks = |v: &Value| -> Vec<(String, String)> {
+        v["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["code"] == "check-missing-interpreter")
+            .map(|d| {
+                (
+                    d["path"].as_str().unwrap().to_string(),
+                    d["severity"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let v = run(&img_for(&[]), "lib");
+    assert_eq!(
+        checks(&v),
+        [(
+            "/app/node_modules/lib/bin/helper.sh".to_string(),
+            "info".to_string()
+        )]
+    );
+    let own = [E::Exec("app/bin/migrate.sh", b"#!/bin/bash\necho\n")];
+    let v = run(&img_for(&own), "own");
+    assert!(
+        checks(&v).contains(&("/app/bin/migrate.sh".to_string(), "warning".to_string())),
+        "{:?}",
+        checks(&v)
+    );
+}

@@ -78,7 +78,13 @@ pub fn check(plan: &Plan, layers: &Layers, trace: &Trace, env: &[String]) -> Vec
     for r in &trace.app_roots {
         for (p, n) in tree.subtree(r.trim_start_matches('/')) {
             if n.is_file() && n.meta.mode & 0o111 != 0 {
-                scripts.push((format!("/{p}"), Severity::Warning));
+                // A library's own helper scripts (node_modules/x/bin/…) are not
+                // what the command runs: said at info, in --format json.
+                let severity = match in_dependency_tree(p) {
+                    true => Severity::Info,
+                    false => Severity::Warning,
+                };
+                scripts.push((format!("/{p}"), severity));
             }
         }
     }
@@ -111,9 +117,29 @@ pub fn check(plan: &Plan, layers: &Layers, trace: &Trace, env: &[String]) -> Vec
     out
 }
 
+/// Whether a path is inside the installed dependencies of an app (npm's
+/// `node_modules`, Python's site directories, bundler's and gems' trees).
+fn in_dependency_tree(path: &str) -> bool {
+    path.split('/').any(|c| {
+        matches!(
+            c,
+            "node_modules" | "site-packages" | "dist-packages" | "gems" | "bundle" | "vendor"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::shebang;
+    use super::{in_dependency_tree, shebang};
+
+    #[test]
+    fn dependency_trees() {
+        assert!(in_dependency_tree("usr/src/app/node_modules/ms/bin/x.js"));
+        assert!(in_dependency_tree(
+            "app/.venv/lib/python3.12/site-packages/a/b.py"
+        ));
+        assert!(!in_dependency_tree("usr/src/app/bin/start.sh"));
+    }
 
     #[test]
     fn shebang_lines() {

@@ -14,6 +14,7 @@ pub fn sha256_hex(b: &[u8]) -> String {
 }
 
 /// An entry of a synthetic layer tar.
+#[derive(Clone)]
 pub enum E<'a> {
     Dir(&'a str),
     File(&'a str, &'a [u8]),
