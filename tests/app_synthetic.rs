@@ -513,3 +513,41 @@ fn a_librarys_helper_script_without_its_interpreter_is_info_the_apps_own_a_warni
         checks(&v)
     );
 }
+
+#[test]
+fn a_python_module_argument_names_its_file_from_workdir() {
+    let d = tempfile::tempdir().unwrap();
+    let py = elf();
+    let mut img = Img::new(vec![(
+        tar_of(&[
+            E::Exec("usr/bin/python3", &py),
+            E::File("srv/svc/__init__.py", b""),
+            E::File("srv/svc/main.py", b"print(1)"),
+            E::File("srv/svc/util.py", b""),
+            E::File("srv/wsgi.py", b"app = 1"),
+            E::File("srv/unrelated.py", b""),
+        ]),
+        Comp::Gzip,
+    )]);
+    img.entrypoint = vec!["python3".into(), "-m".into(), "svc.main".into()];
+    img.workdir = "/srv".into();
+    let r = analyze_json(&layout(&d.path().join("a"), &img), &[]);
+    assert_eq!(
+        kept_for(&r, "/srv/svc/main.py").as_deref(),
+        Some("command-line")
+    );
+    // Its package is the app's root; what else is in /srv is not named.
+    assert!(kept_for(&r, "/srv/svc/util.py").is_some());
+    assert_eq!(kept_for(&r, "/srv/unrelated.py"), None);
+    img.entrypoint = vec![
+        "python3".into(),
+        "-m".into(),
+        "gunicorn".into(),
+        "wsgi:app".into(),
+    ];
+    let r = analyze_json(&layout(&d.path().join("b"), &img), &[]);
+    assert_eq!(
+        kept_for(&r, "/srv/wsgi.py").as_deref(),
+        Some("command-line")
+    );
+}

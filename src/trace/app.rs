@@ -71,11 +71,52 @@ fn candidates(word: &str) -> Vec<String> {
         _ if word.starts_with('-') => return Vec::new(),
         _ => word,
     };
-    value
+    let mut out: Vec<String> = value
         .split(':')
         .filter(|p| !p.is_empty())
         .map(|p| p.strip_suffix("/*").unwrap_or(p).to_string())
-        .collect()
+        .collect();
+    // A Python module argument (`-m pkg.mod`, `uvicorn main:app`,
+    // `gunicorn app.wsgi:application`): the module's file or package
+    // directory, found from WorkingDir as sys.path[0] finds it.
+    let module = value.split(':').next().unwrap_or("");
+    let ident = |p: &str| {
+        p.chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+            && p.chars().all(|c| c.is_alphanumeric() || c == '_')
+    };
+    let file_like = module.rsplit_once('.').is_some_and(|(_, ext)| {
+        matches!(
+            ext,
+            "py" | "js"
+                | "mjs"
+                | "cjs"
+                | "ts"
+                | "jar"
+                | "rb"
+                | "pl"
+                | "sh"
+                | "php"
+                | "lua"
+                | "json"
+                | "toml"
+                | "yaml"
+                | "yml"
+                | "conf"
+                | "cfg"
+                | "ini"
+                | "txt"
+        )
+    });
+    if !module.is_empty() && !file_like && module.split('.').all(ident) {
+        let path = module.replace('.', "/");
+        out.push(format!("{path}.py"));
+        out.push(path);
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 impl State<'_> {
@@ -504,6 +545,15 @@ mod tests {
         assert_eq!(candidates("--config=/etc/app.toml"), ["/etc/app.toml"]);
         assert!(candidates("-g").is_empty());
         assert_eq!(candidates("app.jar:lib/*"), ["app.jar", "lib"]);
+        assert_eq!(
+            candidates("main:app"),
+            ["app", "main", "main.py"],
+            "a module:attribute names main.py"
+        );
+        assert_eq!(
+            candidates("app.wsgi:application"),
+            ["app.wsgi", "app/wsgi", "app/wsgi.py", "application"]
+        );
         assert_eq!(join("/app", "./src/../main.py"), "/app/main.py");
         assert_eq!(join("/app", "/etc/x"), "/etc/x");
     }
