@@ -71,6 +71,7 @@ codes! {
     HealthcheckShellNotKept = "healthcheck-shell-not-kept", Error, true, "the HEALTHCHECK needs a shell the profile leaves out: the container would never be healthy";
     HealthcheckNotFound = "healthcheck-not-found", Error, true, "the program the HEALTHCHECK runs is not in the image";
     PackageScriptNotFound = "package-script-not-found", Error, true, "a package-script runner (npm start) names a script the app's package.json lacks";
+    ProgramNamesShell = "program-names-shell", Info, false, "a program the container starts names /bin/sh in its strings: it may run shell commands";
     EntrypointWrapper = "entrypoint-wrapper", Warning, false, "the entrypoint is a pass-through wrapper script (exec \"$@\")";
     EntrypointNotFound = "entrypoint-not-found", Error, true, "the program the command names is not in the image";
     EntrypointNotExecutable = "entrypoint-not-executable", Error, false, "the entrypoint is neither ELF nor a #! script";

@@ -435,6 +435,7 @@ pub fn trace(
                 compiled_done = true;
                 for p in &launched {
                     new |= compiled_in(&mut st, rules, p);
+                    names_shell(&mut st, p);
                 }
             }
         }
@@ -495,6 +496,33 @@ pub fn trace(
         ));
     }
     Ok(st.t)
+}
+
+/// A program the container starts whose own strings name /bin/sh may run
+/// shell commands (system(3), popen(3), a spawn through a shell): a hint,
+/// not proof, said at info for when the slimmed image has no shell.
+fn names_shell(st: &mut State, program: &str) {
+    let base = program.rsplit('/').next().unwrap_or("");
+    if SHELLS.contains(&base) {
+        return;
+    }
+    let Some(strings) = st.strings_of(program) else {
+        return;
+    };
+    if let Some(sh) = ["/bin/sh", "/bin/bash", "/usr/bin/sh"]
+        .iter()
+        .find(|s| strings.contains(**s))
+    {
+        st.t.diagnostics.push(Diagnostic::new(
+            Code::ProgramNamesShell,
+            Some(program),
+            format!(
+                "{program} names {sh} in its strings: it may run shell commands (system(3), \
+                 popen(3), a spawn through a shell), which fail where the image has no shell; \
+                 if it does, keep one (--keep {sh})"
+            ),
+        ));
+    }
 }
 
 /// A package-script runner as the program (`npm start`): the script it runs
