@@ -17,7 +17,7 @@ best() {
 }
 echo "| image | analyze, old | analyze, new | new / old |"
 echo "| --- | ---: | ---: | ---: |"
-for n in nginx curl python3 jre app-flask app-node; do
+for n in nginx curl python3 jre app-flask app-node app-java modules; do
     img=$fix/$n.oci.tar
     [ -e "$img" ] || img=$fix/$n.oci
     [ -e "$img" ] || continue

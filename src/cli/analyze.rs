@@ -306,7 +306,7 @@ fn print_human(o: &mut impl Write, r: &Report) -> std::io::Result<()> {
         let runs = match (&c.healthcheck_runs, h.test.first().map(String::as_str)) {
             (_, Some("NONE")) => "disabled".to_string(),
             (Some(p), _) => format!("runs {p}"),
-            (None, _) => "runs NOTHING FOUND in the image".to_string(),
+            (None, _) => "its program is NOT FOUND in the image".to_string(),
         };
         writeln!(
             o,
