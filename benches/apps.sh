@@ -10,7 +10,9 @@ trap 'rm -rf "$out"' EXIT
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 echo "| app | rewrite | fat, uncompressed | fat, gzip | slim, uncompressed | slim, gzip | regular files | shells | package managers |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-for spec in "svc:--entrypoint=" "flask:" "node:--entrypoint=" "java:" "go:"; do
+for spec in "svc:--entrypoint=" "flask:" "node:--entrypoint=" "java:" "go:" "venv:" \
+    'npm:--entrypoint=["node","server.js"]' 'health:--healthcheck=["CMD","curl","-fsS","http://localhost:8082/"]' \
+    "javafont:"; do
     name=${spec%%:*} opt=${spec#*:}
     src=$fix/app-$name.oci
     [ -d "$src" ] || { echo "apps.sh: $src missing (fixtures/make-app.sh $fix $name)" >&2; continue; }

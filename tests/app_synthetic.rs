@@ -551,3 +551,32 @@ fn a_python_module_argument_names_its_file_from_workdir() {
         Some("command-line")
     );
 }
+
+#[test]
+fn lua_modules_on_its_search_path_come_with_the_interpreter() {
+    let d = tempfile::tempdir().unwrap();
+    let lua = elf();
+    let mut img = Img::new(vec![(
+        tar_of(&[
+            E::Exec("usr/bin/lua5.4", &lua),
+            E::File("usr/share/lua/5.4/inspect.lua", b"return {}"),
+            E::File("usr/lib/x86_64-linux-gnu/lua/5.4/lpeg.so", &lua),
+            E::File("app/main.lua", b"require 'inspect'"),
+            E::File("usr/share/other/unrelated.lua", b""),
+        ]),
+        Comp::Gzip,
+    )]);
+    img.entrypoint = vec!["lua5.4".into(), "main.lua".into()];
+    img.workdir = "/app".into();
+    let r = analyze_json(&layout(&d.path().join("a"), &img), &[]);
+    assert_eq!(
+        kept_for(&r, "/usr/share/lua/5.4/inspect.lua").as_deref(),
+        Some("rule")
+    );
+    assert_eq!(
+        kept_for(&r, "/usr/lib/x86_64-linux-gnu/lua/5.4/lpeg.so").as_deref(),
+        Some("rule")
+    );
+    assert_eq!(kept_for(&r, "/usr/share/other/unrelated.lua"), None);
+    assert!(r["projected"]["by_rule"]["lua-path"].as_u64().unwrap() >= 2);
+}
