@@ -580,3 +580,61 @@ fn lua_modules_on_its_search_path_come_with_the_interpreter() {
     assert_eq!(kept_for(&r, "/usr/share/other/unrelated.lua"), None);
     assert!(r["projected"]["by_rule"]["lua-path"].as_u64().unwrap() >= 2);
 }
+
+#[test]
+fn a_package_script_is_read_from_package_json_and_its_bin_programs_named_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let node = elf();
+    let img_with = |cmd: &[&str]| {
+        let mut img = Img::new(vec![(
+            tar_of(&[
+                E::Exec("usr/local/bin/node", &node),
+                E::Exec(
+                    "usr/local/lib/node_modules/npm/bin/npm-cli.js",
+                    b"#!/usr/bin/env node\n",
+                ),
+                E::Symlink(
+                    "usr/local/bin/npm",
+                    "../lib/node_modules/npm/bin/npm-cli.js",
+                ),
+                E::File(
+                    "app/package.json",
+                    br#"{"scripts":{"start":"next start -p 3000"}}"#,
+                ),
+                E::Exec(
+                    "app/node_modules/next/dist/bin/next",
+                    b"#!/usr/bin/env node\n",
+                ),
+                E::Symlink("app/node_modules/.bin/next", "../next/dist/bin/next"),
+            ]),
+            Comp::Gzip,
+        )]);
+        img.entrypoint = Vec::new();
+        img.cmd = cmd.iter().map(|s| s.to_string()).collect();
+        img.workdir = "/app".into();
+        img
+    };
+    let refusal = |img: &Img, name: &str| -> String {
+        let src = layout(&d.path().join(name), img);
+        let out = d.path().join(format!("{name}.tar"));
+        let o = slim(&["rewrite", "-q", &src, "-o", out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(!out.exists());
+        stderr(&o)
+    };
+    let err = refusal(&img_with(&["npm", "start"]), "start");
+    assert!(
+        err.contains(r#"--entrypoint '["/app/node_modules/.bin/next","start","-p","3000"]'"#),
+        "{err}"
+    );
+    assert!(
+        err.contains("scripts.start of /app/package.json (`next start -p 3000`)"),
+        "{err}"
+    );
+    let err = refusal(&img_with(&["npm", "run", "build"]), "build");
+    assert!(
+        err.contains("scripts.build of /app/package.json, which has none")
+            && err.contains("[package-script-not-found]"),
+        "{err}"
+    );
+}

@@ -558,13 +558,22 @@ fn package_script(
     let shown = opts.argv.join(" ");
     let pkg = format!("{}/package.json", ps.dir.trim_end_matches('/'));
     if ps.commands.is_empty() {
-        st.t.diagnostics.push(Diagnostic::new(
-            Code::PackageScriptNotFound,
-            Some(&pkg),
-            format!(
+        let has_pkg = st.layers.tree.get(pkg.trim_start_matches('/')).is_some();
+        let message = match has_pkg {
+            true => format!(
                 "`{shown}` runs {} of {pkg}, which has none: {runner} would exit at once",
                 ps.what
             ),
+            false => format!(
+                "`{shown}` reads package.json from {} or a directory above it, and the image has \
+                 none there: {runner} would exit at once (is WorkingDir the app's directory?)",
+                ps.dir
+            ),
+        };
+        st.t.diagnostics.push(Diagnostic::new(
+            Code::PackageScriptNotFound,
+            Some(&pkg),
+            message,
         ));
         return Ok(None);
     }

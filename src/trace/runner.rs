@@ -96,7 +96,8 @@ fn prefix(args: &[String]) -> Option<&str> {
 /// What `runner args…` run from `workdir` runs: the package.json found from
 /// the directory up (as npm finds its prefix), read with `read`, its script
 /// and the pre/post lifecycle scripts npm runs around it. None when the
-/// command is no package-script run; a missing script is an empty `commands`.
+/// command is no package-script run; a missing script (or package.json) is
+/// an empty `commands`.
 pub fn package_script(
     runner: &str,
     args: &[String],
@@ -109,18 +110,28 @@ pub fn package_script(
         Some(p) => crate::rules::normalize(&format!("{}/{p}", workdir.trim_end_matches('/'))),
         None => workdir.to_string(),
     };
-    let mut dir = if start.is_empty() {
+    let start = if start.is_empty() {
         "/".to_string()
     } else {
         start
     };
+    let mut dir = start.clone();
     let (dir, pkg) = loop {
         let path = format!("{}/package.json", dir.trim_end_matches('/'));
         if let Some(v) = read(&path).and_then(|b| serde_json::from_slice::<Value>(&b).ok()) {
             break (dir, v);
         }
         if dir == "/" {
-            return None;
+            // No package.json from there up: the runner fails, whatever it runs.
+            return Some(PackageScript {
+                runner: runner.into(),
+                what: match exec {
+                    true => format!("{runner} exec"),
+                    false => format!("scripts.{name}"),
+                },
+                dir: start,
+                commands: Vec::new(),
+            });
         }
         dir = match dir.rsplit_once('/') {
             Some(("", _)) | None => "/".into(),
@@ -230,7 +241,8 @@ mod tests {
             .commands
             .is_empty());
         assert_eq!(run("npm", &["install"], "/app", &fs), None);
-        assert_eq!(run("npm", &["start"], "/elsewhere", &BTreeMap::new()), None);
+        let none = run("npm", &["start"], "/elsewhere", &BTreeMap::new()).unwrap();
+        assert!(none.commands.is_empty(), "no package.json: nothing runs");
     }
 
     #[test]
