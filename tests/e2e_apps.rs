@@ -610,4 +610,27 @@ fn modules_on_a_runtimes_search_path_come_with_it() {
     distroless(&image);
     let (ok, out) = run_image(&image);
     assert!(ok && out.contains("Hi gem"), "{out}");
+
+    // php-mbstring: an extension .so and the conf.d ini that loads it.
+    let php = r#"["php","-r","echo mb_strtoupper(\"h\\u{e9}llo\"), PHP_EOL;"]"#;
+    let a = analyze_json(src, &["--entrypoint", php]);
+    let kept: Vec<&str> = a["projected"]["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        kept.iter().any(|p| p.ends_with("/mbstring.so")),
+        "mbstring.so not kept"
+    );
+    assert!(
+        kept.iter()
+            .any(|p| p.ends_with("/cli/conf.d/20-mbstring.ini")),
+        "the ini that loads it not kept"
+    );
+    let (_d3, image, _) = rewrite(src, &["--entrypoint", php]);
+    distroless(&image);
+    let (ok, out) = run_image(&image);
+    assert!(ok && out.contains("HÉLLO"), "{out}");
 }
