@@ -406,6 +406,11 @@ fn node_native_addons_node_path_and_npm_start() {
         ),
         E::File("usr/lib/x86_64-linux-gnu/libz9.so.1", &lib),
         E::File("opt/node_libs/shared.js", b""),
+        E::File(
+            "usr/src/app/package.json",
+            br#"{"scripts":{"start":"node server.js"}}"#,
+        ),
+        E::Exec("bin/sh", &node),
     ];
     let mut img = Img::new(vec![(tar_of(&entries), Comp::Gzip)]);
     img.entrypoint = vec!["node".into(), "server.js".into()];
@@ -435,11 +440,22 @@ fn node_native_addons_node_path_and_npm_start() {
     assert!(!image_paths(&out)
         .iter()
         .any(|p| p.contains("node_modules/npm")));
-    // … unless the command runs it (`npm start`).
+    // … unless the command runs it (`npm start`, which runs its script
+    // through sh: refused unless the shell is kept).
     img.entrypoint = vec!["npm".into(), "start".into()];
     let src = layout(&d.path().join("b"), &img);
     let out = d.path().join("p.tar");
-    ok(slim(&["rewrite", "-q", &src, "-o", out.to_str().unwrap()]));
+    let o = slim(&["rewrite", "-q", &src, "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    ok(slim(&[
+        "rewrite",
+        "-q",
+        &src,
+        "-o",
+        out.to_str().unwrap(),
+        "--keep",
+        "/bin/sh",
+    ]));
     let paths = image_paths(&out);
     for p in [
         "/usr/local/bin/npm",
