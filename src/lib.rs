@@ -18,6 +18,7 @@ pub mod progress;
 pub mod registry;
 pub mod rewrite;
 pub mod rules;
+pub mod run;
 pub mod sbom;
 pub mod tmp;
 pub mod trace;

@@ -1,0 +1,92 @@
+//! The rootfs of a runtime bundle unpacked from an image's merged tree
+//! (src/run): content, modes, owners, hardlinks and links as the image has
+//! them, and nothing written outside the root whatever the image holds.
+
+mod common;
+use common::*;
+use slim::image::{ImageRef, Layers};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+fn layers_of(dir: &Path, img: &Img) -> Layers {
+    oci_layout(dir, img, "v1");
+    let image =
+        slim::image::open(&ImageRef::parse(&dir.display().to_string()).unwrap(), None).unwrap();
+    slim::image::read_layers(&image, &slim::progress::Silent).unwrap()
+}
+
+#[test]
+fn the_merged_tree_is_written_as_the_image_has_it() {
+    let d = tempfile::tempdir().unwrap();
+    let img = Img::new(vec![
+        (
+            tar_of(&[
+                E::Dir("etc"),
+                E::File("etc/old.conf", b"gone"),
+                E::Exec("bin/app", b"#!/bin/app\n"),
+                E::File("usr/share/data.txt", b"payload"),
+                E::Hardlink("usr/share/same.txt", "usr/share/data.txt"),
+                E::Symlink("usr/share/link", "data.txt"),
+            ]),
+            Comp::Gzip,
+        ),
+        (
+            // A later layer deletes a file (whiteout) and adds another.
+            tar_of(&[
+                E::File("etc/.wh.old.conf", b""),
+                E::File("etc/new.conf", b"x=1"),
+            ]),
+            Comp::Gzip,
+        ),
+    ]);
+    let layers = layers_of(&d.path().join("img"), &img);
+    let root = d.path().join("rootfs");
+    std::fs::create_dir(&root).unwrap();
+    let u = slim::run::unpack(&layers.tree, &layers, &root, false).unwrap();
+    assert_eq!((u.hardlinks, u.symlinks), (1, 1), "{u:?}");
+    assert_eq!(
+        std::fs::read(root.join("usr/share/data.txt")).unwrap(),
+        b"payload"
+    );
+    assert_eq!(std::fs::read(root.join("etc/new.conf")).unwrap(), b"x=1");
+    assert!(!root.join("etc/old.conf").exists(), "whited out");
+    let m = std::fs::metadata(root.join("bin/app")).unwrap();
+    assert_eq!(m.permissions().mode() & 0o777, 0o755);
+    let ino = |p: &str| std::fs::metadata(root.join(p)).unwrap().ino();
+    assert_eq!(
+        ino("usr/share/same.txt"),
+        ino("usr/share/data.txt"),
+        "a hardlink stays one inode"
+    );
+    assert_eq!(
+        std::fs::read_link(root.join("usr/share/link")).unwrap(),
+        Path::new("data.txt")
+    );
+    // The tree's walk (the same as `slim ls`) and the disk agree.
+    assert_same_tree(
+        "rootfs",
+        &walk_rootfs(&root),
+        &slim_tree(d.path().join("img").to_str().unwrap()),
+    );
+}
+
+#[test]
+fn a_link_planted_to_escape_the_root_is_never_written_through() {
+    let d = tempfile::tempdir().unwrap();
+    let outside = d.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let target = outside.display().to_string();
+    // `etc` is a symlink out of the root in one layer; a later layer adds etc/passwd.
+    let img = Img::new(vec![
+        (tar_of(&[E::Symlink("etc", &target)]), Comp::Gzip),
+        (tar_of(&[E::File("etc/passwd", b"pwned")]), Comp::Gzip),
+    ]);
+    let layers = layers_of(&d.path().join("img"), &img);
+    let root = d.path().join("rootfs");
+    std::fs::create_dir(&root).unwrap();
+    let _ = slim::run::unpack(&layers.tree, &layers, &root, false);
+    assert!(
+        std::fs::read_dir(&outside).unwrap().next().is_none(),
+        "nothing written outside the root"
+    );
+}
