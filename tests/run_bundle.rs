@@ -90,3 +90,87 @@ fn a_link_planted_to_escape_the_root_is_never_written_through() {
         "nothing written outside the root"
     );
 }
+
+fn nginx_layers() -> Layers {
+    let p = fixtures().join("nginx.oci");
+    require_fixture(
+        &p,
+        &format!("fixtures/make-fixtures.sh {} nginx", fixtures().display()),
+    );
+    let image =
+        slim::image::open(&ImageRef::parse(&p.display().to_string()).unwrap(), None).unwrap();
+    slim::image::read_layers(&image, &slim::progress::Silent).unwrap()
+}
+
+fn process(args: &[&str]) -> slim::run::container::Process {
+    slim::run::container::Process {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        env: vec!["PATH=/usr/sbin:/usr/bin:/sbin:/bin".into()],
+        cwd: "/".into(),
+        uid: 0,
+        gid: 0,
+    }
+}
+
+#[test]
+fn a_real_image_runs_under_runc_bounded_and_leaves_nothing() {
+    need("runc");
+    let layers = nginx_layers();
+    let parent = tempfile::tempdir().unwrap();
+    let limits = slim::run::container::Limits::default();
+    let runtime = slim::run::container::find_runtime(None).unwrap();
+    // nginx -v, as the image would run it; its network is loopback only.
+    let b = slim::run::Bundle::new(
+        &layers.tree,
+        &layers,
+        parent.path(),
+        &process(&[
+            "/bin/sh",
+            "-c",
+            "nginx -v; cat /sys/class/net/*/address | sort -u; cat /etc/hostname",
+        ]),
+        &limits,
+    )
+    .unwrap();
+    let f =
+        slim::run::container::run(&runtime, b.path(), "slim-test-nginx", limits.timeout).unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&f.stdout),
+        String::from_utf8_lossy(&f.stderr),
+    );
+    assert_eq!(f.code, Some(0), "{out}{err}");
+    assert!(err.contains("nginx version"), "{err}");
+    assert!(out.contains("slim-probe"), "hostname: {out}");
+    // Only the loopback interface: its address is all zeros.
+    assert_eq!(out.lines().next(), Some("00:00:00:00:00:00"), "{out}");
+    drop(b);
+    // A command that outlives its deadline is killed and deleted.
+    let short = std::time::Duration::from_secs(1);
+    let b = slim::run::Bundle::new(
+        &layers.tree,
+        &layers,
+        parent.path(),
+        &process(&["sleep", "30"]),
+        &limits,
+    )
+    .unwrap();
+    let f = slim::run::container::run(&runtime, b.path(), "slim-test-sleep", short).unwrap();
+    assert!(f.timed_out && f.code.is_none(), "{f:?}");
+    assert!(
+        f.elapsed < std::time::Duration::from_secs(10),
+        "{:?}",
+        f.elapsed
+    );
+    let list = std::process::Command::new(&runtime)
+        .args(["list", "-q"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&list.stdout).contains("slim-test-"),
+        "a container was left behind"
+    );
+    let kept = b.path().to_path_buf();
+    drop(b);
+    assert!(!kept.exists(), "the bundle is removed");
+    assert!(std::fs::read_dir(parent.path()).unwrap().next().is_none());
+}

@@ -150,3 +150,90 @@ pub fn unpack(
     }
     Ok(out)
 }
+
+pub mod container;
+
+/// A runtime bundle in a private temporary directory (mode 0700): `rootfs/`
+/// unpacked from a tree, `etc/` with the files the runtime provides, and
+/// `config.json`. Removed on drop, and by the signal-time sweep.
+pub struct Bundle {
+    pub dir: tempfile::TempDir,
+}
+
+impl Bundle {
+    /// Unpacks `tree` (as root: with the image's owners) and writes the
+    /// config for `process` under `limits`.
+    pub fn new(
+        tree: &Tree,
+        content: &dyn Content,
+        parent: &Path,
+        process: &container::Process,
+        limits: &container::Limits,
+    ) -> Result<Bundle, Error> {
+        let dir = crate::tmp::dir_in(parent).map_err(io_err(parent))?;
+        let d = dir.path();
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).map_err(io_err(d))?;
+        let rootfs = d.join("rootfs");
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&rootfs)
+            .map_err(io_err(&rootfs))?;
+        let root = is_root();
+        unpack(tree, content, &rootfs, root)?;
+        let etc = d.join("etc");
+        std::fs::create_dir(&etc).map_err(io_err(&etc))?;
+        for (name, text) in [
+            (
+                "hosts",
+                "127.0.0.1\tlocalhost slim-probe\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+            ),
+            ("hostname", "slim-probe\n"),
+            ("resolv.conf", "nameserver 127.0.0.1\n"),
+        ] {
+            let p = etc.join(name);
+            std::fs::write(&p, text).map_err(io_err(&p))?;
+            // The bind targets must be plain files in the rootfs (checked
+            // without following links: the image's /etc may be one).
+            let retc = rootfs.join("etc");
+            match std::fs::symlink_metadata(&retc) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return Err(Error::Escape("etc".into())),
+                Err(_) => std::fs::DirBuilder::new()
+                    .mode(0o755)
+                    .create(&retc)
+                    .map_err(io_err(&retc))?,
+            }
+            let target = retc.join(name);
+            match std::fs::symlink_metadata(&target) {
+                Ok(m) if m.is_file() => {}
+                Ok(m) if m.file_type().is_symlink() => {
+                    std::fs::remove_file(&target).map_err(io_err(&target))?;
+                    std::fs::write(&target, "").map_err(io_err(&target))?;
+                }
+                Ok(_) => return Err(Error::Escape(format!("etc/{name}"))),
+                Err(_) => std::fs::write(&target, "").map_err(io_err(&target))?,
+            }
+        }
+        let spec = container::spec(process, limits, &etc);
+        let cfg = d.join("config.json");
+        std::fs::write(&cfg, serde_json::to_vec_pretty(&spec).expect("JSON"))
+            .map_err(io_err(&cfg))?;
+        Ok(Bundle { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Whether this process runs as root (reads /proc/self/status: no libc call).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
