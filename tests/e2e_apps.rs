@@ -37,6 +37,17 @@ fn rewrite(src: &str, extra: &[&str]) -> (tempfile::TempDir, PathBuf, Value) {
     (d, out, plan)
 }
 
+/// The reason an `analyze --format json` report keeps `path` for (null when not kept).
+fn kept_reason(report: &Value, path: &str) -> Value {
+    report["projected"]["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["path"] == path)
+        .map(|k| k["reason"].clone())
+        .unwrap_or(Value::Null)
+}
+
 /// Runs the image under runc and fetches `url` from inside its network namespace.
 fn serves(image: &Path, url: &str, expect: &str) {
     need("runc");
@@ -384,16 +395,7 @@ fn a_shell_form_healthcheck_is_refused_and_each_way_out_keeps_a_working_check() 
     // The exec form it suggests: curl is traced (reason healthcheck) and runs.
     let exec_form = r#"["CMD","curl","-fsS","http://localhost:8082/"]"#;
     let a = analyze_json(&src, &["--healthcheck", exec_form]);
-    let curl = a["projected"]["kept"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["path"] == "/usr/bin/curl")
-        .cloned();
-    assert_eq!(
-        curl.map(|k| k["reason"]["kind"].clone()),
-        Some(Value::from("healthcheck"))
-    );
+    assert_eq!(kept_reason(&a, "/usr/bin/curl")["kind"], "healthcheck");
     assert_eq!(a["config"]["healthcheck_runs"], "/usr/bin/curl");
     let (_d1, image, _) = rewrite(&src, &["--healthcheck", exec_form]);
     let cfg = raw_config(&image);
@@ -529,14 +531,7 @@ fn a_venv_console_script_keeps_the_venv_python_imports_from() {
 fn java_code_that_draws_text_gets_the_fontconfig_its_jre_dlopens() {
     let src = app("javafont");
     let a = analyze_json(&src, &[]);
-    let kept = |path: &str| {
-        a["projected"]["kept"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|k| k["path"] == path)
-            .map(|k| k["reason"].clone())
-    };
+    let kept = |path: &str| Some(kept_reason(&a, path)).filter(|r| !r.is_null());
     let fc = kept("/usr/lib/x86_64-linux-gnu/libfontconfig.so.1").expect("libfontconfig kept");
     assert_eq!(fc["kind"], "dlopen-soname", "{fc}");
     assert_eq!(fc["name"], "libfontconfig.so.1");
@@ -576,15 +571,7 @@ fn modules_on_a_runtimes_search_path_come_with_it() {
     );
     let src = src.to_str().unwrap();
     let a = analyze_json(src, &[]);
-    let reason = |a: &Value, path: &str| {
-        a["projected"]["kept"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|k| k["path"] == path)
-            .map(|k| k["reason"].clone())
-            .unwrap_or(Value::Null)
-    };
+    let reason = kept_reason;
     let xs = reason(
         &a,
         "/usr/lib/x86_64-linux-gnu/perl5/5.36/auto/JSON/XS/XS.so",

@@ -129,7 +129,7 @@ impl State<'_> {
     }
 
     /// Keeps a directory's whole tree (less VCS metadata) for `reason`.
-    fn keep_tree(&mut self, dir: &str, reason: &Reason) -> bool {
+    pub(super) fn keep_tree(&mut self, dir: &str, reason: &Reason) -> bool {
         let key = dir.trim_start_matches('/').to_string();
         let paths: Vec<String> = self
             .layers

@@ -171,28 +171,16 @@ pub(super) fn keep_prefix(st: &mut State, invoked: &str, env: &[String]) -> bool
                     vec![t]
                 };
                 for d in dirs {
-                    new |= keep_tree(st, &d, &reason);
+                    if layers
+                        .tree
+                        .get(d.trim_start_matches('/'))
+                        .is_some_and(|n| n.is_dir())
+                    {
+                        new |= st.keep_tree(&d, &reason);
+                    }
                 }
             }
         }
-    }
-    new
-}
-
-fn keep_tree(st: &mut State, dir: &str, reason: &Reason) -> bool {
-    let key = dir.trim_start_matches('/').to_string();
-    if !st.layers.tree.get(&key).is_some_and(|n| n.is_dir()) {
-        return false;
-    }
-    let paths: Vec<String> = st
-        .layers
-        .tree
-        .subtree(&key)
-        .map(|(p, _)| format!("/{p}"))
-        .collect();
-    let mut new = st.keep(dir, reason.clone());
-    for p in paths {
-        new |= st.keep(&p, reason.clone());
     }
     new
 }
