@@ -43,6 +43,73 @@ pub struct Report {
     /// program writes there (filled by the caller, from the plan).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owned_by_user: Option<Vec<String>>,
+    /// With probes: how each ended on the image, and (`--probe`) what the
+    /// container opened that the static trace did not reach (filled by the caller).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probes: Option<Probes>,
+}
+
+/// The probes' run on the image, for the report.
+#[derive(Debug, Serialize)]
+pub struct Probes {
+    #[serde(flatten)]
+    pub run: crate::run::probe::Report,
+    /// How many image files the container opened (`--probe`).
+    pub observed: usize,
+    /// Those the static trace did not keep: kept for `observed` alone. The
+    /// data a rule could learn from.
+    pub observed_only: Vec<ObservedOnly>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ObservedOnly {
+    pub path: String,
+    pub probe: String,
+}
+
+impl Probes {
+    /// The report of `run` over `trace` (traced with its observations).
+    pub fn new(run: crate::run::probe::Report, trace: &crate::trace::Trace) -> Probes {
+        let observed_only = trace
+            .kept
+            .iter()
+            .filter_map(|(p, r)| match r {
+                crate::trace::Reason::Observed { probe } => Some(ObservedOnly {
+                    path: p.clone(),
+                    probe: probe.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        Probes {
+            observed: run.observed.len(),
+            run,
+            observed_only,
+        }
+    }
+}
+
+/// Runs `probes` on the image as the container would run it (`opts`'
+/// command overrides applied), observing what it opens when
+/// `settings.observe`.
+pub fn probe(
+    image: &Image,
+    layers: &Layers,
+    opts: &Options,
+    probes: &[crate::run::probe::Probe],
+    settings: &crate::run::probe::Settings,
+) -> Result<crate::run::probe::Report, crate::run::probe::Error> {
+    let config: serde_json::Value =
+        serde_json::from_slice(&image.config_raw).unwrap_or(serde_json::Value::Null);
+    let (mut command, cmd) = opts.command(image);
+    command.extend(cmd);
+    let subject = crate::run::probe::Subject {
+        tree: &layers.tree,
+        content: layers,
+        config: &config,
+        command,
+    };
+    crate::run::probe::run(&subject, probes, settings)
 }
 
 /// The slimmed image slim would make: what the trace keeps.
@@ -86,6 +153,8 @@ pub struct Options {
     /// Replaces the image's HEALTHCHECK test (`--healthcheck`): `Some(None)`
     /// removes it, `Some(Some(test))` is a new `["CMD", …]`/`["CMD-SHELL", …]`.
     pub healthcheck: Option<Option<Vec<String>>>,
+    /// Image paths a probe saw the container open (`--probe`) → the probe.
+    pub observed: BTreeMap<String, String>,
 }
 
 impl Options {
@@ -216,6 +285,7 @@ pub fn run_trace(
         keep: opts.keep.clone(),
         keep_packages: opts.keep_packages.clone(),
         healthcheck: opts.healthcheck(image).unwrap_or_default(),
+        observed: opts.observed.clone(),
     };
     crate::trace::trace(layers, catalog, &opts.rules, &topts).map_err(|e| Error::Resolve {
         what: "entrypoint".into(),
@@ -542,5 +612,6 @@ pub fn analyze(
         diagnostics,
         licenses: None,
         owned_by_user: None,
+        probes: None,
     })
 }

@@ -62,6 +62,8 @@ pub enum Error {
     Config(#[from] plan::config::Error),
     #[error(transparent)]
     Write(#[from] write::Error),
+    #[error(transparent)]
+    Probe(#[from] crate::run::probe::Error),
 }
 
 fn list(d: &[Diagnostic]) -> String {
@@ -124,6 +126,68 @@ pub fn prepare(image: &Image, layers: &Layers, opts: &Options) -> Result<Rewrite
 }
 
 impl Rewrite {
+    /// The slimmed image's config as the image-spec has it, before its
+    /// rootfs is known: the command, Env, User and WorkingDir it runs with.
+    pub fn config(&self, image: &Image, opts: &Options) -> Result<Vec<u8>, Error> {
+        let plan = &self.plan;
+        let exists = |p: &str| {
+            plan.tree
+                .resolve(p, true)
+                .ok()
+                .and_then(|r| plan.tree.get(&r.path).map(|n| n.is_file()))
+                .unwrap_or(false)
+        };
+        let a = &opts.analyze;
+        let command = (a.entrypoint.is_some() || a.cmd.is_some()).then(|| a.command(image));
+        Ok(plan::config::slim_config(
+            &image.config_raw,
+            &opts.profile,
+            opts.nonroot,
+            command.as_ref(),
+            a.healthcheck.as_ref(),
+            &exists,
+        )?)
+    }
+
+    /// Runs `probes` on the slimmed image, unpacked from the plan (never observed).
+    pub fn probe(
+        &self,
+        image: &Image,
+        layers: &Layers,
+        opts: &Options,
+        probes: &[crate::run::probe::Probe],
+        settings: &crate::run::probe::Settings,
+    ) -> Result<crate::run::probe::Report, Error> {
+        let raw = self.config(image, opts)?;
+        let config: serde_json::Value =
+            serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null);
+        let words = |k: &str| -> Vec<String> {
+            config["config"][k]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|w| w.as_str().map(String::from))
+                .collect()
+        };
+        let mut command = words("Entrypoint");
+        command.extend(words("Cmd"));
+        let content = plan::PlanContent {
+            plan: &self.plan,
+            layers,
+        };
+        let subject = crate::run::probe::Subject {
+            tree: &self.plan.tree,
+            content: &content,
+            config: &config,
+            command,
+        };
+        let settings = crate::run::probe::Settings {
+            observe: false,
+            ..settings.clone()
+        };
+        Ok(crate::run::probe::run(&subject, probes, &settings)?)
+    }
+
     /// The findings worth saying, trace's then plan's: warnings and errors
     /// (a shell the plan accepted was kept on purpose: not said).
     pub fn problems(&self) -> impl Iterator<Item = &Diagnostic> {
@@ -192,23 +256,7 @@ impl Rewrite {
                 i,
             )?);
         }
-        let exists = |p: &str| {
-            plan.tree
-                .resolve(p, true)
-                .ok()
-                .and_then(|r| plan.tree.get(&r.path).map(|n| n.is_file()))
-                .unwrap_or(false)
-        };
-        let a = &opts.analyze;
-        let command = (a.entrypoint.is_some() || a.cmd.is_some()).then(|| a.command(image));
-        let config = plan::config::slim_config(
-            &image.config_raw,
-            &opts.profile,
-            opts.nonroot,
-            command.as_ref(),
-            a.healthcheck.as_ref(),
-            &exists,
-        )?;
+        let config = self.config(image, opts)?;
         let kept: u64 = plan.kept.values().map(|c| c.bytes).sum();
         let files: usize = plan.kept.values().map(|c| c.files).sum();
         let what = format!(

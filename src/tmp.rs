@@ -29,6 +29,46 @@ fn unnamed(e: io::Error) -> io::Error {
     }
 }
 
+/// What a signal must undo before the temporary paths can go: a container
+/// still running (deleted with its runtime), a mount in a bundle (detached).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undo {
+    Container { runtime: PathBuf, id: String },
+    Mount(PathBuf),
+}
+
+static UNDO: Mutex<Vec<Undo>> = Mutex::new(Vec::new());
+
+/// Records `u` for [`cleanup`], until [`forget`] says it is done.
+pub fn remember_undo(u: Undo) {
+    if let Ok(mut v) = UNDO.lock() {
+        v.push(u);
+    }
+}
+
+/// `u` was undone in the ordinary way: nothing left for a signal to do.
+pub fn forget(u: &Undo) {
+    if let Ok(mut v) = UNDO.lock() {
+        v.retain(|x| x != u);
+    }
+}
+
+fn undo(u: &Undo) {
+    match u {
+        Undo::Container { runtime, id } => {
+            let _ = std::process::Command::new(runtime)
+                .args(["delete", "--force", id])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        Undo::Mount(p) => {
+            let _ = crate::run::sys::unmount(p);
+        }
+    }
+}
+
 fn remember(p: &Path) {
     if let Ok(mut v) = LIVE.lock() {
         v.push(p.to_path_buf());
@@ -60,6 +100,14 @@ pub fn dir_in(dir: &Path) -> io::Result<tempfile::TempDir> {
 /// Removes every temporary entry this process made that is still there.
 /// Called from the signal handler: best effort, never panics.
 pub fn cleanup() {
+    let undos = match UNDO.lock() {
+        Ok(mut v) => std::mem::take(&mut *v),
+        Err(p) => std::mem::take(&mut *p.into_inner()),
+    };
+    // Containers first (they hold the mounts), newest first.
+    for u in undos.iter().rev() {
+        undo(u);
+    }
     let paths = match LIVE.lock() {
         Ok(mut v) => std::mem::take(&mut *v),
         Err(p) => std::mem::take(&mut *p.into_inner()),

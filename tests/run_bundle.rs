@@ -109,6 +109,7 @@ fn process(args: &[&str]) -> slim::run::container::Process {
         cwd: "/".into(),
         uid: 0,
         gid: 0,
+        additional_gids: Vec::new(),
     }
 }
 
@@ -173,4 +174,49 @@ fn a_real_image_runs_under_runc_bounded_and_leaves_nothing() {
     drop(b);
     assert!(!kept.exists(), "the bundle is removed");
     assert!(std::fs::read_dir(parent.path()).unwrap().next().is_none());
+}
+
+#[test]
+fn an_http_probe_answers_from_the_containers_own_network_and_opens_are_observed() {
+    need("runc");
+    let p = fixtures().join("nginx.oci");
+    let layers = nginx_layers();
+    let image =
+        slim::image::open(&ImageRef::parse(&p.display().to_string()).unwrap(), None).unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&image.config_raw).unwrap();
+    let parent = tempfile::tempdir().unwrap();
+    let settings = slim::run::probe::Settings {
+        runtime: slim::run::container::find_runtime(None).unwrap(),
+        timeout: std::time::Duration::from_secs(20),
+        limits: slim::run::container::Limits::default(),
+        observe: true,
+        parent: parent.path().to_path_buf(),
+    };
+    let subject = slim::run::probe::Subject {
+        tree: &layers.tree,
+        content: &layers,
+        config: &config,
+        command: vec!["nginx".into(), "-g".into(), "daemon off;".into()],
+    };
+    let probes = [
+        slim::run::probe::parse_http("80/").unwrap(),
+        slim::run::probe::parse_exec(r#"["/bin/cat","/etc/nginx/mime.types"]"#).unwrap(),
+    ];
+    let r = slim::run::probe::run(&subject, &probes, &settings).unwrap();
+    assert!(r.passed(), "{r:#?}");
+    assert_eq!(r.outcomes[0].status, "HTTP 200", "{r:#?}");
+    let seen: Vec<&String> = r.observed.keys().collect();
+    eprintln!("{seen:#?}");
+    assert!(r.observed.contains_key("/usr/sbin/nginx"), "{seen:?}");
+    assert!(r.observed.contains_key("/etc/nginx/nginx.conf"), "{seen:?}");
+    assert!(
+        r.observed.contains_key("/usr/share/nginx/html/index.html")
+            || r.observed
+                .contains_key("/var/www/html/index.nginx-debian.html"),
+        "{seen:?}"
+    );
+    assert!(
+        std::fs::read_dir(parent.path()).unwrap().next().is_none(),
+        "bundle left"
+    );
 }

@@ -21,6 +21,7 @@ use std::process::ExitCode;
 ///   slim analyze oci:./layout:1.2 --platform linux/arm64 --format json | jq .projected
 ///   slim analyze nginx.tar --explain /usr/lib/x86_64-linux-gnu/libssl.so.3
 ///   slim analyze app.tar --exec /usr/bin/healthcheck --rules my-rules.toml
+///   slim analyze app.tar --probe-http 8080/ --probe --format json | jq .probes.observed_only
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -34,14 +35,29 @@ pub struct Args {
     explain: Option<String>,
     #[command(flatten)]
     slim: super::options::SlimArgs,
+    #[command(flatten)]
+    probes: super::options::ProbeArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let opts = args.slim.analyze_options()?;
+    let mut opts = args.slim.analyze_options()?;
     let profile = args.slim.profile()?;
+    let probe_settings = super::probes::settings(&args.probes, false)?;
     let (image, layers) = super::load(&args.image, args.format == Format::Human)?;
     let catalog = crate::catalog::Catalog::read(&layers);
     super::warn_unread_databases(&catalog);
+    let quiet = args.image.quiet || args.format != Format::Human;
+    let probed = match &probe_settings {
+        Some(s) => {
+            let probes = args.probes.probes(opts.healthcheck(&image), false)?;
+            let r = super::probes::run_said("original", &probes, quiet, || {
+                Ok(crate::analyze::probe(&image, &layers, &opts, &probes, s)?)
+            })?;
+            opts.observed = r.observed.clone();
+            Some(r)
+        }
+        None => None,
+    };
     let trace = crate::analyze::run_trace(&image, &layers, &catalog, &opts)?;
     super::options::exec_found(&trace)?;
     let mut out = std::io::stdout().lock();
@@ -59,6 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let mut report = crate::analyze::analyze(&image, &layers, &catalog, &trace)?;
+    report.probes = probed.map(|r| crate::analyze::Probes::new(r, &trace));
     let sbom = crate::sbom::build(
         &image,
         &layers,
@@ -495,6 +512,28 @@ fn print_human(o: &mut impl Write, r: &Report) -> std::io::Result<()> {
                 h.layer,
                 h.hidden_by
             )?;
+        }
+    }
+    if let Some(p) = &r.probes {
+        super::probes::human(o, &p.run, None)?;
+        if p.observed > 0 {
+            writeln!(
+                o,
+                "Observed     {} files opened under the probes; {} of them the static trace missed{}",
+                p.observed,
+                p.observed_only.len(),
+                if p.observed_only.is_empty() { "" } else { ":" }
+            )?;
+            for x in p.observed_only.iter().take(20) {
+                writeln!(o, "  {}  ({})", x.path, x.probe)?;
+            }
+            if p.observed_only.len() > 20 {
+                writeln!(
+                    o,
+                    "  … {} more (--format json lists all: .probes.observed_only)",
+                    p.observed_only.len() - 20
+                )?;
+            }
         }
     }
     Ok(())

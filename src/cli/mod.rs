@@ -8,6 +8,7 @@ mod licenses;
 mod ls;
 mod options;
 mod outputs;
+mod probes;
 mod progress;
 mod rewrite;
 mod sbom;

@@ -106,6 +106,7 @@ impl SlimArgs {
                 .as_deref()
                 .map(parse_healthcheck)
                 .transpose()?,
+            observed: Default::default(),
         })
     }
 
@@ -121,6 +122,106 @@ impl SlimArgs {
 
     pub fn profile(&self) -> anyhow::Result<crate::plan::Profile> {
         Ok(crate::plan::Profile::load(&self.to)?)
+    }
+}
+
+/// Probes: run the image daemonless (runc, crun or youki) and check it works.
+#[derive(clap::Args, Debug, Default)]
+pub struct ProbeArgs {
+    /// Start the image's command and GET http://127.0.0.1:PORT/PATH from inside the
+    /// container's own network namespace until it answers 2xx or 3xx. Repeatable.
+    #[arg(long, value_name = "PORT[/PATH]", help_heading = "Probes")]
+    pub probe_http: Vec<String>,
+    /// While the command runs, run this argv inside the container (like `docker exec`);
+    /// it passes on exit 0, retried every second until the timeout. Repeatable.
+    #[arg(long, value_name = "JSON_ARGV", help_heading = "Probes")]
+    pub probe_exec: Vec<String>,
+    /// Run the image's command to completion (CLIs, batch jobs), with ARGS_JSON as its
+    /// Cmd when given; it passes on exit 0. Repeatable.
+    #[arg(long, value_name = "ARGS_JSON", num_args = 0..=1, default_missing_value = "", help_heading = "Probes")]
+    pub probe_run: Vec<String>,
+    /// Watch the original image under the probes (fanotify; needs root) and keep every
+    /// file its processes open or execute (reason `observed`), traced like any kept file.
+    #[arg(long, help_heading = "Probes")]
+    pub probe: bool,
+    /// The bound of each probe, in seconds (`90`, `90s`, `2m`).
+    #[arg(long, value_name = "DURATION", default_value = "60", value_parser = parse_seconds, help_heading = "Probes")]
+    pub probe_timeout: std::time::Duration,
+    /// The OCI runtime to run images with (default: runc, else crun, else youki on PATH).
+    #[arg(long, value_name = "PATH", help_heading = "Probes")]
+    pub runtime: Option<std::path::PathBuf>,
+}
+
+/// `90`, `90s`, `2m`, `500ms` as a duration.
+pub(crate) fn parse_seconds(v: &str) -> Result<std::time::Duration, String> {
+    let t = v.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (t, 1.0)
+    };
+    match num.trim().parse::<f64>() {
+        Ok(x) if x > 0.0 && x.is_finite() => Ok(std::time::Duration::from_secs_f64(x * mult)),
+        _ => Err(format!(
+            "'{v}': a positive duration such as 60, 90s, 2m or 500ms"
+        )),
+    }
+}
+
+impl ProbeArgs {
+    /// The probes asked for, plus the image's `HEALTHCHECK ["CMD", …]`
+    /// (`healthcheck`) whenever the command runs as a service — or alone,
+    /// when `--probe`/`--verify` name no other probe.
+    pub fn probes(
+        &self,
+        healthcheck: Option<Vec<String>>,
+        wanted: bool,
+    ) -> anyhow::Result<Vec<crate::run::probe::Probe>> {
+        use crate::run::probe;
+        let mut v = Vec::new();
+        for h in &self.probe_http {
+            v.push(probe::parse_http(h)?);
+        }
+        for e in &self.probe_exec {
+            v.push(probe::parse_exec(e)?);
+        }
+        for r in &self.probe_run {
+            v.push(probe::parse_run(r)?);
+        }
+        let service = !self.probe_http.is_empty() || !self.probe_exec.is_empty();
+        let hc = healthcheck
+            .filter(|t| t.first().is_some_and(|c| c == "CMD") && t.len() > 1)
+            .map(|t| probe::Probe::Healthcheck {
+                argv: t[1..].to_vec(),
+            });
+        if let Some(h) = hc {
+            if service || (v.is_empty() && wanted) {
+                v.push(h);
+            }
+        }
+        if v.is_empty() && (wanted || self.probe) {
+            anyhow::bail!(
+                "{} needs a probe to run: --probe-http PORT[/PATH], --probe-exec JSON_ARGV or \
+                 --probe-run (the image has no HEALTHCHECK [\"CMD\", …] to use instead)",
+                if self.probe { "--probe" } else { "--verify" }
+            );
+        }
+        Ok(v)
+    }
+
+    /// How they run.
+    pub fn settings(&self) -> anyhow::Result<crate::run::probe::Settings> {
+        Ok(crate::run::probe::Settings {
+            runtime: crate::run::container::find_runtime(self.runtime.as_deref())?,
+            timeout: self.probe_timeout,
+            limits: crate::run::container::Limits::default(),
+            observe: self.probe,
+            parent: std::env::temp_dir(),
+        })
     }
 }
 

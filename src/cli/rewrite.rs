@@ -24,6 +24,15 @@ use std::process::ExitCode;
 ///   slim rewrite app.tar --to distroless --dry-run --format json | jq .dropped
 ///   slim rewrite docker://registry.example.com/app:2 --to distroless \
 ///       -o docker://registry.example.com/app:2-slim --creds "$USER:$TOKEN"
+///   slim rewrite app.tar --probe-http 8080/healthz --probe --verify -o app-slim.tar
+///
+/// Probes run the image daemonless with runc, crun or youki, as Docker would
+/// (its default capabilities, a private network with loopback only, pid and
+/// memory limits). --probe keeps what the original opened under them;
+/// --verify runs them again on the slimmed image before anything is written.
+///
+/// Exit status: 0 written (or dry run), 2 refused or failed, 3 the slimmed
+/// image fails a probe the original passed (nothing written; --force writes it).
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -66,6 +75,13 @@ pub struct Args {
     /// an image or is the input itself. (A directory is never deleted.)
     #[arg(long)]
     force: bool,
+    #[command(flatten)]
+    probes: super::options::ProbeArgs,
+    /// Run the probes on the slimmed image before writing it: when one that passed
+    /// on the original fails, nothing is written and slim exits 3, naming the probe,
+    /// the container's last output and (with --probe) the files it lacks.
+    #[arg(long, help_heading = "Probes")]
+    verify: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -86,7 +102,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--sbom takes FORMAT=PATH (stdout carries the plan)");
     }
     let profile = args.slim.profile()?;
-    let opts = crate::rewrite::Options {
+    let mut probe_settings = super::probes::settings(&args.probes, args.verify)?;
+    if let Some(s) = &mut probe_settings {
+        // --verify watches the original too where it can (as root), so that a
+        // failure can name the files the slimmed image lacks; only --probe keeps them.
+        s.observe = args.probes.probe || (args.verify && crate::run::is_root());
+    }
+    let mut opts = crate::rewrite::Options {
         analyze: args.slim.analyze_options()?,
         plan: args.slim.plan_options(&profile),
         profile,
@@ -121,6 +143,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             super::name_docker_archive(o, &image);
         }
     }
+    let quiet = args.image.quiet || args.format != Format::Human;
+    let mut probes = Vec::new();
+    let original = match &probe_settings {
+        Some(s) => {
+            probes = args
+                .probes
+                .probes(opts.analyze.healthcheck(&image), args.verify)?;
+            let r = super::probes::run_said("original", &probes, quiet, || {
+                Ok(crate::analyze::probe(
+                    &image,
+                    &layers,
+                    &opts.analyze,
+                    &probes,
+                    s,
+                )?)
+            })?;
+            for p in r.outcomes.iter().filter(|o| !o.passed) {
+                eprintln!(
+                    "slim: warning: {} fails on the original image ({}): it checks nothing",
+                    p.probe, p.status
+                );
+            }
+            if args.probes.probe {
+                opts.analyze.observed = r.observed.clone();
+            }
+            Some(r)
+        }
+        None => None,
+    };
     let rewrite = crate::rewrite::prepare(&image, &layers, &opts)?;
     // Warnings are said; errors (an image that would not start) stop the
     // rewrite unless --force, and are said as warnings when forced. A refused
@@ -148,8 +199,45 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     )?;
     report["refused"] = json!(refusal.as_ref().map(ToString::to_string));
     report["written"] = serde_json::Value::Null;
+    // --verify: the slimmed image, unpacked from the plan, under the same probes.
+    let mut slimmed = None;
+    let mut verdict = None;
+    if let (true, Some(s), Some(orig), None) = (args.verify, &probe_settings, &original, &refusal) {
+        let r = super::probes::run_said("slimmed", &probes, quiet, || {
+            Ok(rewrite.probe(&image, &layers, &opts, &probes, s)?)
+        })?;
+        verdict = Some(crate::run::verify::compare(orig, &r, &plan.tree));
+        slimmed = Some(r);
+    }
+    if let Some(orig) = &original {
+        report["probes"] = json!({
+            "original": orig,
+            "observed": args.probes.probe.then_some(orig.observed.len()),
+            "observed_only": rewrite.trace.kept.iter().filter_map(|(p, r)| match r {
+                crate::trace::Reason::Observed { probe } => Some(json!({"path": p, "probe": probe})),
+                _ => None,
+            }).collect::<Vec<_>>(),
+            "slimmed": slimmed,
+            "verdict": verdict,
+        });
+    }
+    let failed = verdict.as_ref().is_some_and(|v| !v.passed());
+    if failed {
+        let v = verdict.as_ref().expect("verdict");
+        match args.force {
+            true => eprint!("slim: warning: --force: writing an image that fails a probe:\n{v}"),
+            false => eprint!(
+                "slim: error: the slimmed image fails a probe the original passed; nothing written (--force writes it anyway):\n{v}"
+            ),
+        }
+        if v.missing.is_empty() && !args.probes.probe {
+            eprintln!(
+                "slim: hint: --probe watches the original under the probes and keeps what it opens"
+            );
+        }
+    }
     let written = match (&out, args.dry_run, &refusal) {
-        (Some(out), false, None) => {
+        (Some(out), false, None) if !failed || args.force => {
             let bars = Bars::new(!args.image.quiet && args.format == Format::Human);
             let w = rewrite.write(&image, &layers, out, &opts, &bars);
             bars.clear();
@@ -241,9 +329,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     plan.metadata.join(", ")
                 }
             )?;
+            if let Some(orig) = &original {
+                super::probes::human(&mut o, orig, slimmed.as_ref())?;
+                let only = rewrite
+                    .trace
+                    .kept
+                    .values()
+                    .filter(|r| r.kind() == "observed")
+                    .count();
+                if args.probes.probe {
+                    writeln!(
+                        o,
+                        "Observed   {} files opened, {only} kept for that alone (--format json lists them)",
+                        orig.observed.len()
+                    )?;
+                }
+            }
             match (&written, &refusal) {
                 (Some(w), _) => writeln!(o, "Written    {}", super::written(out.as_ref(), w))?,
                 (None, Some(_)) => writeln!(o, "Refused    nothing written (see below)")?,
+                (None, None) if failed => writeln!(
+                    o,
+                    "Failed     nothing written: the slimmed image fails a probe"
+                )?,
                 (None, None) => writeln!(o, "Dry run    nothing written")?,
             }
         }
@@ -251,6 +359,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     drop(o);
     match refusal {
         Some(e) => Err(e.into()),
+        None if failed && !args.force => Ok(ExitCode::from(3)),
         None => Ok(ExitCode::SUCCESS),
     }
 }

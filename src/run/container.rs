@@ -35,6 +35,8 @@ pub struct Process {
     pub cwd: String,
     pub uid: u32,
     pub gid: u32,
+    /// Supplementary groups (the user's in the image's /etc/group).
+    pub additional_gids: Vec<u32>,
 }
 
 /// Limits of one run.
@@ -55,18 +57,29 @@ impl Default for Limits {
     }
 }
 
+/// What the host gives the container besides its image.
+#[derive(Debug, Clone, Default)]
+pub struct Host {
+    /// A tmpfs at /tmp (the image has none).
+    pub tmp_tmpfs: bool,
+    /// Rootless: the (uid, gid) this process runs as, mapped to the
+    /// container's root in a user namespace; no cgroup limits then (an
+    /// unprivileged runtime cannot set them without a systemd delegation).
+    pub rootless: Option<(u32, u32)>,
+}
+
 /// `config.json` for a bundle whose rootfs is `rootfs` and whose /etc files
 /// the runtime provides from `etc` (hosts, hostname, resolv.conf).
-pub fn spec(p: &Process, limits: &Limits, etc: &Path) -> Value {
+pub fn spec(p: &Process, limits: &Limits, etc: &Path, host: &Host) -> Value {
     let bind = |name: &str| {
         json!({"destination": format!("/etc/{name}"), "type": "bind",
                "source": etc.join(name), "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]})
     };
-    json!({
+    let mut v = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": false,
-            "user": {"uid": p.uid, "gid": p.gid},
+            "user": {"uid": p.uid, "gid": p.gid, "additionalGids": p.additional_gids},
             "args": p.args,
             "env": p.env,
             "cwd": if p.cwd.is_empty() { "/" } else { &p.cwd },
@@ -94,7 +107,27 @@ pub fn spec(p: &Process, limits: &Limits, etc: &Path) -> Value {
                             "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware"],
             "readonlyPaths": ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
         }
-    })
+    });
+    if host.tmp_tmpfs {
+        v["mounts"].as_array_mut().expect("mounts").push(json!(
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]}));
+    }
+    if let Some((uid, gid)) = host.rootless {
+        let linux = &mut v["linux"];
+        linux["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .push(json!({"type": "user"}));
+        linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+        linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+        linux.as_object_mut().expect("linux").remove("resources");
+        // A user namespace cannot mount a new mqueue or devpts with gid=5.
+        v["mounts"]
+            .as_array_mut()
+            .expect("mounts")
+            .retain(|m| m["type"] != "mqueue");
+    }
+    v
 }
 
 /// How a run ended.
@@ -111,7 +144,7 @@ pub struct Finished {
 /// Why a run could not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("no OCI runtime found: slim runs images with runc or crun (install one, or name it with --runtime PATH)")]
+    #[error("no OCI runtime found on PATH: slim runs images with runc, crun or youki (install one, e.g. apt-get install runc, or name it with --runtime PATH)")]
     NoRuntime,
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
@@ -120,10 +153,16 @@ pub enum Error {
 /// The OCI runtime to use: `want` when given, else runc or crun from PATH.
 pub fn find_runtime(want: Option<&Path>) -> Result<PathBuf, Error> {
     if let Some(w) = want {
-        return Ok(w.to_path_buf());
+        return match w.is_file() {
+            true => Ok(w.to_path_buf()),
+            false => Err(Error::Io(
+                format!("--runtime {}", w.display()),
+                std::io::Error::new(std::io::ErrorKind::NotFound, "not a file"),
+            )),
+        };
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    for name in ["runc", "crun"] {
+    for name in ["runc", "crun", "youki"] {
         for dir in std::env::split_paths(&path) {
             let p = dir.join(name);
             if p.is_file() {
@@ -134,71 +173,194 @@ pub fn find_runtime(want: Option<&Path>) -> Result<PathBuf, Error> {
     Err(Error::NoRuntime)
 }
 
+/// A container started in the foreground of a runtime process: its output
+/// is collected while it runs; [`Running::stop`] kills and deletes it.
+pub struct Running {
+    runtime: PathBuf,
+    id: String,
+    child: std::process::Child,
+    out: Option<std::thread::JoinHandle<Vec<u8>>>,
+    err: Option<std::thread::JoinHandle<Vec<u8>>>,
+    start: Instant,
+    exit: Option<Option<i32>>,
+}
+
+fn drain<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut r) = r {
+            let _ = r.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+impl Running {
+    /// `runtime run --bundle BUNDLE ID`: the container's init is the
+    /// runtime's child, its stdout and stderr piped here.
+    pub fn start(runtime: &Path, bundle: &Path, id: &str) -> Result<Running, Error> {
+        let undo = crate::tmp::Undo::Container {
+            runtime: runtime.to_path_buf(),
+            id: id.to_string(),
+        };
+        crate::tmp::remember_undo(undo);
+        let mut child = std::process::Command::new(runtime)
+            .arg("run")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg(id)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::Io(runtime.display().to_string(), e))?;
+        Ok(Running {
+            runtime: runtime.to_path_buf(),
+            id: id.to_string(),
+            out: Some(drain(child.stdout.take())),
+            err: Some(drain(child.stderr.take())),
+            child,
+            start: Instant::now(),
+            exit: None,
+        })
+    }
+
+    /// The exit code once the container has exited (None inside: killed by a signal).
+    pub fn exited(&mut self) -> Option<Option<i32>> {
+        if self.exit.is_none() {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                self.exit = Some(s.code());
+            }
+        }
+        self.exit
+    }
+
+    /// The container's init as the host sees it, once it runs (None when it
+    /// exited or did not start within `wait`).
+    pub fn pid(&mut self, wait: Duration) -> Option<u32> {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline && self.exited().is_none() {
+            let out = std::process::Command::new(&self.runtime)
+                .args(["state", &self.id])
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .output()
+                .ok()?;
+            if let Ok(v) = serde_json::from_slice::<Value>(&out.stdout) {
+                if v["status"] == "running" {
+                    if let Some(p) = v["pid"].as_u64().filter(|p| *p > 0) {
+                        return Some(p as u32);
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// `runtime exec ID ARGV…` (the container's env, user and cwd), bounded by `timeout`.
+    pub fn exec(&self, argv: &[String], timeout: Duration) -> Result<Finished, Error> {
+        let start = Instant::now();
+        let mut child = std::process::Command::new(&self.runtime)
+            .arg("exec")
+            .arg(&self.id)
+            .args(argv)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::Io(self.runtime.display().to_string(), e))?;
+        let out = drain(child.stdout.take());
+        let err = drain(child.stderr.take());
+        let mut timed_out = false;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(s)) => break Some(s),
+                Ok(None) if start.elapsed() >= timeout => {
+                    timed_out = true;
+                    let _ = child.kill();
+                    break child.wait().ok();
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) => break None,
+            }
+        };
+        Ok(Finished {
+            code: status.filter(|_| !timed_out).and_then(|s| s.code()),
+            timed_out,
+            stdout: out.join().unwrap_or_default(),
+            stderr: err.join().unwrap_or_default(),
+            elapsed: start.elapsed(),
+        })
+    }
+
+    /// Waits for the container to exit until `deadline` (from its start).
+    pub fn wait(&mut self, deadline: Duration) -> Option<Option<i32>> {
+        while self.start.elapsed() < deadline {
+            if let Some(c) = self.exited() {
+                return Some(c);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.exited()
+    }
+
+    /// Stops the container (`signal`, then SIGKILL after `grace`), deletes
+    /// it, and returns how it ended and what it wrote.
+    pub fn stop(mut self, signal: &str, grace: Duration) -> Finished {
+        let mut timed_out = false;
+        if self.exited().is_none() {
+            timed_out = true;
+            let (runtime, id) = (self.runtime.clone(), self.id.clone());
+            let kill = |sig: &str| {
+                let _ = std::process::Command::new(&runtime)
+                    .args(["kill", &id, sig])
+                    .stdin(std::process::Stdio::null())
+                    .output();
+            };
+            kill(signal);
+            let until = Instant::now() + grace;
+            while Instant::now() < until && self.exited().is_none() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if self.exited().is_none() {
+                kill("KILL");
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+        let code = self.exited().flatten();
+        let _ = std::process::Command::new(&self.runtime)
+            .args(["delete", "--force", &self.id])
+            .stdin(std::process::Stdio::null())
+            .output();
+        crate::tmp::forget(&crate::tmp::Undo::Container {
+            runtime: self.runtime.clone(),
+            id: self.id.clone(),
+        });
+        Finished {
+            code: if timed_out { None } else { code },
+            timed_out,
+            stdout: self
+                .out
+                .take()
+                .and_then(|h| h.join().ok())
+                .unwrap_or_default(),
+            stderr: self
+                .err
+                .take()
+                .and_then(|h| h.join().ok())
+                .unwrap_or_default(),
+            elapsed: self.start.elapsed(),
+        }
+    }
+}
+
 /// Runs the bundle at `bundle` (holding `config.json` and `rootfs/`) as
 /// container `id` with `runtime`, until it exits or `timeout` passes (then
 /// it is killed); the container is deleted in every case.
 pub fn run(runtime: &Path, bundle: &Path, id: &str, timeout: Duration) -> Result<Finished, Error> {
-    let start = Instant::now();
-    let mut child = std::process::Command::new(runtime)
-        .arg("run")
-        .arg("--bundle")
-        .arg(bundle)
-        .arg(id)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::Io(runtime.display().to_string(), e))?;
-    // Read both pipes on threads so that a chatty container cannot block.
-    let drain = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if start.elapsed() >= timeout => {
-                timed_out = true;
-                let _ = std::process::Command::new(runtime)
-                    .args(["kill", id, "KILL"])
-                    .output();
-                let _ = child.kill();
-                break child.wait().ok();
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(_) => break None,
-        }
-    };
-    let _ = std::process::Command::new(runtime)
-        .args(["delete", "--force", id])
-        .output();
-    Ok(Finished {
-        code: if timed_out {
-            None
-        } else {
-            status.and_then(|s| s.code())
-        },
-        timed_out,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-        elapsed: start.elapsed(),
-    })
+    let mut r = Running::start(runtime, bundle, id)?;
+    r.wait(timeout);
+    Ok(r.stop("KILL", Duration::from_secs(2)))
 }

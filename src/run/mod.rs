@@ -152,12 +152,29 @@ pub fn unpack(
 }
 
 pub mod container;
+pub mod probe;
+pub mod sys;
+pub mod verify;
 
 /// A runtime bundle in a private temporary directory (mode 0700): `rootfs/`
-/// unpacked from a tree, `etc/` with the files the runtime provides, and
-/// `config.json`. Removed on drop, and by the signal-time sweep.
+/// unpacked from a tree (on its own tmpfs when asked: a filesystem of its
+/// own for fanotify to watch), `etc/` with the files the runtime provides,
+/// and `config.json`. Removed on drop, and by the signal-time sweep.
 pub struct Bundle {
     pub dir: tempfile::TempDir,
+    etc: PathBuf,
+    limits: container::Limits,
+    host: container::Host,
+    mount: Option<PathBuf>,
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        if let Some(m) = self.mount.take() {
+            let _ = sys::unmount(&m);
+            crate::tmp::forget(&crate::tmp::Undo::Mount(m));
+        }
+    }
 }
 
 impl Bundle {
@@ -170,6 +187,18 @@ impl Bundle {
         process: &container::Process,
         limits: &container::Limits,
     ) -> Result<Bundle, Error> {
+        Bundle::with(tree, content, parent, process, limits, None)
+    }
+
+    /// [`Bundle::new`], the rootfs on a tmpfs of `tmpfs` bytes when given (root only).
+    pub fn with(
+        tree: &Tree,
+        content: &dyn Content,
+        parent: &Path,
+        process: &container::Process,
+        limits: &container::Limits,
+        tmpfs: Option<u64>,
+    ) -> Result<Bundle, Error> {
         let dir = crate::tmp::dir_in(parent).map_err(io_err(parent))?;
         let d = dir.path();
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).map_err(io_err(d))?;
@@ -179,8 +208,24 @@ impl Bundle {
             .create(&rootfs)
             .map_err(io_err(&rootfs))?;
         let root = is_root();
-        unpack(tree, content, &rootfs, root)?;
+        let mut mount = None;
+        if let Some(size) = tmpfs {
+            sys::mount_tmpfs(&rootfs, size).map_err(io_err(&rootfs))?;
+            crate::tmp::remember_undo(crate::tmp::Undo::Mount(rootfs.clone()));
+            mount = Some(rootfs.clone());
+        }
         let etc = d.join("etc");
+        let bundle = Bundle {
+            etc: etc.clone(),
+            limits: *limits,
+            host: container::Host {
+                tmp_tmpfs: !tree.get("tmp").is_some_and(|n| n.is_dir()),
+                rootless: (!root).then(|| (current_id("Uid:"), current_id("Gid:"))),
+            },
+            mount,
+            dir,
+        };
+        unpack(tree, content, &rootfs, root)?;
         std::fs::create_dir(&etc).map_err(io_err(&etc))?;
         for (name, text) in [
             (
@@ -214,26 +259,39 @@ impl Bundle {
                 Err(_) => std::fs::write(&target, "").map_err(io_err(&target))?,
             }
         }
-        let spec = container::spec(process, limits, &etc);
-        let cfg = d.join("config.json");
-        std::fs::write(&cfg, serde_json::to_vec_pretty(&spec).expect("JSON"))
-            .map_err(io_err(&cfg))?;
-        Ok(Bundle { dir })
+        bundle.set_process(process)?;
+        Ok(bundle)
+    }
+
+    /// Writes `config.json` for `process` (a new run of the same rootfs).
+    pub fn set_process(&self, process: &container::Process) -> Result<(), Error> {
+        let spec = container::spec(process, &self.limits, &self.etc, &self.host);
+        let cfg = self.dir.path().join("config.json");
+        std::fs::write(&cfg, serde_json::to_vec_pretty(&spec).expect("JSON")).map_err(io_err(&cfg))
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
 }
 
-/// Whether this process runs as root (reads /proc/self/status: no libc call).
-fn is_root() -> bool {
+/// This process's effective id from /proc/self/status (`Uid:` or `Gid:`).
+fn current_id(field: &str) -> u32 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|v| v.split_whitespace().nth(1).map(|e| e == "0"))
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.split_whitespace().nth(1).and_then(|e| e.parse().ok()))
         })
-        .unwrap_or(false)
+        .unwrap_or(u32::MAX)
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    current_id("Uid:") == 0
 }

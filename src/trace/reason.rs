@@ -54,6 +54,9 @@ pub enum Reason {
     ConfigReference { config: String, line: usize },
     /// An absolute path compiled into the program `by` (its read-only strings).
     CompiledIn { by: String },
+    /// Opened or executed by the container while `probe` ran (`--probe`),
+    /// and not reached by the static trace.
+    Observed { probe: String },
 }
 
 impl std::fmt::Display for Reason {
@@ -89,6 +92,7 @@ impl std::fmt::Display for Reason {
             Reason::Package { package, via } => write!(f, "package {package} ({via})"),
             Reason::ConfigReference { config, line } => write!(f, "named in {config} line {line}"),
             Reason::CompiledIn { by } => write!(f, "compiled into {by}"),
+            Reason::Observed { probe } => write!(f, "observed: opened under {probe}"),
         }
     }
 }
@@ -118,6 +122,7 @@ impl Reason {
             Reason::Package { .. } => "package",
             Reason::ConfigReference { .. } => "config-reference",
             Reason::CompiledIn { .. } => "compiled-in",
+            Reason::Observed { .. } => "observed",
         }
     }
 

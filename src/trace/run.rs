@@ -29,6 +29,10 @@ pub struct TraceOptions {
     /// The HEALTHCHECK test the container runs (`["CMD", prog, …]` or
     /// `["CMD-SHELL", "…"]`; empty: none): traced like `--exec`.
     pub healthcheck: Vec<String>,
+    /// Files a probe saw the container open (`--probe`): image path → the
+    /// probe. Kept after the static trace's fixed point, so that what it
+    /// reached keeps its own reason, and traced like any kept file.
+    pub observed: BTreeMap<String, String>,
 }
 
 /// The result: every kept path with its reason.
@@ -400,6 +404,7 @@ pub fn trace(
     let mut pth_done: BTreeSet<String> = BTreeSet::new();
     let mut packages_done = false;
     let mut compiled_done = false;
+    let mut observed_done = false;
     for _round in 0..32 {
         let mut new = false;
         let closure = elf_closure(&st.loader, &st.roots);
@@ -437,6 +442,17 @@ pub fn trace(
                     new |= compiled_in(&mut st, rules, p);
                     names_shell(&mut st, p);
                 }
+            }
+        }
+        if !new && !observed_done {
+            observed_done = true;
+            for (p, probe) in &opts.observed {
+                new |= st.keep(
+                    p,
+                    Reason::Observed {
+                        probe: probe.clone(),
+                    },
+                );
             }
         }
         if !new {
