@@ -56,7 +56,7 @@ pub fn forget(u: &Undo) {
 fn undo(u: &Undo) {
     match u {
         Undo::Container { runtime, id } => {
-            let _ = std::process::Command::new(runtime)
+            let _ = crate::run::container::runtime_command(runtime)
                 .args(["delete", "--force", id])
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())

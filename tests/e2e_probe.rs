@@ -398,3 +398,130 @@ fn without_a_runtime_probes_say_what_is_missing() {
         stderr(&o)
     );
 }
+
+/// `slim ARGS…` as the user nobody (setpriv), with TMPDIR and
+/// XDG_RUNTIME_DIR in `dir`; None (and why) when this machine cannot run a
+/// rootless container (not root to switch user, no setpriv, no user namespaces).
+fn as_nobody(dir: &Path, args: &[&str]) -> Result<Output, String> {
+    if !slim::run::is_root() {
+        return Err("the tests do not run as root: no other user to switch to".into());
+    }
+    let probe = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(["unshare", "--user", "--map-root-user", "--net", "true"])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => return Err(format!("no user namespaces for nobody: {}", stderr(&o))),
+        Err(e) => return Err(format!("setpriv: {e}")),
+    }
+    let (tmp, run) = (dir.join("tmp"), dir.join("run"));
+    for d in [&tmp, &run] {
+        std::fs::create_dir_all(d).unwrap();
+        std::os::unix::fs::chown(d, Some(65534), Some(65534)).unwrap();
+    }
+    Ok(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_slim"))
+        .args(args)
+        .env("TMPDIR", &tmp)
+        .env("XDG_RUNTIME_DIR", &run)
+        .env("HOME", dir)
+        .current_dir(dir)
+        .output()
+        .unwrap())
+}
+
+/// A copy of fixture `src` that another user can read (umoci writes 0600 blobs).
+fn readable_copy(src: &str, dir: &Path) -> String {
+    let to = dir.join(Path::new(src).file_name().unwrap());
+    let o = Command::new("cp")
+        .arg("-r")
+        .arg(src)
+        .arg(&to)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = Command::new("chmod")
+        .arg("-R")
+        .arg("a+rX")
+        .arg(&to)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    to.display().to_string()
+}
+
+#[test]
+fn rootless_probes_and_verify_run_in_a_user_namespace() {
+    need("runc");
+    let d = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        d.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let go = readable_copy(&app("go"), d.path());
+    let out = d.path().join("go-slim.tar");
+    let o = match as_nobody(
+        d.path(),
+        &[
+            "rewrite",
+            "-q",
+            &go,
+            "--probe-http",
+            "8082/",
+            "--verify",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    ) {
+        Ok(o) => o,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.exists());
+    assert!(stdout(&o).contains("slimmed: HTTP 200"), "{}", stdout(&o));
+    // The static limit is caught rootless too (no names: no fanotify without root).
+    let ctypes = readable_copy(&app("ctypes"), d.path());
+    let bad = d.path().join("ctypes-slim.tar");
+    let o = as_nobody(
+        d.path(),
+        &[
+            "rewrite",
+            "-q",
+            &ctypes,
+            "--probe-http",
+            "8090/",
+            "--verify",
+            "-o",
+            bad.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("libselinux.so.1"), "{}", stderr(&o));
+    assert!(!bad.exists());
+    // --probe needs root, and says so before any work.
+    let o = as_nobody(
+        d.path(),
+        &["analyze", &go, "--probe-http", "8082/", "--probe"],
+    )
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("needs root"), "{}", stderr(&o));
+    nothing_left(&d.path().join("tmp"));
+    // The rootless runtime's own state: no container left.
+    let state = d.path().join("run/slim-runc");
+    let left: Vec<_> = std::fs::read_dir(&state)
+        .map(|r| r.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "containers left in {}: {left:?}",
+        state.display()
+    );
+}

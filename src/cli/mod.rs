@@ -45,6 +45,13 @@ enum Command {
     Ls(ls::Args),
     Rewrite(rewrite::Args),
     Sbom(sbom::Args),
+    /// (internal) A rootless HTTP probe's request, run inside the container's namespaces.
+    #[command(name = "__probe-http-get", hide = true)]
+    ProbeHttpGet {
+        port: u16,
+        path: String,
+        timeout_ms: u64,
+    },
 }
 
 /// Output format of reports.
@@ -155,6 +162,20 @@ pub fn main() -> ExitCode {
         Command::Ls(a) => ls::run(a),
         Command::Rewrite(a) => rewrite::run(a),
         Command::Sbom(a) => sbom::run(a),
+        Command::ProbeHttpGet {
+            port,
+            path,
+            timeout_ms,
+        } => {
+            match crate::run::probe::get(port, &path, std::time::Duration::from_millis(timeout_ms))
+            {
+                Ok(code) => {
+                    println!("{code}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Err(anyhow::anyhow!(e)),
+            }
+        }
     };
     match result {
         Ok(code) => code,

@@ -24,6 +24,13 @@ pub(crate) fn settings(args: &ProbeArgs, verify: bool) -> anyhow::Result<Option<
             _ => Err(e),
         })?;
     let s = args.settings()?;
+    if args.probe && !crate::run::is_root() {
+        return Err(crate::run::probe::Error::Observe(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "slim is not running as root",
+        ))
+        .into());
+    }
     crate::tmp::sweep(&s.parent);
     Ok(Some(s))
 }

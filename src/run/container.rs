@@ -173,6 +173,22 @@ pub fn find_runtime(want: Option<&Path>) -> Result<PathBuf, Error> {
     Err(Error::NoRuntime)
 }
 
+/// `runtime` with its global options: as a user other than root, its state
+/// in a directory of that user's (`$XDG_RUNTIME_DIR/slim-runc`, else
+/// `$TMPDIR/slim-runc-UID`), as runc and crun take `--root`.
+pub fn runtime_command(runtime: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(runtime);
+    if !super::is_root() {
+        let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
+            Some(x) => PathBuf::from(x).join("slim-runc"),
+            None => std::env::temp_dir().join(format!("slim-runc-{}", super::current_id("Uid:"))),
+        };
+        let _ = std::fs::create_dir_all(&dir);
+        c.arg("--root").arg(dir);
+    }
+    c
+}
+
 /// A container started in the foreground of a runtime process: its output
 /// is collected while it runs; [`Running::stop`] kills and deletes it.
 pub struct Running {
@@ -204,7 +220,7 @@ impl Running {
             id: id.to_string(),
         };
         crate::tmp::remember_undo(undo);
-        let mut child = std::process::Command::new(runtime)
+        let mut child = runtime_command(runtime)
             .arg("run")
             .arg("--bundle")
             .arg(bundle)
@@ -240,7 +256,7 @@ impl Running {
     pub fn pid(&mut self, wait: Duration) -> Option<u32> {
         let deadline = Instant::now() + wait;
         while Instant::now() < deadline && self.exited().is_none() {
-            let out = std::process::Command::new(&self.runtime)
+            let out = runtime_command(&self.runtime)
                 .args(["state", &self.id])
                 .stdin(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -261,7 +277,7 @@ impl Running {
     /// `runtime exec ID ARGV…` (the container's env, user and cwd), bounded by `timeout`.
     pub fn exec(&self, argv: &[String], timeout: Duration) -> Result<Finished, Error> {
         let start = Instant::now();
-        let mut child = std::process::Command::new(&self.runtime)
+        let mut child = runtime_command(&self.runtime)
             .arg("exec")
             .arg(&self.id)
             .args(argv)
@@ -313,7 +329,7 @@ impl Running {
             timed_out = true;
             let (runtime, id) = (self.runtime.clone(), self.id.clone());
             let kill = |sig: &str| {
-                let _ = std::process::Command::new(&runtime)
+                let _ = runtime_command(&runtime)
                     .args(["kill", &id, sig])
                     .stdin(std::process::Stdio::null())
                     .output();
@@ -330,7 +346,7 @@ impl Running {
             }
         }
         let code = self.exited().flatten();
-        let _ = std::process::Command::new(&self.runtime)
+        let _ = runtime_command(&self.runtime)
             .args(["delete", "--force", &self.id])
             .stdin(std::process::Stdio::null())
             .output();

@@ -265,7 +265,14 @@ impl Bundle {
 
     /// Writes `config.json` for `process` (a new run of the same rootfs).
     pub fn set_process(&self, process: &container::Process) -> Result<(), Error> {
-        let spec = container::spec(process, &self.limits, &self.etc, &self.host);
+        let mut process = process.clone();
+        if self.host.rootless.is_some() {
+            // One id is mapped (this user's, as the container's root): the
+            // process runs as that root, whatever the image's User says.
+            (process.uid, process.gid) = (0, 0);
+            process.additional_gids.clear();
+        }
+        let spec = container::spec(&process, &self.limits, &self.etc, &self.host);
         let cfg = self.dir.path().join("config.json");
         std::fs::write(&cfg, serde_json::to_vec_pretty(&spec).expect("JSON")).map_err(io_err(&cfg))
     }
@@ -280,7 +287,7 @@ impl Bundle {
 }
 
 /// This process's effective id from /proc/self/status (`Uid:` or `Gid:`).
-fn current_id(field: &str) -> u32 {
+pub(crate) fn current_id(field: &str) -> u32 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

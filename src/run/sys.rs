@@ -153,3 +153,33 @@ impl Fanotify {
         Ok(out)
     }
 }
+
+/// Makes `cmd`'s child join the user namespace (when it is not this
+/// process's) and then the network namespace of process `pid` before it
+/// runs: how an unprivileged process reaches a rootless container's
+/// loopback (setns into a user namespace needs a single-threaded process,
+/// which a freshly forked child is).
+pub fn in_namespaces_of(cmd: &mut std::process::Command, pid: u32) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    let ns = |kind: &str| std::fs::File::open(format!("/proc/{pid}/ns/{kind}"));
+    let user = ns("user")?;
+    let net = ns("net")?;
+    let mine = std::fs::metadata("/proc/self/ns/user")?;
+    let theirs = user.metadata()?;
+    let user = (mine.ino() != theirs.ino() || mine.dev() != theirs.dev()).then_some(user);
+    let (user_fd, net_fd) = (user.as_ref().map(|f| f.as_raw_fd()), net.as_raw_fd());
+    // SAFETY: the closure makes only async-signal-safe system calls on fds
+    // that stay open while `cmd` lives (moved into the closure with it).
+    unsafe {
+        cmd.pre_exec(move || {
+            let _keep = (&user, &net);
+            if let Some(u) = user_fd {
+                check(libc::setns(u, libc::CLONE_NEWUSER))?;
+            }
+            check(libc::setns(net_fd, libc::CLONE_NEWNET))?;
+            Ok(())
+        });
+    }
+    Ok(())
+}
