@@ -220,3 +220,47 @@ fn an_http_probe_answers_from_the_containers_own_network_and_opens_are_observed(
         "bundle left"
     );
 }
+
+#[test]
+fn extended_attributes_are_unpacked_as_the_image_has_them() {
+    // A layer whose file carries a user xattr and file capabilities (PAX
+    // SCHILY.xattr records, as `setcap` and BuildKit leave them).
+    let mut b = tar::Builder::new(Vec::new());
+    let cap: &[u8] = &[0, 0, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]; // cap_net_bind_service=ep, VFS_CAP_REVISION_2
+    b.append_pax_extensions([
+        ("SCHILY.xattr.user.slim", b"kept".as_slice()),
+        ("SCHILY.xattr.security.capability", cap),
+    ])
+    .unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(3);
+    h.set_mode(0o755);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, "bin/server", &b"abc"[..]).unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let img = Img::new(vec![(b.into_inner().unwrap(), Comp::Gzip)]);
+    let layers = layers_of(&d.path().join("img"), &img);
+    let root = d.path().join("rootfs");
+    std::fs::create_dir(&root).unwrap();
+    let u = slim::run::unpack(&layers.tree, &layers, &root, slim::run::is_root()).unwrap();
+    let get = |name: &str| {
+        let o = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import os,sys; sys.stdout.buffer.write(os.getxattr(sys.argv[1], sys.argv[2]))",
+            ])
+            .arg(root.join("bin/server"))
+            .arg(name)
+            .output()
+            .unwrap();
+        o.status.success().then_some(o.stdout)
+    };
+    assert_eq!(get("user.slim").as_deref(), Some(&b"kept"[..]), "{u:?}");
+    if slim::run::is_root() {
+        assert_eq!(get("security.capability").as_deref(), Some(cap), "{u:?}");
+        assert_eq!((u.xattrs, u.xattrs_skipped), (2, 0));
+    }
+}

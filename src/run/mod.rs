@@ -21,6 +21,10 @@ pub struct Unpacked {
     pub hardlinks: usize,
     /// Device nodes and fifos: not made (a container gets its /dev from the runtime).
     pub skipped: usize,
+    /// Extended attributes set, and those the filesystem or a rootless
+    /// unpack could not take.
+    pub xattrs: usize,
+    pub xattrs_skipped: usize,
 }
 
 /// Why an unpack stopped.
@@ -38,6 +42,20 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+/// The node's extended attributes (file capabilities, as `setcap` leaves
+/// them); `trusted.*` and `security.*` ones need root, so a rootless unpack
+/// skips those and counts them.
+fn xattrs(path: &Path, node: &crate::fs::Node, root: bool, out: &mut Unpacked) {
+    for (name, value) in node.meta.xattrs.iter() {
+        let privileged = name.starts_with("security.") || name.starts_with("trusted.");
+        if (privileged && !root) || sys::set_xattr(path, name, value).is_err() {
+            out.xattrs_skipped += 1;
+        } else {
+            out.xattrs += 1;
+        }
     }
 }
 
@@ -127,6 +145,7 @@ pub fn unpack(
                 }
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(node.meta.mode))
                     .map_err(io_err(&path))?;
+                xattrs(&path, node, owners, &mut out);
                 out.files += 1;
                 continue;
             }

@@ -183,3 +183,21 @@ pub fn in_namespaces_of(cmd: &mut std::process::Command, pid: u32) -> io::Result
     }
     Ok(())
 }
+
+/// Sets extended attribute `name` on `path` itself (not through a link).
+pub fn set_xattr(path: &Path, name: &str, value: &[u8]) -> io::Result<()> {
+    let p = cpath(path)?;
+    let n = CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "an xattr name with a NUL"))?;
+    // SAFETY: NUL-terminated strings and a buffer of `value.len()` bytes, alive for the call.
+    check(unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    })?;
+    Ok(())
+}
