@@ -69,8 +69,14 @@ pub struct Host {
 }
 
 /// `config.json` for a bundle whose rootfs is `rootfs` and whose /etc files
-/// the runtime provides from `etc` (hosts, hostname, resolv.conf).
-pub fn spec(p: &Process, limits: &Limits, etc: &Path, host: &Host) -> Value {
+/// the runtime provides from `etc` (hosts, hostname, resolv.conf), as
+/// oci-spec's runtime types hold it (each field checked against them).
+pub fn spec(p: &Process, limits: &Limits, etc: &Path, host: &Host) -> oci_spec::runtime::Spec {
+    let v = spec_json(p, limits, etc, host);
+    serde_json::from_value(v).expect("the spec slim writes matches oci-spec's runtime types")
+}
+
+fn spec_json(p: &Process, limits: &Limits, etc: &Path, host: &Host) -> Value {
     let bind = |name: &str| {
         json!({"destination": format!("/etc/{name}"), "type": "bind",
                "source": etc.join(name), "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]})
@@ -379,4 +385,105 @@ pub fn run(runtime: &Path, bundle: &Path, id: &str, timeout: Duration) -> Result
     let mut r = Running::start(runtime, bundle, id)?;
     r.wait(timeout);
     Ok(r.stop("KILL", Duration::from_secs(2)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::LinuxNamespaceType;
+
+    fn proc() -> Process {
+        Process {
+            args: vec!["/app/server".into()],
+            env: vec!["PATH=/usr/bin".into()],
+            cwd: "/app".into(),
+            uid: 1000,
+            gid: 1000,
+            additional_gids: vec![27],
+        }
+    }
+
+    #[test]
+    fn the_spec_is_dockers_defaults_with_a_private_network() {
+        let s = spec(
+            &proc(),
+            &Limits::default(),
+            Path::new("/b/etc"),
+            &Host {
+                tmp_tmpfs: true,
+                rootless: None,
+            },
+        );
+        let linux = s.linux().as_ref().unwrap();
+        let ns: Vec<LinuxNamespaceType> = linux
+            .namespaces()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|n| n.typ())
+            .collect();
+        assert!(ns.contains(&LinuxNamespaceType::Network), "{ns:?}");
+        assert!(!ns.contains(&LinuxNamespaceType::User));
+        assert!(linux
+            .namespaces()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .all(|n| n.path().is_none()));
+        let p = s.process().as_ref().unwrap();
+        assert_eq!(p.user().uid(), 1000);
+        assert_eq!(p.user().additional_gids().as_deref(), Some(&[27][..]));
+        let caps = p
+            .capabilities()
+            .as_ref()
+            .unwrap()
+            .bounding()
+            .as_ref()
+            .unwrap();
+        assert_eq!(caps.len(), DOCKER_CAPS.len());
+        assert!(p.no_new_privileges().unwrap_or(false));
+        let dests: Vec<String> = s
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| m.destination().display().to_string())
+            .collect();
+        for d in [
+            "/proc",
+            "/dev",
+            "/sys",
+            "/dev/shm",
+            "/tmp",
+            "/etc/hosts",
+            "/etc/resolv.conf",
+        ] {
+            assert!(dests.iter().any(|x| x == d), "{d} in {dests:?}");
+        }
+        let r = linux.resources().as_ref().unwrap();
+        assert_eq!(r.pids().as_ref().unwrap().limit(), 1024);
+    }
+
+    #[test]
+    fn rootless_maps_one_id_and_drops_cgroup_limits() {
+        let s = spec(
+            &proc(),
+            &Limits::default(),
+            Path::new("/b/etc"),
+            &Host {
+                tmp_tmpfs: false,
+                rootless: Some((65534, 65534)),
+            },
+        );
+        let linux = s.linux().as_ref().unwrap();
+        assert!(linux
+            .namespaces()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::User));
+        let m = &linux.uid_mappings().as_ref().unwrap()[0];
+        assert_eq!((m.container_id(), m.host_id(), m.size()), (0, 65534, 1));
+        assert!(linux.resources().is_none());
+    }
 }
