@@ -340,7 +340,16 @@ impl Running {
                     .stdin(std::process::Stdio::null())
                     .output();
             };
-            kill(signal);
+            // A container's init that does not catch the signal ignores it
+            // (the kernel's rule for a pid namespace's init): no grace then.
+            let pid = self.pid(Duration::from_millis(500));
+            let grace = match pid.map(|p| catches(p, signal)) {
+                Some(false) => Duration::ZERO,
+                _ => grace,
+            };
+            if !grace.is_zero() {
+                kill(signal);
+            }
             let until = Instant::now() + grace;
             while Instant::now() < until && self.exited().is_none() {
                 std::thread::sleep(Duration::from_millis(20));
@@ -376,6 +385,32 @@ impl Running {
             elapsed: self.start.elapsed(),
         }
     }
+}
+
+/// Whether process `pid` has a handler for `signal` (a name as runc takes
+/// it: TERM, SIGINT, 15); unknown names count as caught.
+fn catches(pid: u32, signal: &str) -> bool {
+    const NAMES: [&str; 31] = [
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+        "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+        "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+    ];
+    let name = signal.trim_start_matches("SIG");
+    let Some(n) = name
+        .parse::<u32>()
+        .ok()
+        .or_else(|| NAMES.iter().position(|s| *s == name).map(|i| i as u32 + 1))
+    else {
+        return true;
+    };
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .map_or(true, |mask| n == 0 || n > 64 || mask & (1 << (n - 1)) != 0)
 }
 
 /// Runs the bundle at `bundle` (holding `config.json` and `rootfs/`) as
