@@ -189,7 +189,15 @@ fn verify_raises_no_false_alarm_on_images_slim_traces_statically() {
             app("svc"),
             vec!["--entrypoint", "", "--probe-http", "8080/"],
         ),
-        (app("flask"), vec!["--probe-http", "8000/"]),
+        (
+            app("flask"),
+            vec![
+                "--probe-http",
+                "8000/",
+                "--probe-exec",
+                r#"["python3","-c","import flask, shop"]"#,
+            ],
+        ),
         (
             app("node"),
             vec!["--entrypoint", "", "--probe-http", "3000/"],
@@ -275,6 +283,8 @@ fn a_probe_that_never_answers_times_out_and_leaves_nothing() {
             "--probe-timeout",
             "2s",
             "--probe",
+            "--probe-exec",
+            r#"["/no/such/program"]"#,
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -288,6 +298,14 @@ fn a_probe_that_never_answers_times_out_and_leaves_nothing() {
             .unwrap()
             .starts_with("timed out after 2 s"),
         "{p}"
+    );
+    // An exec the runtime cannot start fails at once, with the runtime's words.
+    let e = &v["probes"]["outcomes"][1];
+    assert_eq!(e["status"], "it cannot run in the container", "{e}");
+    assert!(e["seconds"].as_f64().unwrap() < 2.0, "{e}");
+    assert!(
+        e["output"].as_str().unwrap().contains("/no/such/program"),
+        "{e}"
     );
     // What it saw while it waited is still reported.
     assert!(

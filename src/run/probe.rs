@@ -478,6 +478,16 @@ pub fn get(port: u16, path: &str, timeout: Duration) -> Result<u16, String> {
         .ok_or_else(|| format!("not an HTTP answer: {line:?}"))
 }
 
+/// Whether an exec failed before the program ran (the runtime could not
+/// start it: not found, not executable), which no retry changes.
+fn cannot_start(f: &Finished) -> bool {
+    let err = String::from_utf8_lossy(&f.stderr);
+    f.code.is_some_and(|c| c != 0)
+        && (err.contains("unable to start container process")
+            || err.contains("executable file not found")
+            || err.contains("exec failed"))
+}
+
 fn secs(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
@@ -498,7 +508,10 @@ pub fn run(subject: &Subject, probes: &[Probe], settings: &Settings) -> Result<R
         subject.tree,
         subject.content,
     )?;
-    let tmpfs = settings.observe.then(|| {
+    // As root the rootfs is a tmpfs of its own: fanotify's filesystem, and
+    // much faster to fill and remove than a disk (ext4 with `discard` pays for
+    // every unlink).
+    let tmpfs = super::is_root().then(|| {
         let bytes: u64 = subject.tree.iter().map(|(_, n)| n.meta.size).sum();
         bytes.saturating_mul(2) + (512 << 20)
     });
@@ -643,6 +656,13 @@ fn service_probe(p: &Probe, running: &mut Running, pid: Option<u32>, timeout: Du
                 match running.exec(argv, left) {
                     Ok(f) if f.code == Some(0) => {
                         return done(true, "exit 0".into(), output_of(&f))
+                    }
+                    Ok(f) if cannot_start(&f) => {
+                        return done(
+                            false,
+                            "it cannot run in the container".into(),
+                            output_of(&f),
+                        )
                     }
                     Ok(f) => {
                         output = output_of(&f);
