@@ -215,6 +215,9 @@ impl ProbeArgs {
 
     /// How they run.
     pub fn settings(&self) -> anyhow::Result<crate::run::probe::Settings> {
+        if !crate::run::is_root() {
+            crate::run::container::user_namespaces()?;
+        }
         Ok(crate::run::probe::Settings {
             runtime: crate::run::container::find_runtime(self.runtime.as_deref())?,
             timeout: self.probe_timeout,

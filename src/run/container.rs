@@ -154,6 +154,29 @@ pub enum Error {
     NoRuntime,
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
+    #[error("running an image as a user other than root needs user namespaces, which this machine does not give: {0} (enable them, or run slim as root)")]
+    NoUserNamespaces(String),
+}
+
+/// Whether this kernel lets this (non-root) user make user namespaces, as
+/// its sysctls say; the reason when not.
+pub fn user_namespaces() -> Result<(), Error> {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        return Err(Error::NoUserNamespaces(
+            "user.max_user_namespaces is 0".into(),
+        ));
+    }
+    if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+        return Err(Error::NoUserNamespaces(
+            "kernel.unprivileged_userns_clone is 0".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The OCI runtime to use: `want` when given, else runc or crun from PATH.
