@@ -11,6 +11,27 @@ pub trait Reporter: Sync {
     fn end(&self, _id: usize) {}
 }
 
+type NoteHook = Box<dyn Fn(&str) + Send + Sync>;
+
+/// Where [`note`] lines go when not straight to stderr (above progress bars).
+static NOTES: std::sync::RwLock<Option<NoteHook>> = std::sync::RwLock::new(None);
+
+/// Says one line on stderr (a retry, a warning while work goes on), above
+/// any progress bars being drawn.
+pub fn note(line: &str) {
+    match NOTES.read().ok().as_deref() {
+        Some(Some(hook)) => hook(line),
+        _ => eprintln!("{line}"),
+    }
+}
+
+/// Sends [`note`] lines to `hook` (None: to stderr again).
+pub fn set_note_hook(hook: Option<NoteHook>) {
+    if let Ok(mut h) = NOTES.write() {
+        *h = hook;
+    }
+}
+
 /// A reporter that ignores everything.
 pub struct Silent;
 

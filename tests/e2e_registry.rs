@@ -948,10 +948,10 @@ fn registry_errors_are_one_line_naming_the_registry_and_the_fix() {
         &run(reg.url("t/none:1"), &["--tls-verify=false"]),
         &["t/none", "not found (404)"],
     );
-    // Nothing listening.
+    // Nothing listening (not tried again: --retry-times 0).
     let closed = format!("docker://127.0.0.1:{}/t/x:1", free_port());
     fails_with(
-        &run(closed, &["--tls-verify=false"]),
+        &run(closed, &["--tls-verify=false", "--retry-times", "0"]),
         &["connection refused", "is the registry running"],
     );
     // A bad reference.

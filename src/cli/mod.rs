@@ -104,6 +104,24 @@ pub struct RegistryArgs {
     /// Download again instead of using the blob cache ($XDG_CACHE_HOME/slim, else ~/.cache/slim).
     #[arg(long, help_heading = "Registries")]
     pub no_cache: bool,
+    /// How many times to try a registry request again after a transient fault (a dropped
+    /// or refused connection, a stall, 408/429/500/502/503/504). 0: never.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 3,
+        help_heading = "Registries"
+    )]
+    pub retry_times: u32,
+    /// The wait before the first retry; each next one doubles, with jitter. A registry's
+    /// Retry-After is honoured when longer (up to 60s).
+    #[arg(long, value_name = "DURATION", default_value = "1s",
+          value_parser = options::parse_seconds, help_heading = "Registries")]
+    pub retry_delay: std::time::Duration,
+    /// A connection that sends nothing for this long has stalled (and is retried).
+    #[arg(long, value_name = "DURATION", default_value = "60s",
+          value_parser = options::parse_seconds, help_heading = "Registries")]
+    pub timeout: std::time::Duration,
 }
 
 impl RegistryArgs {
@@ -118,6 +136,11 @@ impl RegistryArgs {
             cert_dir: self.cert_dir.clone(),
             tls_verify: self.tls_verify,
             cache: (!self.no_cache).then(crate::registry::cache::Cache::default_dir),
+            retry: crate::registry::retry::Policy {
+                times: self.retry_times,
+                delay: self.retry_delay,
+                timeout: self.timeout,
+            },
         })
     }
 

@@ -16,6 +16,14 @@ impl Bars {
     pub fn new(enabled: bool) -> Bars {
         let multi = (enabled && std::io::stderr().is_terminal())
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        if let Some(m) = &multi {
+            let m = m.clone();
+            crate::progress::set_note_hook(Some(Box::new(move |line| {
+                if m.println(line).is_err() {
+                    eprintln!("{line}");
+                }
+            })));
+        }
         Bars {
             multi,
             bars: Mutex::new(HashMap::new()),
@@ -24,6 +32,7 @@ impl Bars {
 
     pub fn clear(&self) {
         if let Some(m) = &self.multi {
+            crate::progress::set_note_hook(None);
             let _ = m.clear();
         }
     }

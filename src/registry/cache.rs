@@ -76,9 +76,13 @@ impl Cache {
         let dir = self.root.join("blobs/sha256");
         let file = crate::tmp::file_in(&dir)?;
         Ok(Incoming {
-            w: HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file)),
+            w: Some(HashingWriter::new(io::BufWriter::with_capacity(
+                1 << 20,
+                file,
+            ))),
             digest: d.clone(),
             dest: self.path(d),
+            written: 0,
         })
     }
 
@@ -107,26 +111,55 @@ impl Cache {
 
 /// A blob being written into the cache.
 pub struct Incoming {
-    w: HashingWriter<io::BufWriter<tempfile::NamedTempFile>>,
+    /// None only inside [`Incoming::restart`].
+    w: Option<HashingWriter<io::BufWriter<tempfile::NamedTempFile>>>,
     digest: Digest,
     dest: PathBuf,
+    written: u64,
 }
 
 impl Write for Incoming {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.w.write(buf)
+        let n = self.writer().write(buf)?;
+        self.written += n as u64;
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.w.flush()
+        self.writer().flush()
     }
 }
 
 impl Incoming {
-    /// Checks the digest of what was written and puts the blob in place;
+    fn writer(&mut self) -> &mut HashingWriter<io::BufWriter<tempfile::NamedTempFile>> {
+        self.w.as_mut().expect("a writer outside restart")
+    }
+
+    /// The bytes written (and hashed) so far: where a resumed download goes on.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Forgets what was written: the blob starts again from its first byte.
+    pub fn restart(&mut self) -> io::Result<()> {
+        use std::io::Seek;
+        let (buf, _, _) = self.w.take().expect("a writer").finish();
+        let mut file = buf.into_inner().map_err(|e| e.into_error())?;
+        file.as_file_mut().set_len(0)?;
+        file.as_file_mut().rewind()?;
+        self.w = Some(HashingWriter::new(io::BufWriter::with_capacity(
+            1 << 20,
+            file,
+        )));
+        self.written = 0;
+        Ok(())
+    }
+
+    /// Checks the digest of what was written and puts the blob in place
+    /// (synced first, so a crash leaves no torn blob under its name);
     /// returns its size. On a mismatch nothing is stored.
-    pub fn finish(self) -> Result<u64, String> {
-        let (file, got, len) = self.w.finish();
+    pub fn finish(mut self) -> Result<u64, String> {
+        let (file, got, len) = self.w.take().expect("a writer").finish();
         if got != self.digest {
             return Err(format!(
                 "blob {} arrived with digest {got} ({len} bytes): refusing it",
@@ -134,6 +167,7 @@ impl Incoming {
             ));
         }
         let file = file.into_inner().map_err(|e| e.to_string())?;
+        file.as_file().sync_all().map_err(|e| e.to_string())?;
         file.persist(&self.dest).map_err(|e| e.to_string())?;
         Ok(len)
     }

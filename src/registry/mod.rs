@@ -9,17 +9,16 @@
 
 pub mod auth;
 pub mod cache;
+mod client;
+pub mod retry;
+mod session;
 mod tls;
 
 use crate::image::digest::Digest;
 use crate::image::Platform;
 use crate::progress::Reporter;
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::OciDistributionError;
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference, RegistryOperation};
 use serde_json::{json, Value};
-use std::io::Write;
+use session::Session;
 use std::path::{Path, PathBuf};
 
 /// Docker Hub as users name it, and the host its API answers on.
@@ -36,8 +35,6 @@ const ACCEPT: [&str; 4] = [
     MEDIA_DOCKER_MANIFEST,
     MEDIA_DOCKER_LIST,
 ];
-/// Manifests and configs are small; a registry that sends more is refused.
-const MAX_JSON: usize = 16 << 20;
 
 /// An image in a registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,12 +116,12 @@ impl Remote {
         }
     }
 
-    fn reference(&self) -> Reference {
-        let (r, repo) = (self.api_host().to_string(), self.repository.clone());
+    /// The tag or digest that names the manifest (`latest` when neither).
+    fn reference(&self) -> String {
         match (&self.digest, &self.tag) {
-            (Some(d), _) => Reference::with_digest(r, repo, d.to_string()),
-            (None, Some(t)) => Reference::with_tag(r, repo, t.clone()),
-            (None, None) => Reference::with_tag(r, repo, "latest".into()),
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => "latest".into(),
         }
     }
 
@@ -168,6 +165,8 @@ pub struct Options {
     pub tls_verify: bool,
     /// Where the blob cache is; None for none (a temporary one per command).
     pub cache: Option<PathBuf>,
+    /// How often and how patiently to try each request.
+    pub retry: retry::Policy,
 }
 
 impl Default for Options {
@@ -178,6 +177,7 @@ impl Default for Options {
             cert_dir: None,
             tls_verify: true,
             cache: Some(cache::Cache::default_dir()),
+            retry: retry::Policy::default(),
         }
     }
 }
@@ -198,306 +198,6 @@ pub enum Error {
     Image(#[from] crate::image::Error),
 }
 
-/// The text of an error and its causes (reqwest hides the useful part in them).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = c.source();
-    }
-    s
-}
-
-/// A connection to one repository of a registry, authenticated.
-struct Session {
-    rt: tokio::runtime::Runtime,
-    client: Client,
-    remote: Remote,
-    reference: Reference,
-    auth: RegistryAuth,
-    /// Where the credentials came from, when there are any.
-    creds_from: Option<String>,
-    secret: Option<String>,
-    /// The client certificate presented, when there is one.
-    client_cert: Option<PathBuf>,
-}
-
-impl Session {
-    fn connect(remote: &Remote, opts: &Options, op: RegistryOperation) -> Result<Session, Error> {
-        // rustls needs one crypto provider for the process; a second install is a no-op error.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let lookup = auth::Lookup {
-            creds: opts.creds.clone(),
-            authfile: opts.authfile.clone(),
-        };
-        let creds = lookup.find(&remote.registry)?;
-        let auth = match &creds {
-            Some(c) => RegistryAuth::Basic(c.user.clone(), c.secret.clone()),
-            None => RegistryAuth::Anonymous,
-        };
-        let tls = tls::load(&remote.registry, opts.cert_dir.as_deref())?;
-        let protocols: &[ClientProtocol] = if opts.tls_verify {
-            &[ClientProtocol::Https]
-        } else {
-            &[ClientProtocol::Https, ClientProtocol::Http]
-        };
-        let mut last = None;
-        for protocol in protocols {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Error::Registry(format!("starting the network runtime: {e}")))?;
-            let config = ClientConfig {
-                protocol: protocol.clone(),
-                accept_invalid_certificates: !opts.tls_verify,
-                extra_root_certificates: tls.roots.clone(),
-                client_identity_pem: tls.identity.clone(),
-                use_monolithic_push: true,
-                platform_resolver: None,
-                connect_timeout: Some(std::time::Duration::from_secs(30)),
-                ..ClientConfig::default()
-            };
-            let client = Client::try_from(config).map_err(|e| {
-                Error::Usage(match &tls.identity_from {
-                    Some(c) => format!(
-                        "{}: the client certificate {} or its key is not usable: {}",
-                        remote.registry,
-                        c.display(),
-                        chain(&e)
-                    ),
-                    None => format!("{}: TLS setup: {}", remote.registry, chain(&e)),
-                })
-            })?;
-            let s = Session {
-                rt,
-                client,
-                remote: remote.clone(),
-                reference: remote.reference(),
-                auth: auth.clone(),
-                creds_from: creds.as_ref().map(|c| c.origin.clone()),
-                secret: creds.as_ref().map(|c| c.secret.clone()),
-                client_cert: tls.identity_from.clone(),
-            };
-            let mut ops = vec![RegistryOperation::Pull];
-            if matches!(op, RegistryOperation::Push) {
-                ops.push(RegistryOperation::Push);
-            }
-            let mut result = Ok(());
-            for op in ops {
-                if let Err(e) = s.rt.block_on(s.client.auth(&s.reference, &s.auth, op)) {
-                    result = Err(e);
-                    break;
-                }
-            }
-            match result {
-                Ok(()) => return Ok(s),
-                // --tls-verify=false: a server that does not speak TLS speaks HTTP
-                // (one that asked for a client certificate does speak TLS).
-                Err(e)
-                    if matches!(protocol, ClientProtocol::Https)
-                        && !opts.tls_verify
-                        && is_transport(&e)
-                        && !client_cert_alert(&chain(&e)) =>
-                {
-                    last = Some(e);
-                }
-                Err(e) => return Err(s.error(e, "connecting")),
-            }
-        }
-        // Unreachable in practice: the HTTP attempt returns above.
-        Err(Error::Registry(format!(
-            "{}: {}",
-            remote.registry,
-            last.map(|e| chain(&e)).unwrap_or_default()
-        )))
-    }
-
-    /// One line for `e`, naming the registry, the repository and the fix.
-    fn error(&self, e: OciDistributionError, doing: &str) -> Error {
-        let host = &self.remote.registry;
-        let repo = self.remote.repo();
-        let unauthorized = || {
-            Error::Registry(match &self.creds_from {
-                Some(from) => format!(
-                    "{repo}: the registry refused the credentials from {from} (401/403 \
-                     unauthorized while {doing}): check the user and password, or the \
-                     account's access to {}",
-                    self.remote.repository
-                ),
-                None => format!(
-                    "{repo}: unauthorized (401) while {doing}: log in (`skopeo login {host}`, \
-                     `docker login {host}`) or pass --creds USER:PASSWORD"
-                ),
-            })
-        };
-        let what = match (&self.remote.tag, &self.remote.digest) {
-            (_, Some(d)) => format!("manifest {d}"),
-            (Some(t), None) => format!("tag '{t}'"),
-            (None, None) => "the image".into(),
-        };
-        let not_found = |detail: &str| {
-            Error::Registry(format!(
-                "{repo}: not found (404) while {doing}: {detail} (check the repository, tag or digest)"
-            ))
-        };
-        let text = self.scrub(chain(&e));
-        match &e {
-            OciDistributionError::AuthenticationFailure(_)
-            | OciDistributionError::UnauthorizedError { .. } => unauthorized(),
-            OciDistributionError::ServerError {
-                code: 401 | 403, ..
-            } => unauthorized(),
-            OciDistributionError::ServerError { code: 405, .. } => Error::Registry(format!(
-                "{repo}: the registry refuses writes (405 Method not allowed) while {doing}: \
-                 it is read-only, or a mirror that only serves pulls"
-            )),
-            OciDistributionError::ImageManifestNotFoundError(_)
-            | OciDistributionError::ServerError { code: 404, .. } => {
-                not_found(&format!("no {what} in {}", self.remote.repository))
-            }
-            OciDistributionError::RegistryError { envelope, .. } => {
-                use oci_client::errors::OciErrorCode as C;
-                let codes: Vec<&C> = envelope.errors.iter().map(|e| &e.code).collect();
-                if codes
-                    .iter()
-                    .any(|c| matches!(c, C::Unauthorized | C::Denied))
-                {
-                    unauthorized()
-                } else if codes
-                    .iter()
-                    .any(|c| matches!(c, C::ManifestUnknown | C::NameUnknown | C::BlobUnknown))
-                {
-                    not_found(&format!("no {what} in {}", self.remote.repository))
-                } else {
-                    Error::Registry(format!("{repo}: {doing}: {text}"))
-                }
-            }
-            OciDistributionError::RequestError(r) => match r.status().map(|s| s.as_u16()) {
-                Some(401 | 403) => unauthorized(),
-                Some(404) => not_found(&format!("no {what} in {}", self.remote.repository)),
-                _ => transport_error(
-                    self.remote.api_host(),
-                    &text,
-                    doing,
-                    self.client_cert.as_deref(),
-                ),
-            },
-            _ => Error::Registry(format!("{repo}: {doing}: {text}")),
-        }
-    }
-
-    /// The text with the secret, should a server echo it, replaced.
-    fn scrub(&self, s: String) -> String {
-        match &self.secret {
-            Some(p) if p.len() >= 3 => s.replace(p.as_str(), "***"),
-            _ => s,
-        }
-    }
-
-    /// The manifest `reference` names, checked against its digest.
-    fn manifest(&self, reference: &Reference, doing: &str) -> Result<(Vec<u8>, Digest), Error> {
-        let (bytes, header) = self
-            .rt
-            .block_on(
-                self.client
-                    .pull_manifest_raw(reference, &self.auth, &ACCEPT),
-            )
-            .map_err(|e| self.error(e, doing))?;
-        if bytes.len() > MAX_JSON {
-            return Err(Error::Registry(format!(
-                "{}: a manifest of {} bytes is not an image manifest",
-                self.remote.repo(),
-                bytes.len()
-            )));
-        }
-        let got = Digest::of(&bytes);
-        let want = reference
-            .digest()
-            .map(String::from)
-            .or_else(|| Some(header).filter(|h| h.starts_with("sha256:")));
-        if let Some(w) = want {
-            if w != got.as_str() {
-                return Err(Error::Registry(format!(
-                    "{}: the manifest arrived with digest {got}, not {w}: refusing it",
-                    self.remote.repo()
-                )));
-            }
-        }
-        Ok((bytes.to_vec(), got))
-    }
-
-    /// Downloads blob `d` into the cache unless a verified copy is there;
-    /// reports its bytes as task `task`.
-    async fn fetch(
-        &self,
-        cache: &cache::Cache,
-        d: &Digest,
-        size: u64,
-        reporter: &dyn Reporter,
-        task: usize,
-    ) -> Result<bool, Error> {
-        use futures_util::StreamExt;
-        if cache.verified(d, Some(size)) {
-            return Ok(false);
-        }
-        let cache_err = |m: String| Error::Cache {
-            path: cache.root().display().to_string(),
-            message: m,
-        };
-        reporter.begin(task, &format!("pull {}", d.short()), size);
-        let mut stream = self
-            .client
-            .pull_blob_stream(&self.reference, &d.as_str())
-            .await
-            .map_err(|e| self.error(e, &format!("pulling blob {d}")))?;
-        let mut w = cache.incoming(d).map_err(|e| cache_err(e.to_string()))?;
-        let mut got = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                let text = chain(&e);
-                match text.split_once(", got ") {
-                    // oci-client checks the digest of what it streams, as we do.
-                    Some((_, got)) if text.contains("Invalid digest") => Error::Registry(format!(
-                        "{}: blob {d} arrived with digest {}: refusing it",
-                        self.remote.repo(),
-                        got.trim()
-                    )),
-                    _ => transport_error(
-                        &self.remote.registry,
-                        &text,
-                        &format!("pulling blob {d}"),
-                        self.client_cert.as_deref(),
-                    ),
-                }
-            })?;
-            got += chunk.len() as u64;
-            if got > size {
-                return Err(Error::Registry(format!(
-                    "{}: blob {d} is longer than the {size} bytes its manifest says: refusing it",
-                    self.remote.repo()
-                )));
-            }
-            w.write_all(&chunk).map_err(|e| cache_err(e.to_string()))?;
-            reporter.advance(task, chunk.len() as u64);
-        }
-        w.finish()
-            .map_err(|m| Error::Registry(format!("{}: {m}", self.remote.repo())))?;
-        reporter.end(task);
-        Ok(true)
-    }
-}
-
-/// Whether `e` happened below HTTP (a refused connection, a TLS handshake
-/// with a server that speaks plain HTTP).
-fn is_transport(e: &OciDistributionError) -> bool {
-    matches!(e, OciDistributionError::RequestError(r) if r.is_connect() || r.is_request())
-}
-
 /// The TLS alerts a server sends when it wants a client certificate it did
 /// not get, or does not accept the one it got (Go's and OpenSSL's servers).
 const CLIENT_CERT_ALERTS: [&str; 5] = [
@@ -508,12 +208,17 @@ const CLIENT_CERT_ALERTS: [&str; 5] = [
     "alert: accessdenied",
 ];
 
-fn client_cert_alert(text: &str) -> bool {
+pub(crate) fn client_cert_alert(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
     CLIENT_CERT_ALERTS.iter().any(|a| t.contains(a))
 }
 
-fn transport_error(host: &str, text: &str, doing: &str, client_cert: Option<&Path>) -> Error {
+pub(crate) fn transport_error(
+    host: &str,
+    text: &str,
+    doing: &str,
+    client_cert: Option<&Path>,
+) -> Error {
     let t = text.to_ascii_lowercase();
     Error::Registry(if client_cert_alert(text) {
         match client_cert {
@@ -699,8 +404,7 @@ impl Session {
     fn child(&self, entry: &Value, doing: &str) -> Result<(Vec<u8>, Digest), Error> {
         let repo = self.remote.repo();
         let (child, size) = descriptor(entry, "an index entry", &repo)?;
-        let r = self.reference.clone_with_digest(child.to_string());
-        let (b, d) = self.manifest(&r, doing)?;
+        let (b, d) = self.manifest(child.as_str(), doing)?;
         if b.len() as u64 != size {
             return Err(Error::Registry(format!(
                 "{repo}: manifest {d} is {} bytes, its index says {size}",
@@ -809,10 +513,10 @@ pub fn pull(
     opts: &Options,
     reporter: &dyn Reporter,
 ) -> Result<Pulled, Error> {
-    let s = Session::connect(remote, opts, RegistryOperation::Pull)?;
+    let s = Session::connect(remote, opts, false)?;
     let repo = remote.repo();
     let cache = open_cache(opts)?;
-    let (mut bytes, mut digest) = s.manifest(&s.reference, "pulling the manifest")?;
+    let (mut bytes, mut digest) = s.manifest(&remote.reference(), "pulling the manifest")?;
     let mut depth = 0;
     let (manifest, mt) = loop {
         put(&cache, &digest, &bytes)?;
@@ -834,10 +538,10 @@ pub fn pull(
 /// Pulls everything `remote` names: an index with every manifest it lists
 /// (all platforms, attestations too) and their blobs, for `copy --all`.
 pub fn pull_all(remote: &Remote, opts: &Options, reporter: &dyn Reporter) -> Result<Pulled, Error> {
-    let s = Session::connect(remote, opts, RegistryOperation::Pull)?;
+    let s = Session::connect(remote, opts, false)?;
     let repo = remote.repo();
     let cache = open_cache(opts)?;
-    let (bytes, digest) = s.manifest(&s.reference, "pulling the manifest")?;
+    let (bytes, digest) = s.manifest(&remote.reference(), "pulling the manifest")?;
     let mut blobs = Vec::new();
     s.walk(&cache, &bytes, &digest, 0, &mut blobs)?;
     let (_, mt) = parse_manifest(&bytes, &digest, &repo)?;
@@ -916,12 +620,11 @@ pub enum BlobData<'a> {
 /// Checks that `dest` can be pushed to (the registry answers, the
 /// credentials are accepted), before any work.
 pub fn check_push(dest: &Remote, opts: &Options) -> Result<(), Error> {
-    let s = Session::connect(dest, opts, RegistryOperation::Push)?;
+    let s = Session::connect(dest, opts, true)?;
     // A registry that wants credentials may still answer /v2/ to anyone:
     // ask it something that needs them.
     let none = format!("sha256:{}", "0".repeat(64));
-    s.rt.block_on(s.client.blob_exists(&s.reference, &none))
-        .map_err(|e| s.error(e, "checking access"))?;
+    s.blob_exists(&none, "checking access")?;
     Ok(())
 }
 
@@ -973,62 +676,36 @@ pub fn push_with(
     reporter: &dyn Reporter,
 ) -> Result<Pushed, Error> {
     let (manifest, manifest_type) = top;
-    let s = Session::connect(dest, opts, RegistryOperation::Push)?;
+    let s = Session::connect(dest, opts, true)?;
     let mount =
         mount_from.filter(|m| m.registry == dest.registry && m.repository != dest.repository);
     let (mut uploaded, mut mounted, mut reused) = (0, 0, 0);
     for (i, b) in blobs.iter().enumerate() {
         let digest = b.digest.as_str();
-        let there =
-            s.rt.block_on(s.client.blob_exists(&s.reference, digest))
-                .map_err(|e| s.error(e, &format!("checking blob {}", b.digest)))?;
-        if there {
+        let checking = format!("checking blob {}", b.digest);
+        if s.blob_exists(digest, &checking)? {
             reused += 1;
             continue;
         }
         if let Some(m) = mount {
-            let from = m.reference();
-            if s.rt
-                .block_on(s.client.mount_blob(&s.reference, &from, digest))
-                .is_ok()
-                && s.rt
-                    .block_on(s.client.blob_exists(&s.reference, digest))
-                    .unwrap_or(false)
-            {
+            if s.mount(digest, &m.repository) && s.blob_exists(digest, &checking)? {
                 mounted += 1;
                 continue;
             }
         }
-        match b.data {
-            BlobData::File(path) => upload(&s, b, path, reporter, i)?,
-            BlobData::Bytes(bytes) => {
-                s.rt.block_on(s.client.push_blob(&s.reference, bytes.to_vec(), digest))
-                    .map_err(|e| s.error(e, &format!("pushing blob {}", b.digest)))?;
-            }
-        }
+        upload(&s, b, reporter, i)?;
         uploaded += 1;
     }
-    let header = |mt: &str| {
-        mt.parse()
-            .map_err(|_| Error::Usage(format!("bad manifest media type {mt}")))
-    };
     for (bytes, mt) in below {
         let d = Digest::of(bytes);
-        let r = s.reference.clone_with_digest(d.to_string());
-        s.rt.block_on(s.client.push_manifest_raw(&r, bytes.to_vec(), header(mt)?))
-            .map_err(|e| s.error(e, &format!("pushing manifest {d}")))?;
+        s.put_manifest(d.as_str(), bytes, mt, &format!("pushing manifest {d}"))?;
     }
-    let content_type = header(manifest_type)?;
-    let tagged = Remote {
+    let tag = Remote {
         digest: None,
         ..dest.clone()
     }
     .reference();
-    s.rt.block_on(
-        s.client
-            .push_manifest_raw(&tagged, manifest.to_vec(), content_type),
-    )
-    .map_err(|e| s.error(e, "pushing the manifest"))?;
+    s.put_manifest(&tag, manifest, manifest_type, "pushing the manifest")?;
     if let Some(c) = &opts.cache {
         // What was pushed is what a read-back (an SBOM of it) needs: keep it.
         if let Ok(cache) = cache::Cache::open(Some(c)) {
@@ -1052,61 +729,48 @@ pub fn push_with(
     })
 }
 
-/// Sends one blob, streamed from its file in 1 MiB chunks (never held whole).
-fn upload(
-    s: &Session,
-    b: &Blob,
-    path: &Path,
-    reporter: &dyn Reporter,
-    task: usize,
-) -> Result<(), Error> {
-    use std::io::Read;
+/// Sends one blob: a file streamed in 1 MiB reads (never held whole), or
+/// bytes; a failed upload starts again in a new session.
+fn upload(s: &Session, b: &Blob, reporter: &dyn Reporter, task: usize) -> Result<(), Error> {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
-    let file = std::fs::File::open(path).map_err(|e| Error::Cache {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    let doing = format!("pushing blob {}", b.digest);
     let sent = Arc::new(AtomicU64::new(0));
-    let counter = sent.clone();
-    let stream = futures_util::stream::unfold(file, move |mut f| {
-        let counter = counter.clone();
-        async move {
-            let mut buf = vec![0u8; 1 << 20];
-            match f.read(&mut buf) {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    counter.fetch_add(n as u64, Ordering::Relaxed);
-                    Some((Ok(bytes::Bytes::from(buf)), f))
-                }
-                Err(e) => Some((Err(OciDistributionError::IoError(e)), f)),
+    let body = || -> Result<reqwest::Body, Error> {
+        sent.store(0, Ordering::Relaxed);
+        match b.data {
+            BlobData::File(path) => {
+                session::file_body(path, sent.clone()).map_err(|e| Error::Cache {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })
             }
+            BlobData::Bytes(bytes) => Ok(reqwest::Body::from(bytes.to_vec())),
         }
-    });
+    };
+    if let BlobData::Bytes(_) = b.data {
+        return s.upload(&b.digest, b.size, &body, &doing);
+    }
     reporter.begin(task, &format!("push {}", b.digest.short()), b.size);
-    let digest = b.digest.to_string();
-    let result = s.rt.block_on(async {
-        let push = s
-            .client
-            .push_blob_stream(&s.reference, stream, &digest, Some(b.size));
-        tokio::pin!(push);
-        let mut told = 0;
-        loop {
-            tokio::select! {
-                r = &mut push => break r,
-                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
-                    let now = sent.load(Ordering::Relaxed);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut told = 0;
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                let now = sent.load(Ordering::Relaxed);
+                if now > told {
                     reporter.advance(task, now - told);
                     told = now;
                 }
             }
-        }
+        });
+        let r = s.upload(&b.digest, b.size, &body, &doing);
+        done.store(true, Ordering::Relaxed);
+        r
     });
     reporter.end(task);
     result
-        .map(|_| ())
-        .map_err(|e| s.error(e, &format!("pushing blob {}", b.digest)))
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 //! `NAME.cert` + `NAME.key` pair is the client certificate to present.
 
 use super::Error;
-use oci_client::client::{Certificate, CertificateEncoding};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
@@ -12,7 +11,8 @@ use std::path::{Path, PathBuf};
 /// The CAs to trust and the client identity for one registry.
 #[derive(Default)]
 pub(super) struct Tls {
-    pub roots: Vec<Certificate>,
+    /// PEM texts of CA certificates.
+    pub roots: Vec<Vec<u8>>,
     /// PEM text: the private key, then the certificate chain.
     pub identity: Option<Vec<u8>>,
     /// The `.cert` file the identity came from, for messages.
@@ -75,10 +75,7 @@ pub(super) fn load(registry: &str, cert_dir: Option<&Path>) -> Result<Tls, Error
                     path.display()
                 )));
             }
-            tls.roots.push(Certificate {
-                encoding: CertificateEncoding::Pem,
-                data,
-            });
+            tls.roots.push(data);
         } else if let Some(stem) = name.strip_suffix(".cert") {
             let key = format!("{stem}.key");
             if !has(&key) {
