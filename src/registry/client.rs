@@ -91,7 +91,11 @@ fn short_transport(text: &str) -> String {
     ];
     for (k, v) in known {
         if t.contains(k) {
-            return if v.is_empty() { text.to_string() } else { v.into() };
+            return if v.is_empty() {
+                text.to_string()
+            } else {
+                v.into()
+            };
         }
     }
     text.rsplit(": ").next().unwrap_or(text).to_string()

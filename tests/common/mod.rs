@@ -2,6 +2,9 @@
 //! temp dir, run the slim binary, and walk unpacked root filesystems.
 #![allow(dead_code)]
 
+pub mod proxy;
+pub mod registry;
+
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
