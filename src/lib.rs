@@ -13,6 +13,7 @@ pub mod diagnostic;
 pub mod elf;
 pub mod fs;
 pub mod image;
+pub mod lock;
 pub mod plan;
 pub mod progress;
 pub mod registry;

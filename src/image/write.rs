@@ -1086,7 +1086,6 @@ fn write_layout(
     blobs: Vec<(String, Blob)>,
     desc: Value,
 ) -> Result<Vec<String>, Error> {
-    const LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
     if !dest.exists() {
         let parent = parent_dir(dest);
         let tmp = crate::tmp::dir_in(&parent).map_err(io_err(&parent))?;
@@ -1102,18 +1101,83 @@ fn write_layout(
             serde_json::to_vec(&index).expect("JSON"),
         )
         .map_err(io_err(root))?;
-        let kept = tmp.keep();
-        std::fs::rename(&kept, dest).map_err(|e| {
-            let _ = std::fs::remove_dir_all(&kept);
-            io_err(dest)(e)
-        })?;
-        return Ok(Vec::new());
+        return match std::fs::rename(root, dest) {
+            Ok(()) => {
+                let _ = tmp.keep();
+                Ok(Vec::new())
+            }
+            // Another writer made the layout first: add to it like any other.
+            Err(_) if dest.join("oci-layout").is_file() => {
+                let blobs = moved_blobs(root)?;
+                add_to_layout(dest, blobs, desc)
+            }
+            Err(e) => Err(io_err(dest)(e)),
+        };
     }
     if !dest.is_dir() {
         // Only with --force (Output::check refuses otherwise).
         std::fs::remove_file(dest).map_err(io_err(dest))?;
         return write_layout(dest, blobs, desc);
     }
+    add_to_layout(dest, blobs, desc)
+}
+
+const LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// The blobs of a layout this process built in `root` and could not rename
+/// into place, as files to move into another layout.
+fn moved_blobs(root: &Path) -> Result<Vec<(String, Blob)>, Error> {
+    let dir = root.join("blobs/sha256");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
+        let path = e.map_err(io_err(&dir))?.path();
+        let file = std::fs::File::open(&path).map_err(io_err(&path))?;
+        let name = format!(
+            "blobs/sha256/{}",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        );
+        let path = tempfile::TempPath::try_from_path(path).map_err(io_err(&dir))?;
+        out.push((
+            name,
+            Blob::File(tempfile::NamedTempFile::from_parts(file, path)),
+        ));
+    }
+    Ok(out)
+}
+
+/// The exclusive lock every writer of the layout `dir` holds while it adds
+/// blobs, swaps `index.json` and removes garbage (containers/image's stores
+/// take the same kind): two writers never lose each other's tags, and one
+/// writer's garbage collection never removes a blob another is about to
+/// name. Released when the file closes.
+fn lock_layout(dir: &Path) -> Result<std::fs::File, Error> {
+    let path = dir.join(LOCK_FILE);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    if !crate::lock::try_exclusive(&f).map_err(io_err(&path))? {
+        crate::progress::note(&format!(
+            "slim: {}: another process is writing this layout; waiting for it",
+            dir.display()
+        ));
+        crate::lock::exclusive(&f).map_err(io_err(&path))?;
+    }
+    Ok(f)
+}
+
+/// The lock file in an OCI layout (see [`lock_layout`]).
+pub const LOCK_FILE: &str = "index.json.lock";
+
+/// Adds an image to the existing layout `dest` under its lock.
+fn add_to_layout(
+    dest: &Path,
+    blobs: Vec<(String, Blob)>,
+    desc: Value,
+) -> Result<Vec<String>, Error> {
+    let _lock = lock_layout(dest)?;
     let index_path = dest.join("index.json");
     let mut index: Value = match std::fs::read(&index_path) {
         Ok(b) => serde_json::from_slice(&b).map_err(|e| {

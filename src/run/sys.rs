@@ -2,7 +2,7 @@
 //! joining a container's network namespace (for an HTTP probe from inside
 //! it), a tmpfs for the bundle's rootfs, and fanotify on that tmpfs (what the
 //! container's processes open). Each is a thin, checked wrapper; nothing else
-//! in slim uses `unsafe`.
+//! in slim uses `unsafe` (but `lock`, two `flock` calls).
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
