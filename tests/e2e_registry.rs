@@ -239,6 +239,30 @@ fn a_multi_platform_index_is_pulled_by_platform() {
         "skopeo pulls the copied index: {}",
         stderr(&o)
     );
+    // A plain copy of one platform keeps that platform's manifest bytes: to a
+    // layout and to another repository, its digest is the index entry's.
+    let arm_digest = manifests[1]["digest"].as_str().unwrap().to_string();
+    let one = |dest: String| -> Value {
+        let mut args = strs(&["copy", "-q", "--json", "--platform", "linux/arm64"]);
+        args.extend([reg.url("t/multi:1"), dest]);
+        args.extend(reg.slim_opts());
+        serde_json::from_slice(&ok(slim_in(cache.path(), &args)).stdout).unwrap()
+    };
+    let w = one(format!("oci:{}:arm", mirror.display()));
+    assert_eq!(w["manifest_digest"], arm_digest.as_str(), "{w}");
+    let w = one(reg.url("t/arm:1"));
+    assert_eq!(w["manifest_digest"], arm_digest.as_str(), "{w}");
+    let o = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &reg.url("t/arm:1"),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(format!("sha256:{}", sha256_hex(&o.stdout)), arm_digest);
     let o = ls(Some("linux/s390x"));
     fails_with(
         &o,

@@ -694,3 +694,139 @@ fn usage_errors_are_one_line_and_json_output_survives_a_closed_pipe() {
         String::from_utf8_lossy(&r.stderr)
     );
 }
+
+/// A layout whose manifest is stored pretty-printed (bytes slim would never
+/// write itself), and that manifest's digest.
+fn pretty_layout(dir: &std::path::Path, img: &Img) -> String {
+    let desc = put_image(dir, img);
+    let hex = desc["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
+    let path = dir.join("blobs/sha256").join(hex);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let mut desc = put_blob(
+        dir,
+        "application/vnd.oci.image.manifest.v1+json",
+        &serde_json::to_vec_pretty(&v).unwrap(),
+    );
+    desc["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "v1"});
+    let digest = desc["digest"].as_str().unwrap().to_string();
+    write_index(dir, vec![desc]);
+    digest
+}
+
+fn raw_digest(image: &str) -> String {
+    let o = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", image])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "skopeo inspect {image}: {}", stderr(&o));
+    format!("sha256:{}", sha256_hex(&o.stdout))
+}
+
+#[test]
+fn a_copy_that_changes_no_blob_keeps_the_manifest_bytes() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    let img = Img::new(vec![
+        (
+            tar_of(&[E::Dir("bin"), E::Exec("bin/app", b"app")]),
+            Comp::Gzip,
+        ),
+        (tar_of(&[E::File("b", b"b")]), Comp::Zstd),
+    ]);
+    let want = pretty_layout(&src, &img);
+    let s = format!("oci:{}:v1", src.display());
+    for dest in [
+        format!("oci:{}:x", d.path().join("layout").display()),
+        format!("oci-archive:{}:x", d.path().join("a.tar").display()),
+    ] {
+        let o = ok(slim(&["copy", "--json", &s, &dest]));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["manifest_digest"], want.as_str(), "{dest}");
+        assert_eq!(v["layers"].as_array().unwrap().len(), 2, "{dest}");
+        assert_eq!(
+            raw_digest(&dest),
+            want,
+            "{dest}: skopeo reads the same manifest"
+        );
+    }
+    // The same compression asked for is no conversion either; another is.
+    let o = ok(slim(&[
+        "copy",
+        "--json",
+        "--compression",
+        "zstd",
+        &s,
+        &format!("oci:{}:z", d.path().join("layout").display()),
+    ]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_ne!(v["manifest_digest"], want.as_str());
+    assert_eq!(
+        slim_tree(&format!("oci:{}:z", d.path().join("layout").display())),
+        slim_tree(&s)
+    );
+}
+
+#[test]
+fn a_verbatim_copy_checks_every_digest_and_verify_layers_the_diff_ids() {
+    let d = tempfile::tempdir().unwrap();
+    // A layer whose bytes are not what the manifest's digest says.
+    let bad = d.path().join("bad");
+    let s = image(&bad);
+    corrupt_gzip_layers(&bad);
+    let out = tempfile::tempdir().unwrap();
+    for dest in ["img.tar", "img.oci"] {
+        let dest = out.path().join(dest).display().to_string();
+        let o = slim(&["copy", &s, &dest]);
+        fails_with(&o, &["holds other bytes"]);
+        assert_eq!(o.status.code(), Some(2));
+        assert_eq!(leftovers(out.path()), Vec::<String>::new(), "{dest}");
+    }
+    // A config whose diff_id is wrong: copied as it is (as skopeo does),
+    // refused with --verify-layers.
+    let wrong = d.path().join("wrong");
+    let mut img = Img::new(vec![(tar_of(&[E::File("a", b"a")]), Comp::Gzip)]);
+    let config = {
+        let mut c = img.config();
+        c["rootfs"]["diff_ids"][0] = format!("sha256:{}", "0".repeat(64)).into();
+        c
+    };
+    let cdesc = put_blob(
+        &wrong,
+        "application/vnd.oci.image.config.v1+json",
+        &serde_json::to_vec(&config).unwrap(),
+    );
+    let (tar, _) = img.layers.remove(0);
+    let ldesc = put_blob(
+        &wrong,
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        &compress(&tar, Comp::Gzip),
+    );
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": cdesc, "layers": [ldesc],
+    });
+    let mdesc = put_blob(
+        &wrong,
+        "application/vnd.oci.image.manifest.v1+json",
+        &serde_json::to_vec(&manifest).unwrap(),
+    );
+    write_index(&wrong, vec![mdesc]);
+    let w = wrong.display().to_string();
+    ok(slim(&[
+        "copy",
+        &w,
+        &out.path().join("plain").display().to_string(),
+    ]));
+    let o = slim(&[
+        "copy",
+        "--verify-layers",
+        &w,
+        &out.path().join("checked").display().to_string(),
+    ]);
+    fails_with(&o, &["diff_id"]);
+    assert!(!out.path().join("checked").exists());
+}

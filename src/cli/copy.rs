@@ -8,9 +8,13 @@ use std::process::ExitCode;
 
 /// Copy an image to another format (like `skopeo copy`), verifying every blob.
 ///
-/// Layers are copied as they are, unless --flatten merges them into one
-/// reproducible layer (sorted entries, numeric owners, mtimes clamped to
-/// SOURCE_DATE_EPOCH when it is set), or --compression asks to re-encode.
+/// A copy that changes no blob keeps the manifest's bytes (so its digest, and
+/// any signature or pin on it, stay valid) and moves every blob as it is,
+/// checking its digest as it streams. Only a conversion reads the layers:
+/// --flatten merges them into one reproducible layer (sorted entries, numeric
+/// owners, mtimes clamped to SOURCE_DATE_EPOCH when it is set), --compression
+/// re-encodes those in another compression, and a docker-archive (source or
+/// destination) has no manifest to keep.
 ///
 /// --all copies a multi-platform index whole: every platform's image (and
 /// attestation), byte for byte, digests unchanged.
@@ -42,6 +46,10 @@ pub struct Args {
     /// Copy the whole index (every platform), not only this machine's (or --platform's) image.
     #[arg(long, conflicts_with_all = ["flatten", "compression"])]
     all: bool,
+    /// Also decompress every layer of a verbatim copy and check it against the
+    /// config's diff_ids (a conversion always does).
+    #[arg(long)]
+    verify_layers: bool,
     /// Print what was written as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -63,15 +71,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return copy_all(&args, out, sde);
     }
     super::note_bare_destination(&args.dest, &out);
-    let (image, layers) = super::load_for(&args.image, true, Some(&out))?;
-    out.mount_from = image.reference.as_remote();
-    super::name_docker_archive(&mut out, &image);
-    let work = write::work_dir(&out)?;
-    let bars = Bars::new(!args.image.quiet);
     let wanted: Option<Compression> = match out.transport {
         Transport::DockerArchive => Some(Compression::None),
         _ => args.compression.map(Into::into),
     };
+    let image = super::open_for(&args.image, true, Some(&out))?;
+    out.mount_from = image.reference.as_remote();
+    if !args.flatten && changes_no_blob(&image, wanted) {
+        return copy_verbatim(&args, out, image, sde);
+    }
+    let bars = Bars::new(!args.image.quiet);
+    let layers = crate::image::read_layers(&image, &bars)
+        .with_context(|| format!("reading {}", image.reference))?;
+    bars.clear();
+    super::name_docker_archive(&mut out, &image);
+    let work = write::work_dir(&out)?;
     let (config, built) = if args.flatten {
         let opts = LayerOptions {
             compression: wanted.unwrap_or(Compression::Gzip),
@@ -111,6 +125,70 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let written = write::write_image(&out, &config, built, &[], sde.unwrap_or(0), &bars);
     bars.clear();
     report(&args, written, |w| {
+        format!(
+            "{}, {} layer{}",
+            super::written(Some(&out), w),
+            w.layers.len(),
+            if w.layers.len() == 1 { "" } else { "s" },
+        )
+    })
+}
+
+/// Whether copying `image` with layers in `wanted` compression (None: as
+/// they are) changes no blob: an OCI-format source whose manifest names
+/// every layer by digest, each already in that compression.
+fn changes_no_blob(image: &crate::image::Image, wanted: Option<Compression>) -> bool {
+    image.transport != Transport::DockerArchive
+        && image.manifest_digest.is_some()
+        && image.layers.iter().all(|l| {
+            l.digest.is_some()
+                && l.size.is_some()
+                && wanted.map_or(true, |w| {
+                    l.media_type
+                        .as_deref()
+                        .and_then(Compression::from_media_type)
+                        == Some(w)
+                })
+        })
+}
+
+/// The manifest, config and layers as they are (see [`changes_no_blob`]).
+fn copy_verbatim(
+    args: &Args,
+    out: Output,
+    image: crate::image::Image,
+    sde: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    let bars = Bars::new(!args.image.quiet);
+    if args.verify_layers {
+        crate::image::read_layers(&image, &bars)
+            .with_context(|| format!("reading {}", image.reference))?;
+        bars.clear();
+    }
+    let config_digest = image.config_digest.clone();
+    let layers: Vec<_> = image
+        .layers
+        .iter()
+        .filter_map(|l| l.digest.clone())
+        .collect();
+    let reference = image.reference.to_string();
+    let whole = image
+        .into_whole()
+        .with_context(|| format!("reading {reference}"))?
+        .expect("changes_no_blob checked the manifest");
+    let work = write::work_dir(&out)?;
+    let written = write::write_whole(&out, &whole, work.path(), sde.unwrap_or(0), &bars);
+    bars.clear();
+    let written = written.map(|w| write::Written {
+        path: out.path.clone(),
+        transport: out.transport,
+        manifest_digest: Some(w.digest),
+        config_digest,
+        layers,
+        pushed: w.pushed,
+        other_tags: w.other_tags,
+    });
+    report(args, written, |w| {
         format!(
             "{}, {} layer{}",
             super::written(Some(&out), w),

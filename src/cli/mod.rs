@@ -320,6 +320,23 @@ pub(crate) fn load_for(
     out: Option<&crate::image::write::Output>,
 ) -> anyhow::Result<(crate::image::Image, crate::image::Layers)> {
     use anyhow::Context;
+    let image = open_for(args, show_progress, out)?;
+    let r = crate::image::ImageRef::parse(&args.image)?;
+    let bars = progress::Bars::new(show_progress && !args.quiet);
+    let layers =
+        crate::image::read_layers(&image, &bars).with_context(|| format!("reading {r}"))?;
+    bars.clear();
+    Ok((image, layers))
+}
+
+/// Opens (pulls) the image `args` name, not yet reading its layers; with
+/// `out`, first checks the destination, and refuses one that is the image
+/// being read.
+pub(crate) fn open_for(
+    args: &ImageArgs,
+    show_progress: bool,
+    out: Option<&crate::image::write::Output>,
+) -> anyhow::Result<crate::image::Image> {
     let r = crate::image::ImageRef::parse(&args.image)?;
     let platform = args
         .platform
@@ -349,11 +366,7 @@ pub(crate) fn load_for(
             );
         }
     }
-    let bars = progress::Bars::new(show_progress && !args.quiet);
-    let layers =
-        crate::image::read_layers(&image, &bars).with_context(|| format!("reading {r}"))?;
-    bars.clear();
-    Ok((image, layers))
+    Ok(image)
 }
 
 /// What was written, for people: `oci-archive out.tar (manifest …, image id …)`,

@@ -350,6 +350,45 @@ impl Whole {
     }
 }
 
+impl Image {
+    /// The image's manifest, config and layers as they are stored, for a
+    /// copy that changes no blob (the manifest's bytes and digest kept).
+    /// None for a docker-archive, which stores no manifest to keep.
+    pub fn into_whole(self) -> Result<Option<Whole>, Error> {
+        let Some(digest) = self.manifest_digest.clone() else {
+            return Ok(None);
+        };
+        let bytes = read_blob(&self.container, &digest, None)?;
+        let loc = self
+            .container
+            .describe(&format!("blobs/sha256/{}", digest.hex()));
+        let v: serde_json::Value = parse_json(&bytes, loc, "manifest")?;
+        let mt = v
+            .get("mediaType")
+            .and_then(|m| m.as_str())
+            .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+            .to_string();
+        let mut blobs = vec![(self.config_digest.clone(), self.config_raw.len() as u64)];
+        for l in &self.layers {
+            let (Some(d), Some(size)) = (&l.digest, l.size) else {
+                return Ok(None);
+            };
+            if !blobs.iter().any(|(x, _)| x == d) {
+                blobs.push((d.clone(), size));
+            }
+        }
+        let top = serde_json::json!({"mediaType": mt, "digest": digest, "size": bytes.len()});
+        Ok(Some(Whole {
+            container: self.container,
+            top,
+            manifests: vec![(digest, bytes, mt)],
+            blobs,
+            _scratch: self._scratch,
+            _keep: self._keep,
+        }))
+    }
+}
+
 /// Opens the index (or manifest) an OCI layout or archive lists under the
 /// reference's tag (or its only entry), and walks everything it reaches,
 /// checking each manifest's digest.

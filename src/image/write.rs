@@ -839,6 +839,9 @@ pub struct WrittenWhole {
     pub blobs: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pushed: Option<crate::registry::Pushed>,
+    /// The other tags of the OCI layout written into, kept.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_tags: Vec<String>,
 }
 
 /// Writes an index and everything it reaches as they are (digests unchanged),
@@ -902,6 +905,7 @@ pub fn write_whole(
         manifests: w.manifests.len(),
         blobs: w.blobs.len(),
         pushed: None,
+        other_tags: Vec::new(),
     };
     let blob_entries = |files: Vec<BuiltLayer>| -> Vec<(String, Blob)> {
         let mut v: Vec<(String, Blob)> = w
@@ -950,11 +954,12 @@ pub fn write_whole(
             written.pushed = Some(pushed);
         }
         Transport::Oci => {
-            write_layout(&out.path, blob_entries(files), desc)?;
+            written.other_tags = write_layout(&out.path, blob_entries(files), desc)?;
         }
         _ => {
             let mut entries = blob_entries(files);
-            let (manifests, _) = merge_archive(&out.path, desc, &mut entries)?;
+            let (manifests, others) = merge_archive(&out.path, desc, &mut entries)?;
+            written.other_tags = others;
             let index = serde_json::to_vec(
                 &json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests}),
             )
