@@ -296,6 +296,74 @@ fn a_fault_that_never_clears_fails_after_the_policys_attempts() {
 }
 
 #[test]
+fn a_push_cut_off_at_any_point_finishes_when_run_again_sending_only_what_is_missing() {
+    let (reg, _) = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let src = archive(dir.path()).display().to_string();
+    let push = |proxy: &Proxy, repo: &str| {
+        let cache = tempfile::tempdir().unwrap();
+        let args = strs(&[
+            "copy",
+            "-q",
+            "--json",
+            &src,
+            &proxy.url(repo),
+            "--tls-verify=false",
+            "--retry-times",
+            "0",
+        ]);
+        slim_in(cache.path(), &args)
+    };
+    // A push is: the ping, then for each of three blobs a HEAD, a POST and a
+    // PUT, then the manifest. The registry goes down after k requests.
+    let mut partial = std::collections::BTreeSet::new();
+    for k in [2, 4, 7, 10] {
+        let repo = format!("t/cut{k}:1");
+        let down = Proxy::start(
+            &reg.addr,
+            Faults {
+                down_after: Some(k),
+                ..Default::default()
+            },
+        );
+        let o = push(&down, &repo);
+        assert_eq!(o.status.code(), Some(2), "k={k}: {}", stderr(&o));
+        let sent = down
+            .seen()
+            .iter()
+            .filter(|s| s.method == "PUT" && s.action == "forward")
+            .count();
+        partial.insert(sent);
+        // No tag until the manifest is in.
+        let tag = Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false", &reg.url(&repo)])
+            .output()
+            .unwrap();
+        assert!(!tag.status.success(), "k={k}: a tag after a failed push");
+        let up = Proxy::start(&reg.addr, Faults::default());
+        let o = ok(push(&up, &repo));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let p = &v["pushed"];
+        assert_eq!(
+            (
+                p["uploaded"].as_u64().unwrap(),
+                p["reused"].as_u64().unwrap()
+            ),
+            (3 - sent as u64, sent as u64),
+            "k={k}: {v}"
+        );
+        let out = tempfile::tempdir().unwrap();
+        let c = Command::new("skopeo")
+            .args(["copy", "-q", "--src-tls-verify=false", &reg.url(&repo)])
+            .arg(format!("oci:{}:x", out.path().display()))
+            .output()
+            .unwrap();
+        assert!(c.status.success(), "k={k}: skopeo copy: {}", stderr(&c));
+    }
+    assert!(partial.len() >= 3, "cut at different points: {partial:?}");
+}
+
+#[test]
 fn ctrl_c_during_a_retry_wait_leaves_nothing_behind() {
     let (reg, _) = setup();
     let proxy = Proxy::start(

@@ -22,6 +22,8 @@ pub struct Faults {
     pub too_many: Option<(u32, u64)>,
     /// Every request gets this status.
     pub always: Option<u16>,
+    /// Every request after the first n gets 503 (a registry that goes down).
+    pub down_after: Option<u32>,
     /// The first n blob downloads longer than B bytes are cut after B bytes.
     pub cut: Option<(u32, u64)>,
     /// The first n blob downloads longer than B bytes stop after B bytes
@@ -180,6 +182,11 @@ fn serve(mut c: TcpStream, sh: &Shared) -> std::io::Result<()> {
     if let Some(code) = f.always {
         log(&code.to_string());
         answer(c, code, "Service Unavailable", "", unavailable);
+        return Ok(());
+    }
+    if f.down_after.is_some_and(|k| n > k) {
+        log("503");
+        answer(c, 503, "Service Unavailable", "", unavailable);
         return Ok(());
     }
     if let Some((k, code)) = f.every {
