@@ -19,6 +19,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"; "$here/fixtures/registry.sh" stop >/dev/null 2>&1 || true' EXIT
 export XDG_CACHE_HOME=$work/cache
 
+ratio() { printf '%.2f' "$(echo "scale=3; $1 / $2" | bc)"; }
+
 best() { # best of 3 wall-clock seconds of "$@", a fresh $work/out each time
     b=
     for _ in 1 2 3; do
@@ -45,7 +47,7 @@ for n in nginx python3 jre; do
     "$slim" ls -q --tls-verify=false "$src" >/dev/null
     warm=$(best "$slim" analyze -q --tls-verify=false "$src")
     local=$(best "$slim" analyze -q "$img")
-    echo "| $n | $s s | $p s | $(echo "scale=2; $p / $s" | bc) | $m s | $(echo "scale=2; $m / $s" | bc) | $cold s | $warm s | $local s |"
+    echo "| $n | $s s | $p s | $(ratio "$p" "$s") | $m s | $(ratio "$m" "$s") | $cold s | $warm s | $local s |"
 done
 
 # Through a proxy that answers 503 to every third request. Both tools with
@@ -68,7 +70,7 @@ for n in nginx python3 jre; do
     [ -e "$fix/$n.oci.tar" ] || continue
     src=docker://127.0.0.1:$pport/bench/$n:1
     s=$(once skopeo --insecure-policy copy -q --retry-times 3 --src-tls-verify=false "$src" "oci:$work/out:x")
-    serr=$(tail -c 160 "$work/err" | tr '\n|' '  ')
+    serr=$(tail -n 1 "$work/err" | sed 's/.*msg="//; s/"$//; s/.*: \([^:]*: [^:]*\)$/\1/' | tr '|' ' ')
     m=$(once "$slim" copy -q --no-cache --retry-times 3 --tls-verify=false "$src" "oci:$work/out:x")
     echo "| $n | $s${serr:+: $serr} | $m |"
 done

@@ -172,10 +172,13 @@ fn copy_verbatim(
         .filter_map(|l| l.digest.clone())
         .collect();
     let reference = image.reference.to_string();
-    let whole = image
+    // Pulled blobs were checked as they arrived (or as the cache gave them).
+    let verified = image.transport == Transport::Docker;
+    let mut whole = image
         .into_whole()
         .with_context(|| format!("reading {reference}"))?
         .expect("changes_no_blob checked the manifest");
+    whole.verified = verified;
     let work = write::work_dir(&out)?;
     let written = write::write_whole(&out, &whole, work.path(), sde.unwrap_or(0), &bars);
     bars.clear();
@@ -246,6 +249,7 @@ fn copy_all(args: &Args, mut out: Output, sde: Option<u64>) -> anyhow::Result<Ex
             };
             let mut w = crate::image::open_whole(&local)?;
             w.keep_alive(Box::new(pulled));
+            w.verified = true;
             out.mount_from = Some(remote);
             w
         }

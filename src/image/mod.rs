@@ -340,6 +340,10 @@ pub struct Whole {
     pub manifests: Vec<(Digest, Vec<u8>, String)>,
     /// Configs and layers: digest and size.
     pub blobs: Vec<(Digest, u64)>,
+    /// Every blob was checked against its digest by this process already
+    /// (slim's registry cache does on arrival and on reuse), and the files
+    /// never change: a writer may link them instead of copying and hashing.
+    pub verified: bool,
     _scratch: Option<tempfile::TempPath>,
     _keep: Vec<Box<dyn std::any::Any + Send + Sync>>,
 }
@@ -383,6 +387,7 @@ impl Image {
             top,
             manifests: vec![(digest, bytes, mt)],
             blobs,
+            verified: false,
             _scratch: self._scratch,
             _keep: self._keep,
         }))
@@ -442,6 +447,7 @@ pub fn open_whole(reference: &ImageRef) -> Result<Whole, Error> {
         top: top.clone(),
         manifests: Vec::new(),
         blobs: Vec::new(),
+        verified: false,
         _scratch: scratch,
         _keep: Vec::new(),
     };

@@ -863,6 +863,10 @@ pub fn write_whole(
     let mut files = Vec::new();
     for (i, (d, size)) in w.blobs.iter().enumerate() {
         let name = format!("blobs/sha256/{}", d.hex());
+        if let Some(b) = linked(w, &name, d, *size, work) {
+            files.push(b);
+            continue;
+        }
         let (src, _) = w
             .container
             .open(&name)
@@ -978,6 +982,29 @@ pub fn write_whole(
         }
     }
     Ok(written)
+}
+
+/// A verified blob of a directory container hard-linked into `work`
+/// (the same file system), instead of copied: None when it cannot be.
+fn linked(w: &super::Whole, name: &str, d: &Digest, size: u64, work: &Path) -> Option<BuiltLayer> {
+    let super::container::Container::Dir(root) = &w.container else {
+        return None;
+    };
+    if !w.verified {
+        return None;
+    }
+    let dest = work.join(format!("link-{}", d.hex()));
+    std::fs::hard_link(root.join(name), &dest).ok()?;
+    let path = tempfile::TempPath::try_from_path(&dest).ok()?;
+    let file = std::fs::File::open(&dest).ok()?;
+    Some(BuiltLayer {
+        file: tempfile::NamedTempFile::from_parts(file, path),
+        digest: d.clone(),
+        size,
+        diff_id: d.clone(),
+        compression: Compression::None,
+        uncompressed_size: size,
+    })
 }
 
 /// `name` → `name:latest`; `name:tag` unchanged.
