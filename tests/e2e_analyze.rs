@@ -36,6 +36,7 @@ fn assert_dropped(kept: &BTreeMap<String, Value>, path: &str) {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn nginx_keeps_its_program_libraries_config_content_and_nss() {
     let (r, k) = kept("nginx");
     assert_kept(&k, "/usr/sbin/nginx", "entrypoint");
@@ -87,6 +88,7 @@ fn nginx_keeps_its_program_libraries_config_content_and_nss() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn python_keeps_its_stdlib_and_extension_modules_with_their_libraries() {
     let (r, k) = kept("python3");
     assert_kept(&k, "/usr/bin/python3.11", "entrypoint");
@@ -125,6 +127,7 @@ fn python_keeps_its_stdlib_and_extension_modules_with_their_libraries() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn jre_keeps_the_jvm_its_modules_and_libstdcxx() {
     let (r, k) = kept("jre");
     let jvm = "/usr/lib/jvm/java-17-openjdk-amd64";
@@ -149,6 +152,7 @@ fn jre_keeps_the_jvm_its_modules_and_libstdcxx() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn explain_walks_back_to_the_entrypoint_and_says_why_not() {
     let fx = fixtures();
     let img = fx.join("nginx.docker.tar");
@@ -227,6 +231,7 @@ fn explain_walks_back_to_the_entrypoint_and_says_why_not() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn an_arm64_image_is_traced_with_its_own_loader_and_directories() {
     let fx = fixtures();
     assert!(

@@ -84,6 +84,7 @@ fn distroless(image: &Path) {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn a_native_service_behind_a_wrapper_is_refused_then_runs_without_it_or_with_a_shell() {
     let src = app("svc");
     // analyze says what the wrapper runs.
@@ -143,6 +144,7 @@ fn a_native_service_behind_a_wrapper_is_refused_then_runs_without_it_or_with_a_s
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn a_flask_app_from_pip_wheels_keeps_its_tree_and_drops_pip() {
     let src = app("flask");
     // analyze shows what the image's own layer added, and what the trace keeps of it.
@@ -231,6 +233,7 @@ fn a_flask_app_from_pip_wheels_keeps_its_tree_and_drops_pip() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn a_node_app_on_the_official_binary_keeps_node_modules_and_drops_npm() {
     let src = app("node");
     let v = analyze_json(&src, &[]);
@@ -265,6 +268,7 @@ fn a_node_app_on_the_official_binary_keeps_node_modules_and_drops_npm() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn a_java_jar_on_a_jdk_in_opt_follows_its_manifest_class_path() {
     let src = app("java");
     let (_d, image, plan) = rewrite(&src, &[]);
@@ -296,6 +300,7 @@ fn a_java_jar_on_a_jdk_in_opt_follows_its_manifest_class_path() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn a_static_go_binary_gets_the_skeleton_it_reads_at_run_time() {
     let src = app("go");
     let (_d, image, _) = rewrite(&src, &[]);
@@ -317,6 +322,7 @@ fn a_static_go_binary_gets_the_skeleton_it_reads_at_run_time() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn a_runtime_no_rule_names_keeps_its_own_modules() {
     // Debian's ruby: no run-time rule names it; its extension modules are its
     // packages' shared objects outside the loader's directories.
@@ -372,6 +378,7 @@ fn raw_config(image: &Path) -> Value {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn a_shell_form_healthcheck_is_refused_and_each_way_out_keeps_a_working_check() {
     let src = app("health");
     // CMD-SHELL needs /bin/sh, which distroless drops: refused, naming each way out once.
@@ -434,6 +441,7 @@ fn a_shell_form_healthcheck_is_refused_and_each_way_out_keeps_a_working_check() 
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn npm_start_is_refused_naming_its_script_and_both_ways_out_serve() {
     let src = app("npm");
     let d = tempfile::tempdir().unwrap();
@@ -482,6 +490,7 @@ fn npm_start_is_refused_naming_its_script_and_both_ways_out_serve() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn a_venv_console_script_keeps_the_venv_python_imports_from() {
     let src = app("venv");
     let a = analyze_json(&src, &[]);
@@ -528,6 +537,7 @@ fn a_venv_console_script_keeps_the_venv_python_imports_from() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn java_code_that_draws_text_gets_the_fontconfig_its_jre_dlopens() {
     let src = app("javafont");
     let a = analyze_json(&src, &[]);
@@ -561,6 +571,7 @@ fn java_code_that_draws_text_gets_the_fontconfig_its_jre_dlopens() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn modules_on_a_runtimes_search_path_come_with_it() {
     // perl with JSON::XS (libjson-xs-perl: no dependency of perl) and ruby with
     // the distro gem ruby-mustache, both found on their search paths.

@@ -44,6 +44,7 @@ fn audit(policy: &str, extra: &[&str]) -> (Option<i32>, String, String) {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn denying_gpl3_fails_naming_the_packages_and_exceptions_lift_it() {
     let (code, out, err) = audit(POLICY, &[]);
     assert_eq!(code, Some(1), "{out}{err}");
@@ -68,6 +69,7 @@ fn denying_gpl3_fails_naming_the_packages_and_exceptions_lift_it() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn clarifications_are_pinned_to_the_copyright_file() {
     let fx = fixtures();
     let o = ok(slim(&[
@@ -113,6 +115,7 @@ fn clarifications_are_pinned_to_the_copyright_file() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn sarif_and_junit_carry_the_verdicts() {
     let (code, out, _) = audit(POLICY, &["--format", "json"]);
     assert_eq!(code, Some(1));
@@ -159,6 +162,7 @@ fn sarif_and_junit_carry_the_verdicts() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn init_writes_a_policy_that_audit_reads_and_bad_policies_are_errors() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("p.toml");
@@ -173,6 +177,7 @@ fn init_writes_a_policy_that_audit_reads_and_bad_policies_are_errors() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn license_report_puts_fat_and_slim_side_by_side() {
     let fx = fixtures();
     let img = fx.join("nginx.docker.tar");
@@ -216,6 +221,7 @@ fn license_report_puts_fat_and_slim_side_by_side() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn init_policy_passes_slimmed_glibc_images_the_gcc_runtime_exception_is_read() {
     let fx = fixtures();
     let d = tempfile::tempdir().unwrap();
@@ -278,6 +284,7 @@ fn init_policy_passes_slimmed_glibc_images_the_gcc_runtime_exception_is_read() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn a_typo_in_a_policy_list_is_an_error_naming_the_entry() {
     for (list, entry) in [
         ("allow", "MTI"),

@@ -41,6 +41,7 @@ const SHELL_FORM: [&str; 4] = [
 ];
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn keep_bin_sh_for_a_shell_form_command_keeps_the_program_it_runs() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("sh.tar");
@@ -75,6 +76,7 @@ fn keep_bin_sh_for_a_shell_form_command_keeps_the_program_it_runs() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn drop_of_what_the_program_needs_is_refused_unless_forced() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("d.tar");
@@ -124,6 +126,7 @@ fn drop_of_what_the_program_needs_is_refused_unless_forced() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn options_that_match_nothing_say_so() {
     let src = nginx();
     fails_with(
@@ -169,6 +172,7 @@ fn options_that_match_nothing_say_so() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn explain_answers_from_the_same_plan_rewrite_writes() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("slim.tar");
@@ -211,6 +215,7 @@ fn explain_answers_from_the_same_plan_rewrite_writes() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn nonroot_nginx_gets_its_state_directories_and_runs() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("nr.tar");
@@ -257,6 +262,7 @@ fn nonroot_nginx_gets_its_state_directories_and_runs() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn rewrite_into_the_layout_it_reads_keeps_the_fat_image() {
     let d = tempfile::tempdir().unwrap();
     let lay = d.path().join("lay");
@@ -357,6 +363,7 @@ fn umoci_stat(layout: &Path, tag: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn report_and_sbom_paths_never_replace_the_input_or_other_files() {
     let d = tempfile::tempdir().unwrap();
     let src = nginx_copy(d.path());
@@ -467,6 +474,7 @@ fn report_and_sbom_paths_never_replace_the_input_or_other_files() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn oci_archive_output_keeps_its_other_tags() {
     let d = tempfile::tempdir().unwrap();
     let src = nginx();
@@ -527,6 +535,7 @@ fn oci_archive_output_keeps_its_other_tags() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn keep_package_keeps_what_its_programs_load() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("kp.tar");
@@ -584,6 +593,7 @@ fn run_image_with_entrypoint(image: &Path, entrypoint: &str, args: &[&str]) -> (
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn keep_and_drop_of_a_directory_mean_everything_below_it() {
     let d = tempfile::tempdir().unwrap();
     let src = nginx();
@@ -666,6 +676,7 @@ fn keep_and_drop_of_a_directory_mean_everything_below_it() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn exec_naming_nothing_is_an_error_with_the_closest_programs() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("x.tar");
@@ -696,6 +707,7 @@ fn exec_naming_nothing_is_an_error_with_the_closest_programs() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn audit_init_with_an_image_or_a_policy_is_a_usage_error() {
     let d = tempfile::tempdir().unwrap();
     let policy = d.path().join("p.toml");
@@ -717,6 +729,7 @@ fn audit_init_with_an_image_or_a_policy_is_a_usage_error() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn a_refused_rewrite_still_reports_its_plan_and_the_refusal() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("sh.tar");
@@ -777,6 +790,7 @@ fn usage_errors_name_the_argument_and_the_allowed_values() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn every_output_has_dated_history_and_the_base_annotations_the_spec_defines() {
     let d = tempfile::tempdir().unwrap();
     let src = nginx();
@@ -865,6 +879,7 @@ fn skopeo_config(reference: &str) -> Value {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn docker_archive_output_is_named_and_a_bare_path_says_its_format() {
     let d = tempfile::tempdir().unwrap();
     let src = nginx();
@@ -919,6 +934,7 @@ fn docker_archive_output_is_named_and_a_bare_path_says_its_format() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn nonroot_warns_of_a_port_below_1024() {
     let src = nginx();
     let o = ok(slim(&[
@@ -943,6 +959,7 @@ fn nonroot_warns_of_a_port_below_1024() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn licenses_carry_the_expression_sbom_and_audit_carry_and_analyze_takes_nonroot() {
     let src = nginx();
     let o = ok(slim(&["licenses", "-q", &src, "--format", "json"]));

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn pulled_images_equal_the_archive_and_a_second_command_downloads_nothing() {
     let nginx = fixture("nginx");
     let reg = Registry::serving(Kind::Plain, &nginx, "t/nginx:1");
@@ -64,6 +65,7 @@ fn pulled_images_equal_the_archive_and_a_second_command_downloads_nothing() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn rewrite_pushes_an_image_skopeo_accepts_and_that_runs_pulled_back() {
     let curl = fixture("curl");
     let reg = Registry::serving(Kind::Plain, &curl, "t/curl:8");
@@ -113,6 +115,7 @@ fn rewrite_pushes_an_image_skopeo_accepts_and_that_runs_pulled_back() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn a_second_push_uploads_nothing_and_another_repository_mounts() {
     let nginx = fixture("nginx");
     let reg = Registry::start(Kind::Plain);
@@ -275,6 +278,7 @@ fn a_multi_platform_index_is_pulled_by_platform() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn tls_and_basic_auth_with_every_way_to_give_credentials_and_none_printed() {
     let nginx = fixture("nginx");
     let reg = Registry::serving(Kind::Basic, &nginx, "t/nginx:1");
@@ -388,6 +392,7 @@ fn tls_and_basic_auth_with_every_way_to_give_credentials_and_none_printed() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn registry_errors_are_one_line_naming_the_registry_and_the_fix() {
     let nginx = fixture("nginx");
     let reg = Registry::serving(Kind::Plain, &nginx, "t/nginx:1");
@@ -441,6 +446,7 @@ fn registry_errors_are_one_line_naming_the_registry_and_the_fix() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn a_push_that_fails_leaves_no_tag_behind() {
     let nginx = fixture("nginx");
     // A registry in read-only maintenance mode: it answers, serves nothing, and
@@ -464,6 +470,7 @@ fn a_push_that_fails_leaves_no_tag_behind() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn a_registry_that_requires_a_client_certificate_gets_the_one_in_cert_dir() {
     let nginx = fixture("nginx");
     let reg = Registry::serving(Kind::ClientCert, &nginx, "t/nginx:1");
@@ -529,6 +536,7 @@ fn a_registry_that_requires_a_client_certificate_gets_the_one_in_cert_dir() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn bearer_token_auth_with_credentials_at_the_token_endpoint() {
     let nginx = fixture("nginx");
     let reg = Registry::serving(Kind::Token, &nginx, "t/nginx:1");

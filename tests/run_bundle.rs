@@ -114,6 +114,7 @@ fn process(args: &[&str]) -> slim::run::container::Process {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn a_real_image_runs_under_runc_bounded_and_leaves_nothing() {
     need("runc");
     let layers = nginx_layers();
@@ -177,6 +178,7 @@ fn a_real_image_runs_under_runc_bounded_and_leaves_nothing() {
 }
 
 #[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
 fn an_http_probe_answers_from_the_containers_own_network_and_opens_are_observed() {
     need("runc");
     let p = fixtures().join("nginx.oci");

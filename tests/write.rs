@@ -139,14 +139,13 @@ fn writing_a_tag_into_an_oci_layout_keeps_the_other_tags_and_the_source() {
             "{t}"
         );
     }
-    if which("skopeo") {
-        for t in ["v1", "flat", "b"] {
-            let o = std::process::Command::new("skopeo")
-                .args(["inspect", &format!("oci:{}:{t}", lay.display())])
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        }
+    need("skopeo");
+    for t in ["v1", "flat", "b"] {
+        let o = std::process::Command::new("skopeo")
+            .args(["inspect", &format!("oci:{}:{t}", lay.display())])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     // A stranger's file in the layout is none of slim's business.
     std::fs::write(lay.join("notes.txt"), b"mine").unwrap();
@@ -154,13 +153,6 @@ fn writing_a_tag_into_an_oci_layout_keeps_the_other_tags_and_the_source() {
     assert_eq!(std::fs::read(lay.join("notes.txt")).unwrap(), b"mine");
     assert_eq!(tags(&lay), vec!["v1", "b", "flat", ""]);
     assert_eq!(leftovers(d.path()), vec!["lay".to_string()]);
-}
-
-fn which(tool: &str) -> bool {
-    std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 #[test]
@@ -594,21 +586,20 @@ fn docker_archive_output_prints_the_image_id_docker_uses() {
     let a = out.path().join("a.tar");
     let o = ok(slim(&["copy", "-q", "--json", &s, a.to_str().unwrap()]));
     let w: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    if which("skopeo") {
-        let i = std::process::Command::new("skopeo")
-            .args([
-                "inspect",
-                "--format",
-                "{{.Digest}}",
-                &format!("oci-archive:{}", a.display()),
-            ])
-            .output()
-            .unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&i.stdout).trim(),
-            w["manifest_digest"].as_str().unwrap()
-        );
-    }
+    need("skopeo");
+    let i = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--format",
+            "{{.Digest}}",
+            &format!("oci-archive:{}", a.display()),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&i.stdout).trim(),
+        w["manifest_digest"].as_str().unwrap()
+    );
 }
 
 #[test]
