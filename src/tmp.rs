@@ -29,43 +29,30 @@ fn unnamed(e: io::Error) -> io::Error {
     }
 }
 
-/// What a signal must undo before the temporary paths can go: a container
-/// still running (deleted with its runtime), a mount in a bundle (detached).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Undo {
-    Container { runtime: PathBuf, id: String },
-    Mount(PathBuf),
-}
+/// What a signal must undo before the temporary paths can go (a container
+/// still running, a mount in a bundle): a token for the action given to
+/// [`remember_undo`], until [`forget`] says it was done the ordinary way.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Undo(u64);
 
-static UNDO: Mutex<Vec<Undo>> = Mutex::new(Vec::new());
+type Action = Box<dyn Fn() + Send>;
 
-/// Records `u` for [`cleanup`], until [`forget`] says it is done.
-pub fn remember_undo(u: Undo) {
+static UNDO: Mutex<Vec<(u64, Action)>> = Mutex::new(Vec::new());
+static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Records `action` for [`cleanup`] (run from a signal: best effort, quick).
+pub fn remember_undo(action: impl Fn() + Send + 'static) -> Undo {
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if let Ok(mut v) = UNDO.lock() {
-        v.push(u);
+        v.push((id, Box::new(action)));
     }
+    Undo(id)
 }
 
-/// `u` was undone in the ordinary way: nothing left for a signal to do.
-pub fn forget(u: &Undo) {
+/// The action of `u` was done in the ordinary way: nothing left for a signal.
+pub fn forget(u: Undo) {
     if let Ok(mut v) = UNDO.lock() {
-        v.retain(|x| x != u);
-    }
-}
-
-fn undo(u: &Undo) {
-    match u {
-        Undo::Container { runtime, id } => {
-            let _ = crate::run::container::runtime_command(runtime)
-                .args(["delete", "--force", id])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
-        Undo::Mount(p) => {
-            let _ = crate::run::sys::unmount(p);
-        }
+        v.retain(|(id, _)| *id != u.0);
     }
 }
 
@@ -104,9 +91,9 @@ pub fn cleanup() {
         Ok(mut v) => std::mem::take(&mut *v),
         Err(p) => std::mem::take(&mut *p.into_inner()),
     };
-    // Containers first (they hold the mounts), newest first.
-    for u in undos.iter().rev() {
-        undo(u);
+    // Newest first: a container goes before the mount it runs on.
+    for (_, action) in undos.iter().rev() {
+        action();
     }
     let paths = match LIVE.lock() {
         Ok(mut v) => std::mem::take(&mut *v),

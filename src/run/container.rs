@@ -228,6 +228,8 @@ pub struct Running {
     err: Option<std::thread::JoinHandle<Vec<u8>>>,
     start: Instant,
     exit: Option<Option<i32>>,
+    /// What a signal does while the container may still exist.
+    undo: Option<crate::tmp::Undo>,
 }
 
 fn drain<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
@@ -244,12 +246,18 @@ impl Running {
     /// `runtime run --bundle BUNDLE ID`: the container's init is the
     /// runtime's child, its stdout and stderr piped here.
     pub fn start(runtime: &Path, bundle: &Path, id: &str) -> Result<Running, Error> {
-        let undo = crate::tmp::Undo::Container {
-            runtime: runtime.to_path_buf(),
-            id: id.to_string(),
+        let undo = {
+            let (runtime, id) = (runtime.to_path_buf(), id.to_string());
+            crate::tmp::remember_undo(move || {
+                let _ = runtime_command(&runtime)
+                    .args(["delete", "--force", &id])
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            })
         };
-        crate::tmp::remember_undo(undo);
-        let mut child = runtime_command(runtime)
+        let child = runtime_command(runtime)
             .arg("run")
             .arg("--bundle")
             .arg(bundle)
@@ -257,9 +265,16 @@ impl Running {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::Io(runtime.display().to_string(), e))?;
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                crate::tmp::forget(undo);
+                return Err(Error::Io(runtime.display().to_string(), e));
+            }
+        };
         Ok(Running {
+            undo: Some(undo),
             runtime: runtime.to_path_buf(),
             id: id.to_string(),
             out: Some(drain(child.stdout.take())),
@@ -388,10 +403,9 @@ impl Running {
             .args(["delete", "--force", &self.id])
             .stdin(std::process::Stdio::null())
             .output();
-        crate::tmp::forget(&crate::tmp::Undo::Container {
-            runtime: self.runtime.clone(),
-            id: self.id.clone(),
-        });
+        if let Some(u) = self.undo.take() {
+            crate::tmp::forget(u);
+        }
         Finished {
             code: if timed_out { None } else { code },
             timed_out,

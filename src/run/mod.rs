@@ -184,14 +184,14 @@ pub struct Bundle {
     etc: PathBuf,
     limits: container::Limits,
     host: container::Host,
-    mount: Option<PathBuf>,
+    mount: Option<(PathBuf, crate::tmp::Undo)>,
 }
 
 impl Drop for Bundle {
     fn drop(&mut self) {
-        if let Some(m) = self.mount.take() {
+        if let Some((m, undo)) = self.mount.take() {
             let _ = sys::unmount(&m);
-            crate::tmp::forget(&crate::tmp::Undo::Mount(m));
+            crate::tmp::forget(undo);
         }
     }
 }
@@ -230,8 +230,11 @@ impl Bundle {
         let mut mount = None;
         if let Some(size) = tmpfs {
             sys::mount_tmpfs(&rootfs, size).map_err(io_err(&rootfs))?;
-            crate::tmp::remember_undo(crate::tmp::Undo::Mount(rootfs.clone()));
-            mount = Some(rootfs.clone());
+            let m = rootfs.clone();
+            let undo = crate::tmp::remember_undo(move || {
+                let _ = sys::unmount(&m);
+            });
+            mount = Some((rootfs.clone(), undo));
         }
         let etc = d.join("etc");
         let bundle = Bundle {
