@@ -2,7 +2,7 @@
 //! `docker save` archives (legacy and Docker >= 25), with every blob verified.
 
 mod container;
-pub mod digest;
+pub use crate::digest;
 mod layer;
 mod reference;
 pub mod write;

@@ -78,7 +78,7 @@ impl ImageRef {
             return with(Transport::DockerArchive, rest);
         }
         if let Some(rest) = s.strip_prefix("docker://") {
-            let r = crate::registry::Remote::parse(rest).map_err(RefError)?;
+            let r = crate::reference::Remote::parse(rest).map_err(RefError)?;
             return Ok(ImageRef::remote(&r));
         }
         for remote in ["containers-storage:", "docker-daemon:", "dir:"] {
@@ -113,7 +113,7 @@ impl ImageRef {
 
 impl ImageRef {
     /// The reference of an image in a registry.
-    pub fn remote(r: &crate::registry::Remote) -> ImageRef {
+    pub fn remote(r: &crate::reference::Remote) -> ImageRef {
         ImageRef {
             transport: Some(Transport::Docker),
             path: PathBuf::from(r.repo()),
@@ -125,7 +125,7 @@ impl ImageRef {
     }
 
     /// The registry image a `docker://` reference names.
-    pub fn as_remote(&self) -> Option<crate::registry::Remote> {
+    pub fn as_remote(&self) -> Option<crate::reference::Remote> {
         if self.transport != Some(Transport::Docker) {
             return None;
         }
@@ -134,7 +134,7 @@ impl ImageRef {
             Some(t) => format!("{}:{t}", self.path.display()),
             None => self.path.display().to_string(),
         };
-        crate::registry::Remote::parse(&name).ok()
+        crate::reference::Remote::parse(&name).ok()
     }
 }
 

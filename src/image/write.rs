@@ -51,7 +51,7 @@ pub struct Output {
     /// For `docker://`: how to reach the registry, and a repository of the
     /// same registry to mount blobs from (the image read) instead of uploading them.
     pub registry: Option<crate::registry::Options>,
-    pub mount_from: Option<crate::registry::Remote>,
+    pub mount_from: Option<crate::reference::Remote>,
 }
 
 impl Output {
@@ -59,7 +59,7 @@ impl Output {
     /// or a bare path: `*.tar` is an oci-archive, anything else an OCI layout dir.
     pub fn parse(s: &str) -> Result<Output, RefError> {
         if let Some(rest) = s.strip_prefix("docker://") {
-            let r = crate::registry::Remote::parse(rest).map_err(RefError)?;
+            let r = crate::reference::Remote::parse(rest).map_err(RefError)?;
             if r.digest.is_some() {
                 return Err(RefError(format!(
                     "'{s}': an image is pushed under a tag (docker://HOST/REPO:TAG), not a digest"
@@ -188,7 +188,7 @@ impl Output {
 
 impl Output {
     /// The registry image this writes, for `docker://`.
-    pub fn remote(&self) -> Option<crate::registry::Remote> {
+    pub fn remote(&self) -> Option<crate::reference::Remote> {
         if self.transport != Transport::Docker {
             return None;
         }

@@ -1,5 +1,5 @@
 //! Registries as a transport: `docker://HOST[:PORT]/REPO[:TAG|@sha256:…]`,
-//! read and written daemonless over the OCI Distribution API (`oci-client`,
+//! read and written daemonless over the OCI Distribution API (reqwest,
 //! rustls). Pulling streams each blob once into a content-addressed cache
 //! ([`cache`]), verifying its digest as it arrives, and presents the image as
 //! an OCI layout over that cache, so everything after works as for a local
@@ -21,10 +21,6 @@ use serde_json::{json, Value};
 use session::Session;
 use std::path::{Path, PathBuf};
 
-/// Docker Hub as users name it, and the host its API answers on.
-const HUB: &str = "docker.io";
-const HUB_API: &str = "registry-1.docker.io";
-
 pub const MEDIA_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const MEDIA_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -36,120 +32,7 @@ const ACCEPT: [&str; 4] = [
     MEDIA_DOCKER_LIST,
 ];
 
-/// An image in a registry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Remote {
-    /// As the user named it (`docker.io` for Docker Hub), with its port.
-    pub registry: String,
-    pub repository: String,
-    pub tag: Option<String>,
-    pub digest: Option<Digest>,
-}
-
-impl Remote {
-    /// Parses what follows `docker://`, with Docker's rules for short names:
-    /// `nginx` is `docker.io/library/nginx:latest`; the first component is a
-    /// registry when it has a `.` or `:` or is `localhost`.
-    pub fn parse(s: &str) -> Result<Remote, String> {
-        let bad = |why: &str| format!("'docker://{s}': {why}");
-        let (name, digest) = match s.split_once('@') {
-            Some((n, d)) => {
-                let d = Digest::parse(d)
-                    .ok_or_else(|| bad("the digest after @ must be sha256:<64 hex digits>"))?;
-                (n, Some(d))
-            }
-            None => (s, None),
-        };
-        let (path, tag) = match name.rsplit_once(':') {
-            Some((p, t)) if !t.contains('/') => (p, Some(t.to_string())),
-            _ => (name, None),
-        };
-        let (registry, repository) = match path.split_once('/') {
-            Some((h, r)) if h.contains(['.', ':']) || h == "localhost" => {
-                (h.to_string(), r.to_string())
-            }
-            _ => (HUB.to_string(), path.to_string()),
-        };
-        let repository = match (registry.as_str(), repository.contains('/')) {
-            (HUB, false) => format!("library/{repository}"),
-            _ => repository,
-        };
-        if repository.is_empty()
-            || !repository
-                .bytes()
-                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' | b'/'))
-            || repository.starts_with('/')
-            || repository.ends_with('/')
-            || repository.contains("//")
-        {
-            return Err(bad(
-                "a repository name is lowercase letters, digits and . _ - separated by /",
-            ));
-        }
-        if let Some(t) = &tag {
-            let ok = !t.is_empty()
-                && t.len() <= 128
-                && t.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-            if !ok {
-                return Err(bad("a tag is up to 128 letters, digits, . _ and -"));
-            }
-        }
-        let tag = match (&tag, &digest) {
-            (None, None) => Some("latest".to_string()),
-            _ => tag,
-        };
-        Ok(Remote {
-            registry,
-            repository,
-            tag,
-            digest,
-        })
-    }
-
-    /// The host the API answers on.
-    pub fn api_host(&self) -> &str {
-        if self.registry == HUB {
-            HUB_API
-        } else {
-            &self.registry
-        }
-    }
-
-    /// The tag or digest that names the manifest (`latest` when neither).
-    fn reference(&self) -> String {
-        match (&self.digest, &self.tag) {
-            (Some(d), _) => d.to_string(),
-            (None, Some(t)) => t.clone(),
-            (None, None) => "latest".into(),
-        }
-    }
-
-    /// `HOST/REPO`, for messages.
-    pub fn repo(&self) -> String {
-        format!("{}/{}", self.registry, self.repository)
-    }
-
-    /// `HOST/REPO:TAG` (or `@DIGEST`): the image's name.
-    pub fn name(&self) -> String {
-        let mut s = self.repo();
-        if let Some(t) = &self.tag {
-            s.push(':');
-            s.push_str(t);
-        }
-        if let Some(d) = &self.digest {
-            s.push('@');
-            s.push_str(d.as_str());
-        }
-        s
-    }
-}
-
-impl std::fmt::Display for Remote {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "docker://{}", self.name())
-    }
-}
+pub use crate::reference::Remote;
 
 /// How to reach registries: credentials, TLS, the blob cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -776,33 +659,6 @@ fn upload(s: &Session, b: &Blob, reporter: &dyn Reporter, task: usize) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn references_follow_dockers_rules() {
-        let r = Remote::parse("nginx").unwrap();
-        assert_eq!(
-            (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
-            ("docker.io", "library/nginx", Some("latest"))
-        );
-        assert_eq!(r.api_host(), "registry-1.docker.io");
-        let r = Remote::parse("localhost:5000/a/b:v1").unwrap();
-        assert_eq!(
-            (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
-            ("localhost:5000", "a/b", Some("v1"))
-        );
-        let d = format!("sha256:{}", "a".repeat(64));
-        let r = Remote::parse(&format!("quay.io/x/y@{d}")).unwrap();
-        assert_eq!((r.tag, r.digest.unwrap().to_string()), (None, d));
-        let r = Remote::parse("user/app:1.0").unwrap();
-        assert_eq!(
-            (r.registry.as_str(), r.repository.as_str()),
-            ("docker.io", "user/app")
-        );
-        assert_eq!(r.to_string(), "docker://docker.io/user/app:1.0");
-        assert!(Remote::parse("Host.io/UPPER").is_err());
-        assert!(Remote::parse("h.io/x@sha256:12").is_err());
-        assert!(Remote::parse("h.io/x:bad tag").is_err());
-    }
 
     #[test]
     fn index_entries_by_platform() {
