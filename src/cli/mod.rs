@@ -146,8 +146,10 @@ impl RegistryArgs {
 
     /// Gives a `docker://` destination these options.
     pub fn apply(&self, out: &mut crate::image::write::Output) -> anyhow::Result<()> {
-        if out.registry.is_some() {
-            out.registry = Some(self.options()?);
+        if out.transport == crate::image::Transport::Docker {
+            out.registry = Some(crate::image::write::Registry(std::sync::Arc::new(
+                crate::registry::Pusher(self.options()?),
+            )));
         }
         Ok(())
     }

@@ -258,7 +258,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         tag: out.tag.clone(),
                     },
                 };
-                let ropts = out.registry.clone().unwrap_or_default();
+                let ropts = args.image.registry.options()?;
                 let written = crate::registry::open(&r, None, &ropts, &crate::progress::Silent)?;
                 let wl = crate::image::read_layers(&written, &crate::progress::Silent)?;
                 super::sbom_files::write(

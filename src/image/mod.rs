@@ -235,7 +235,7 @@ type Opened = (Container, Transport, Option<tempfile::TempPath>);
 fn open_container(reference: &ImageRef) -> Result<Opened, Error> {
     if reference.transport == Some(Transport::Docker) {
         return Err(Error::Select(format!(
-            "{reference}: a registry image is read through crate::registry::open"
+            "{reference}: a registry image is pulled first (slim opens docker:// images through its registry client)"
         )));
     }
     let path = &reference.path;

@@ -8,6 +8,7 @@ use super::digest::HashingWriter;
 use super::{Compression, Digest, Layers, RefError, Transport};
 use crate::fs::{DataRef, Kind, Tree};
 use crate::progress::Reporter;
+use crate::reference::Remote;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::fs::File;
@@ -48,11 +49,77 @@ pub struct Output {
     /// Replace what is there even when it is not an image, or is the input
     /// (`--force`). A directory is still never deleted: the layout is written into it.
     pub force: bool,
-    /// For `docker://`: how to reach the registry, and a repository of the
-    /// same registry to mount blobs from (the image read) instead of uploading them.
-    pub registry: Option<crate::registry::Options>,
+    /// For `docker://`: the registry client to push with (the command line
+    /// sets `crate::registry::Pusher`), and a repository of the same registry
+    /// to mount blobs from (the image read) instead of uploading them.
+    pub registry: Option<Registry>,
     pub mount_from: Option<crate::reference::Remote>,
 }
+
+/// A blob to push: its digest, size and where its bytes are.
+pub struct PushBlob<'a> {
+    pub digest: Digest,
+    pub size: u64,
+    pub data: PushData<'a>,
+}
+
+pub enum PushData<'a> {
+    /// A file (a layer), streamed.
+    File(&'a Path),
+    /// Bytes in memory (a config).
+    Bytes(&'a [u8]),
+}
+
+/// What a push did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pushed {
+    pub manifest_digest: Digest,
+    /// Blobs sent, mounted from another repository, and already there.
+    pub uploaded: usize,
+    pub mounted: usize,
+    pub reused: usize,
+}
+
+/// A manifest or index to push by digest before the tagged one: bytes and media type.
+pub type Manifest<'a> = (&'a [u8], &'a str);
+
+/// What writing needs of a registry (`crate::registry` provides it).
+pub trait Pusher: Send + Sync {
+    /// The registry answers and the credentials allow pushing to `dest`:
+    /// checked before any work.
+    fn check(&self, dest: &Remote) -> Result<(), String>;
+    /// Uploads each blob the registry lacks (mounted from `mount_from`, a
+    /// repository of the same registry, when it has it), then `below` by
+    /// digest, then `top` under `dest`'s tag. Nothing is tagged unless every
+    /// blob is there.
+    fn push(
+        &self,
+        dest: &Remote,
+        blobs: &[PushBlob],
+        below: &[Manifest],
+        top: Manifest,
+        mount_from: Option<&Remote>,
+        reporter: &dyn crate::progress::Reporter,
+    ) -> Result<Pushed, String>;
+}
+
+/// The [`Pusher`] of a `docker://` output.
+#[derive(Clone)]
+pub struct Registry(pub std::sync::Arc<dyn Pusher>);
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Registry")
+    }
+}
+
+impl PartialEq for Registry {
+    fn eq(&self, other: &Registry) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Registry {}
 
 impl Output {
     /// `oci:DIR[:TAG]`, `oci-archive:PATH[:TAG]`, `docker-archive:PATH[:REF]`,
@@ -70,7 +137,7 @@ impl Output {
                 path: PathBuf::from(r.repo()),
                 tag: r.tag,
                 force: false,
-                registry: Some(crate::registry::Options::default()),
+                registry: None,
                 mount_from: None,
             });
         }
@@ -110,8 +177,7 @@ impl Output {
     pub fn check(&self) -> Result<(), Error> {
         if let Some(r) = self.remote() {
             // The registry answers and lets us push, before any work.
-            let opts = self.registry.clone().unwrap_or_default();
-            return crate::registry::check_push(&r, &opts).map_err(|e| Error::Dest(e.to_string()));
+            return self.pusher()?.check(&r).map_err(Error::Dest);
         }
         let parent = parent_dir(&self.path);
         if !parent.is_dir() {
@@ -188,6 +254,17 @@ impl Output {
 
 impl Output {
     /// The registry image this writes, for `docker://`.
+    /// The registry client of a `docker://` output.
+    fn pusher(&self) -> Result<&dyn Pusher, Error> {
+        match &self.registry {
+            Some(r) => Ok(r.0.as_ref()),
+            None => Err(Error::Dest(format!(
+                "{}: no registry client was given for this docker:// output",
+                self.location()
+            ))),
+        }
+    }
+
     pub fn remote(&self) -> Option<crate::reference::Remote> {
         if self.transport != Transport::Docker {
             return None;
@@ -626,7 +703,7 @@ pub struct Written {
     pub layers: Vec<Digest>,
     /// For a registry: what was uploaded, mounted, and already there.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pushed: Option<crate::registry::Pushed>,
+    pub pushed: Option<Pushed>,
     /// The other tags of the OCI layout or oci-archive written into, kept.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub other_tags: Vec<String>,
@@ -705,29 +782,29 @@ pub fn write_image(
             let remote = out.remote().ok_or_else(|| {
                 Error::Dest(format!("{}: not a registry image", out.path.display()))
             })?;
-            let opts = out.registry.clone().unwrap_or_default();
-            let mut blobs = vec![crate::registry::Blob {
+            let mut blobs = vec![PushBlob {
                 digest: config_digest.clone(),
                 size: config.len() as u64,
-                data: crate::registry::BlobData::Bytes(config),
+                data: PushData::Bytes(config),
             }];
             for l in &layers {
-                blobs.push(crate::registry::Blob {
+                blobs.push(PushBlob {
                     digest: l.digest.clone(),
                     size: l.size,
-                    data: crate::registry::BlobData::File(l.file.path()),
+                    data: PushData::File(l.file.path()),
                 });
             }
-            let pushed = crate::registry::push(
-                &remote,
-                &opts,
-                &blobs,
-                &manifest,
-                MEDIA_MANIFEST,
-                out.mount_from.as_ref(),
-                reporter,
-            )
-            .map_err(|e| Error::Dest(e.to_string()))?;
+            let pushed = out
+                .pusher()?
+                .push(
+                    &remote,
+                    &blobs,
+                    &[],
+                    (&manifest, MEDIA_MANIFEST),
+                    out.mount_from.as_ref(),
+                    reporter,
+                )
+                .map_err(Error::Dest)?;
             return Ok(Written {
                 pushed: Some(pushed),
                 ..written
@@ -838,7 +915,7 @@ pub struct WrittenWhole {
     pub manifests: usize,
     pub blobs: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pushed: Option<crate::registry::Pushed>,
+    pub pushed: Option<Pushed>,
     /// The other tags of the OCI layout written into, kept.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub other_tags: Vec<String>,
@@ -932,29 +1009,30 @@ pub fn write_whole(
             let remote = out.remote().ok_or_else(|| {
                 Error::Dest(format!("{}: not a registry image", out.path.display()))
             })?;
-            let blobs: Vec<crate::registry::Blob> = files
+            let blobs: Vec<PushBlob> = files
                 .iter()
-                .map(|f| crate::registry::Blob {
+                .map(|f| PushBlob {
                     digest: f.digest.clone(),
                     size: f.size,
-                    data: crate::registry::BlobData::File(f.file.path()),
+                    data: PushData::File(f.file.path()),
                 })
                 .collect();
             let n = w.manifests.len();
-            let below: Vec<crate::registry::Manifest> = w.manifests[..n - 1]
+            let below: Vec<Manifest> = w.manifests[..n - 1]
                 .iter()
                 .map(|(_, b, mt)| (b.as_slice(), mt.as_str()))
                 .collect();
-            let pushed = crate::registry::push_with(
-                &remote,
-                &out.registry.clone().unwrap_or_default(),
-                &blobs,
-                &below,
-                (&top_bytes, &top_type),
-                out.mount_from.as_ref(),
-                reporter,
-            )
-            .map_err(|e| Error::Dest(e.to_string()))?;
+            let pushed = out
+                .pusher()?
+                .push(
+                    &remote,
+                    &blobs,
+                    &below,
+                    (&top_bytes, &top_type),
+                    out.mount_from.as_ref(),
+                    reporter,
+                )
+                .map_err(Error::Dest)?;
             written.pushed = Some(pushed);
         }
         Transport::Oci => {

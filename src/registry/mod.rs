@@ -486,18 +486,28 @@ pub fn open(
     Ok(image)
 }
 
-/// A blob to push: its digest, size and where its bytes are.
-pub struct Blob<'a> {
-    pub digest: Digest,
-    pub size: u64,
-    pub data: BlobData<'a>,
-}
+pub use crate::image::write::{Manifest, PushBlob as Blob, PushData as BlobData, Pushed};
 
-pub enum BlobData<'a> {
-    /// A file (a layer), streamed.
-    File(&'a Path),
-    /// Bytes in memory (a config).
-    Bytes(&'a [u8]),
+/// The registry behind `docker://` outputs: [`crate::image::write::Pusher`]
+/// over [`check_push`] and [`push_with`] with these options.
+pub struct Pusher(pub Options);
+
+impl crate::image::write::Pusher for Pusher {
+    fn check(&self, dest: &Remote) -> Result<(), String> {
+        check_push(dest, &self.0).map_err(|e| e.to_string())
+    }
+
+    fn push(
+        &self,
+        dest: &Remote,
+        blobs: &[Blob],
+        below: &[Manifest],
+        top: Manifest,
+        mount_from: Option<&Remote>,
+        reporter: &dyn Reporter,
+    ) -> Result<Pushed, String> {
+        push_with(dest, &self.0, blobs, below, top, mount_from, reporter).map_err(|e| e.to_string())
+    }
 }
 
 /// Checks that `dest` can be pushed to (the registry answers, the
@@ -509,16 +519,6 @@ pub fn check_push(dest: &Remote, opts: &Options) -> Result<(), Error> {
     let none = format!("sha256:{}", "0".repeat(64));
     s.blob_exists(&none, "checking access")?;
     Ok(())
-}
-
-/// What a push did.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Pushed {
-    pub manifest_digest: Digest,
-    /// Blobs sent, mounted from another repository, and already there.
-    pub uploaded: usize,
-    pub mounted: usize,
-    pub reused: usize,
 }
 
 /// Pushes an image: each blob the registry lacks (mounted from `mount_from`,
@@ -543,9 +543,6 @@ pub fn push(
         reporter,
     )
 }
-
-/// A manifest or index to push by digest before the tagged one: bytes and media type.
-pub type Manifest<'a> = (&'a [u8], &'a str);
 
 /// Like [`push`], with `below`: manifests (an index's) pushed by digest
 /// after the blobs and before the tagged `top`, in the order given.
