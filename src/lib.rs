@@ -15,6 +15,7 @@ pub mod elf;
 pub mod fs;
 pub mod image;
 pub mod lock;
+pub mod media;
 pub mod plan;
 pub mod progress;
 pub mod reference;

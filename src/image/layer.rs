@@ -34,8 +34,8 @@ impl Compression {
 
     /// What a layer media type announces; None for a type that is not a layer.
     pub fn from_media_type(mt: &str) -> Option<Compression> {
-        let oci = mt.strip_prefix("application/vnd.oci.image.layer.");
-        let docker = mt.strip_prefix("application/vnd.docker.image.rootfs.");
+        let oci = mt.strip_prefix(crate::media::OCI_LAYER_PREFIX);
+        let docker = mt.strip_prefix(crate::media::DOCKER_LAYER_PREFIX);
         match (oci, docker) {
             (Some(rest), _) => {
                 let rest = rest.strip_prefix("nondistributable.").unwrap_or(rest);

@@ -370,7 +370,7 @@ impl Image {
         let mt = v
             .get("mediaType")
             .and_then(|m| m.as_str())
-            .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+            .unwrap_or(crate::media::OCI_MANIFEST)
             .to_string();
         let mut blobs = vec![(self.config_digest.clone(), self.config_raw.len() as u64)];
         for l in &self.layers {
@@ -478,9 +478,9 @@ fn walk_whole(w: &mut Whole, desc: &serde_json::Value, depth: usize) -> Result<(
         .and_then(|m| m.as_str())
         .or_else(|| desc.get("mediaType").and_then(|m| m.as_str()))
         .unwrap_or(if v.get("manifests").is_some() {
-            "application/vnd.oci.image.index.v1+json"
+            crate::media::OCI_INDEX
         } else {
-            "application/vnd.oci.image.manifest.v1+json"
+            crate::media::OCI_MANIFEST
         })
         .to_string();
     if let Some(children) = v.get("manifests").and_then(|m| m.as_array()) {
@@ -869,7 +869,7 @@ fn open_oci(
     let manifest: ImageManifest = parse_json(&bytes, mloc.clone(), "image manifest")?;
     match manifest.config().media_type() {
         MediaType::ImageConfig => {}
-        MediaType::Other(s) if s == "application/vnd.docker.container.image.v1+json" => {}
+        MediaType::Other(s) if s == crate::media::DOCKER_CONFIG => {}
         other => {
             return Err(Error::MediaType {
                 location: mloc,
@@ -931,9 +931,6 @@ fn open_oci(
     })
 }
 
-const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-
 /// Collects the image manifests an index reaches, through nested indexes.
 fn walk_index(
     c: &Container,
@@ -960,12 +957,13 @@ fn walk_index(
             .or_else(|| tag.map(String::from));
         let digest = parse_digest(d.digest().as_ref(), &c.describe("index.json"))?;
         let mt = d.media_type().to_string();
-        if matches!(d.media_type(), MediaType::ImageIndex) || mt == MEDIA_DOCKER_LIST {
+        if matches!(d.media_type(), MediaType::ImageIndex) || mt == crate::media::DOCKER_LIST {
             let bytes = read_blob(c, &digest, Some(d.size()))?;
             let loc = c.describe(&format!("blobs/sha256/{}", digest.hex()));
             let nested: ImageIndex = parse_json(&bytes, loc, "image index")?;
             walk_index(c, &nested, this_tag.as_deref(), out, depth + 1)?;
-        } else if matches!(d.media_type(), MediaType::ImageManifest) || mt == MEDIA_DOCKER_MANIFEST
+        } else if matches!(d.media_type(), MediaType::ImageManifest)
+            || mt == crate::media::DOCKER_MANIFEST
         {
             let platform = d.platform().as_ref().map(|p| {
                 (

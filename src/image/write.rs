@@ -15,9 +15,9 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-pub const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+use crate::media::{
+    OCI_CONFIG as MEDIA_CONFIG, OCI_INDEX as MEDIA_INDEX, OCI_MANIFEST as MEDIA_MANIFEST,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -351,9 +351,9 @@ pub struct BuiltLayer {
 impl BuiltLayer {
     pub fn media_type(&self) -> &'static str {
         match self.compression {
-            Compression::None => "application/vnd.oci.image.layer.v1.tar",
-            Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
-            Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+            Compression::None => crate::media::OCI_LAYER,
+            Compression::Gzip => crate::media::OCI_LAYER_GZIP,
+            Compression::Zstd => crate::media::OCI_LAYER_ZSTD,
         }
     }
 }

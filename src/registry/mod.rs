@@ -21,16 +21,7 @@ use serde_json::{json, Value};
 use session::Session;
 use std::path::{Path, PathBuf};
 
-pub const MEDIA_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const MEDIA_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const ACCEPT: [&str; 4] = [
-    MEDIA_OCI_MANIFEST,
-    MEDIA_OCI_INDEX,
-    MEDIA_DOCKER_MANIFEST,
-    MEDIA_DOCKER_LIST,
-];
+use crate::media::{is_index, ACCEPT};
 
 pub use crate::reference::Remote;
 
@@ -145,13 +136,9 @@ pub(crate) fn transport_error(
 fn media_type(v: &Value) -> String {
     match v.get("mediaType").and_then(Value::as_str) {
         Some(m) => m.to_string(),
-        None if v.get("manifests").is_some() => MEDIA_OCI_INDEX.to_string(),
-        None => MEDIA_OCI_MANIFEST.to_string(),
+        None if v.get("manifests").is_some() => crate::media::OCI_INDEX.to_string(),
+        None => crate::media::OCI_MANIFEST.to_string(),
     }
-}
-
-fn is_index(mt: &str) -> bool {
-    mt == MEDIA_OCI_INDEX || mt == MEDIA_DOCKER_LIST
 }
 
 /// A descriptor's digest and size.
@@ -274,7 +261,7 @@ fn parse_manifest(bytes: &[u8], digest: &Digest, repo: &str) -> Result<(Value, S
     let v: Value = serde_json::from_slice(bytes)
         .map_err(|e| Error::Registry(format!("{repo}: the manifest {digest} is not JSON: {e}")))?;
     let mt = media_type(&v);
-    if !is_index(&mt) && mt != MEDIA_OCI_MANIFEST && mt != MEDIA_DOCKER_MANIFEST {
+    if !is_index(&mt) && mt != crate::media::OCI_MANIFEST && mt != crate::media::DOCKER_MANIFEST {
         return Err(Error::Registry(format!(
             "{repo}: {digest} is a {mt}, not a container image manifest or index"
         )));
@@ -378,7 +365,7 @@ fn layout_over(
     std::fs::write(
         layout.path().join("index.json"),
         serde_json::to_vec(
-            &json!({"schemaVersion": 2, "mediaType": MEDIA_OCI_INDEX, "manifests": [desc]}),
+            &json!({"schemaVersion": 2, "mediaType": crate::media::OCI_INDEX, "manifests": [desc]}),
         )
         .expect("JSON"),
     )
