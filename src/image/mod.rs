@@ -787,7 +787,50 @@ struct Candidate {
     digest: Digest,
     size: u64,
     tag: Option<String>,
-    platform: Option<(String, String, Option<String>)>,
+    platform: Option<EntryPlatform>,
+}
+
+/// An index entry's `os`, `architecture` and `variant`.
+pub type EntryPlatform = (String, String, Option<String>);
+
+/// The one platform chooser, for local indexes and registries alike: the
+/// positions of the entries `want` (this machine's platform when None)
+/// matches; when none does, a message naming `want` and the platforms there
+/// are.
+pub fn matching_platforms(
+    entries: &[Option<EntryPlatform>],
+    want: Option<&Platform>,
+) -> Result<Vec<usize>, String> {
+    let host = Platform::host();
+    let want = want.unwrap_or(&host);
+    let hits: Vec<usize> = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| {
+            p.as_ref()
+                .is_some_and(|(os, arch, v)| want.matches(os, arch, v.as_deref()))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if !hits.is_empty() {
+        return Ok(hits);
+    }
+    let avail: Vec<String> = entries
+        .iter()
+        .flatten()
+        .map(|(os, arch, v)| match v {
+            Some(v) => format!("{os}/{arch}/{v}"),
+            None => format!("{os}/{arch}"),
+        })
+        .collect();
+    Err(format!(
+        "no image for platform {want}; available: {} (choose with --platform)",
+        if avail.is_empty() {
+            "none".to_string()
+        } else {
+            avail.join(", ")
+        }
+    ))
 }
 
 fn open_oci(
@@ -826,26 +869,15 @@ fn open_oci(
     }
     let with_platform = found.iter().any(|f| f.platform.is_some());
     if found.len() > 1 && with_platform {
-        let want = platform.cloned().unwrap_or_else(Platform::host);
-        let avail: Vec<String> = found
-            .iter()
-            .filter_map(|f| f.platform.as_ref())
-            .map(|(os, arch, v)| match v {
-                Some(v) => format!("{os}/{arch}/{v}"),
-                None => format!("{os}/{arch}"),
-            })
+        let platforms: Vec<_> = found.iter().map(|f| f.platform.clone()).collect();
+        let hits = matching_platforms(&platforms, platform)
+            .map_err(|m| Error::Select(format!("{index_loc}: {m}")))?;
+        found = found
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| hits.contains(i))
+            .map(|(_, f)| f)
             .collect();
-        found.retain(|f| {
-            f.platform
-                .as_ref()
-                .is_some_and(|(os, arch, v)| want.matches(os, arch, v.as_deref()))
-        });
-        if found.is_empty() {
-            return Err(Error::Select(format!(
-                "{index_loc}: no image for platform {want}; available: {} (choose with --platform)",
-                avail.join(", ")
-            )));
-        }
     }
     // Identical digests reached twice (a tag on an index and on a manifest) are one image.
     found.sort_by(|a, b| a.digest.cmp(&b.digest));

@@ -178,8 +178,6 @@ fn choose(index: &Value, want: Option<&Platform>, repo: &str) -> Result<Value, E
             return Ok((*only).clone());
         }
     }
-    let host = Platform::host();
-    let want = want.unwrap_or(&host);
     let platform_of = |e: &Value| {
         let p = e.get("platform")?;
         Some((
@@ -188,27 +186,11 @@ fn choose(index: &Value, want: Option<&Platform>, repo: &str) -> Result<Value, E
             p.get("variant").and_then(Value::as_str).map(String::from),
         ))
     };
-    if let Some(e) = entries.iter().find(|e| {
-        platform_of(e).is_some_and(|(os, arch, v)| want.matches(&os, &arch, v.as_deref()))
-    }) {
-        return Ok((*e).clone());
+    let platforms: Vec<_> = entries.iter().map(|e| platform_of(e)).collect();
+    match crate::image::matching_platforms(&platforms, want) {
+        Ok(hits) => Ok(entries[hits[0]].clone()),
+        Err(m) => Err(Error::Registry(format!("{repo}: {m}"))),
     }
-    let avail: Vec<String> = entries
-        .iter()
-        .filter_map(|e| platform_of(e))
-        .map(|(os, arch, v)| match v {
-            Some(v) => format!("{os}/{arch}/{v}"),
-            None => format!("{os}/{arch}"),
-        })
-        .collect();
-    Err(Error::Registry(format!(
-        "{repo}: no image for platform {want}; available: {} (choose with --platform)",
-        if avail.is_empty() {
-            "none".into()
-        } else {
-            avail.join(", ")
-        }
-    )))
 }
 
 /// An image pulled into the cache, laid out as an OCI layout directory whose
