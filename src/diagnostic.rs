@@ -65,6 +65,7 @@ codes! {
     ElfDlopen = "elf-dlopen", Info, false, "a kept library imports dlopen and no rule says what it loads";
     DlopenSonameMissing = "dlopen-soname-missing", Info, false, "a kept library that imports dlopen names a soname the image lacks";
     ElfMalformed = "elf-malformed", Warning, false, "a file looks like ELF but cannot be parsed";
+    TraceRoundCap = "trace-round-cap", Warning, false, "the trace reached its round limit still finding files: what a further round would add is missing";
     EntrypointNeedsShell = "entrypoint-needs-shell", Warning, false, "the command needs a shell (shell form, a #!/bin/sh script)";
     ShellNotKept = "shell-not-kept", Error, true, "the command needs a shell and the profile leaves it out: the image would not start";
     HealthcheckShell = "healthcheck-shell", Warning, false, "the HEALTHCHECK is CMD-SHELL: it runs through /bin/sh";

@@ -4,7 +4,7 @@
 //! (`docker-entrypoint.sh … exec "$@"`), and libraries a program `dlopen`s by
 //! a path compiled into it.
 
-use super::run::State;
+use super::state::State;
 use super::Reason;
 use crate::catalog::Catalog;
 use crate::diagnostic::{Code, Diagnostic};

@@ -12,12 +12,14 @@ mod run;
 pub mod runner;
 mod runtime;
 pub mod shell;
+mod state;
 
 pub use crate::diagnostic::Diagnostic;
 pub use app::SYSTEM_DIRS;
 pub use loader::{Loader, Object};
 pub use reason::Reason;
-pub use run::{resolve_program, trace, Trace, TraceOptions};
+pub use run::{resolve_program, trace, TraceOptions};
+pub use state::Trace;
 
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

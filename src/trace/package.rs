@@ -3,7 +3,7 @@
 //! dependencies, the paths their config files name, and the paths compiled
 //! into the programs.
 
-use super::run::State;
+use super::state::State;
 use super::Reason;
 use crate::catalog::Catalog;
 use crate::rules::{self, Rules};

@@ -5,7 +5,7 @@
 //! prefix outright; the user site (`~/.local`, what `pip install --user`
 //! fills) is on `sys.path` outside a venv.
 
-use super::run::State;
+use super::state::State;
 use super::Reason;
 
 /// A `pyvenv.cfg`: where the venv is and what it says.

@@ -1,7 +1,7 @@
 //! The run-time rules (rules/runtime.toml): what programs load that
 //! DT_NEEDED does not show, fired by kept files and imported symbols.
 
-use super::run::State;
+use super::state::State;
 use super::Reason;
 use crate::image::Layers;
 use crate::rules::{self, Rules};
