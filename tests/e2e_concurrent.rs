@@ -11,18 +11,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
-}
-
 /// An oci-archive with one layer all the images share and one of its own.
 fn archive(dir: &Path, seed: u64) -> PathBuf {
     let shared = tar_of(&[E::Dir("data"), E::File("data/shared", &noise(256 << 10, 7))]);

@@ -12,14 +12,10 @@ fn nginx() -> String {
     fixtures().join("nginx.docker.tar").display().to_string()
 }
 
-fn run_image() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/run-image.sh")
-}
-
 /// Whether the image serves nginx's default page under runc.
 fn serves_welcome_page(image: &Path) -> (bool, String) {
     need("runc");
-    let o = Command::new(run_image())
+    let o = Command::new(run_image_script())
         .args([
             "-q",
             "-W",
@@ -582,7 +578,7 @@ fn keep_package_keeps_what_its_programs_load() {
 /// Runs `image` with its Entrypoint replaced by `entrypoint` (like `docker run --entrypoint`).
 fn run_image_with_entrypoint(image: &Path, entrypoint: &str, args: &[&str]) -> (bool, String) {
     need("runc");
-    let o = Command::new(run_image())
+    let o = Command::new(run_image_script())
         .args(["-q", "-T", "60", "-x", entrypoint])
         .arg(image)
         .args(args)

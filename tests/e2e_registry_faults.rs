@@ -54,19 +54,6 @@ fn count(seen: &[Seen], action: &str) -> usize {
     seen.iter().filter(|s| s.action == action).count()
 }
 
-/// Bytes that do not compress (a fixed xorshift sequence).
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
-}
-
 /// An oci-archive of a small image whose two layers are 3 MiB each
 /// (compressed too): big enough to cut, quick to move.
 fn archive(dir: &Path) -> std::path::PathBuf {

@@ -9,10 +9,6 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn run_image() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/run-image.sh")
-}
-
 /// Rewrites fixture `name` into a fresh directory; returns (dir, image path, plan JSON).
 fn rewrite(name: &str, extra: &[&str]) -> (PathBuf, PathBuf, Value) {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rewrite-{name}"));
@@ -259,7 +255,7 @@ fn check_slim_image(dir: &Path, image: &Path, plan: &Value, max_bytes: u64, host
 
 fn run_in(image: &Path, args: &[&str]) -> (bool, String) {
     need("runc");
-    sh(Command::new(run_image())
+    sh(Command::new(run_image_script())
         .args(["-T", "60"])
         .arg(image)
         .args(args))
@@ -270,7 +266,7 @@ fn run_in(image: &Path, args: &[&str]) -> (bool, String) {
 fn nginx_serves_its_page_with_no_shell_left() {
     let (dir, image, plan) = rewrite("nginx", &[]);
     check_slim_image(&dir, &image, &plan, 15 << 20, &[]);
-    let (served, out) = sh(Command::new(run_image())
+    let (served, out) = sh(Command::new(run_image_script())
         .args([
             "-W",
             "30",
@@ -279,7 +275,7 @@ fn nginx_serves_its_page_with_no_shell_left() {
         ])
         .arg(&image));
     assert!(served, "nginx did not serve its page: {out}");
-    let (ran, out) = sh(Command::new(run_image())
+    let (ran, out) = sh(Command::new(run_image_script())
         .args(["-x", "/bin/sh"])
         .arg(&image)
         .args(["-c", "true"]));

@@ -531,6 +531,24 @@ pub fn run_ok(cmd: &mut Command) {
     );
 }
 
+/// fixtures/run-image.sh: runs an image like `docker run` (runc, no daemon).
+pub fn run_image_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/run-image.sh")
+}
+
+/// Bytes that do not compress: a fixed xorshift sequence per `seed`.
+pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
 /// Runs an image like `docker run` (fixtures/run-image.sh: runc, no daemon),
 /// 60 s at most; returns whether it succeeded and what it printed.
 pub fn run_image(image: &Path) -> (bool, String) {
@@ -540,7 +558,7 @@ pub fn run_image(image: &Path) -> (bool, String) {
 /// [`run_image`] with `args` after the image (its Cmd, like `docker run IMAGE ARG…`).
 pub fn run_image_with(image: &Path, args: &[&str]) -> (bool, String) {
     need("runc");
-    let o = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/run-image.sh"))
+    let o = Command::new(run_image_script())
         .args(["-T", "60"])
         .arg(image)
         .args(args)
