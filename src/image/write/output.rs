@@ -1,0 +1,237 @@
+//! Where an image is written (`Output`): parsing a destination, and the
+//! checks made before any work.
+
+use super::*;
+
+/// Where and how to write an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub transport: Transport,
+    pub path: PathBuf,
+    pub tag: Option<String>,
+    /// Replace what is there even when it is not an image, or is the input
+    /// (`--force`). A directory is still never deleted: the layout is written into it.
+    pub force: bool,
+    /// For `docker://`: the registry client to push with (the command line
+    /// sets `crate::registry::Pusher`), and a repository of the same registry
+    /// to mount blobs from (the image read) instead of uploading them.
+    pub registry: Option<Registry>,
+    pub mount_from: Option<crate::reference::Remote>,
+}
+
+impl Output {
+    /// `oci:DIR[:TAG]`, `oci-archive:PATH[:TAG]`, `docker-archive:PATH[:REF]`,
+    /// or a bare path: `*.tar` is an oci-archive, anything else an OCI layout dir.
+    pub fn parse(s: &str) -> Result<Output, RefError> {
+        if let Some(rest) = s.strip_prefix("docker://") {
+            let r = crate::reference::Remote::parse(rest).map_err(RefError)?;
+            if r.digest.is_some() {
+                return Err(RefError(format!(
+                    "'{s}': an image is pushed under a tag (docker://HOST/REPO:TAG), not a digest"
+                )));
+            }
+            return Ok(Output {
+                transport: Transport::Docker,
+                path: PathBuf::from(r.repo()),
+                tag: r.tag,
+                force: false,
+                registry: None,
+                mount_from: None,
+            });
+        }
+        for remote in ["containers-storage:", "docker-daemon:", "dir:"] {
+            if s.starts_with(remote) {
+                return Err(RefError(format!(
+                    "'{s}': slim does not write to the {} transport; write a file, then copy it \
+                     there: `-o oci-archive:image.tar`, then `skopeo copy oci-archive:image.tar {s}`",
+                    remote.trim_end_matches(['/', ':'])
+                )));
+            }
+        }
+        let r = crate::image::ImageRef::parse(s)?;
+        let transport = r.transport.unwrap_or_else(|| {
+            if r.path.extension().is_some_and(|e| e == "tar") {
+                Transport::OciArchive
+            } else {
+                Transport::Oci
+            }
+        });
+        Ok(Output {
+            transport,
+            path: r.path,
+            tag: r.tag,
+            force: false,
+            registry: None,
+            mount_from: None,
+        })
+    }
+
+    /// Checks, before any work, that the image can be written here: the
+    /// directory exists, and what is at the path may be replaced. An archive
+    /// may replace an image archive; an OCI layout is written into an OCI
+    /// layout (adding or replacing one tag) or an empty directory. Anything
+    /// else — a file or directory that is not an image — is refused unless
+    /// `force`. Leftovers of an earlier slim that was killed are swept.
+    pub fn check(&self) -> Result<(), Error> {
+        if let Some(r) = self.remote() {
+            // The registry answers and lets us push, before any work.
+            return self.pusher()?.check(&r).map_err(Error::Dest);
+        }
+        let parent = parent_dir(&self.path);
+        if !parent.is_dir() {
+            return Err(Error::Dest(format!(
+                "{}: the directory to write into does not exist (create it first)",
+                parent.display()
+            )));
+        }
+        crate::tmp::sweep(&parent);
+        let p = &self.path;
+        let Ok(meta) = std::fs::metadata(p) else {
+            return Ok(());
+        };
+        let what = match (self.transport, meta.is_dir()) {
+            (Transport::Oci, true) => {
+                if p.join("oci-layout").is_file() || dir_is_empty(p) {
+                    return Ok(());
+                }
+                "a directory that is not an OCI layout"
+            }
+            (Transport::Oci, false) => {
+                "a file, not an OCI layout directory (oci-archive: writes a tar)"
+            }
+            (_, true) => {
+                // Never delete a directory to put a file there, even with --force.
+                return Err(Error::Dest(format!(
+                    "{}: is a directory; an {} is a file (use oci:{} to write an OCI layout directory)",
+                    p.display(),
+                    self.transport.name(),
+                    p.display()
+                )));
+            }
+            (_, false) => {
+                if is_image_archive(p) {
+                    return Ok(());
+                }
+                "a file that is not an image archive"
+            }
+        };
+        if self.force {
+            return Ok(());
+        }
+        Err(Error::Dest(format!(
+            "{}: exists and is {what}; refusing to replace it (choose another path, or --force)",
+            p.display()
+        )))
+    }
+
+    /// Whether writing here would replace the image `input` was read from: the
+    /// same archive, or the same tag of the same OCI layout.
+    pub fn replaces(&self, input: &crate::image::Image) -> bool {
+        if let Some(r) = self.remote() {
+            return input
+                .reference
+                .as_remote()
+                .is_some_and(|i| i.repo() == r.repo() && i.tag == r.tag);
+        }
+        let (Some(a), Some(b)) = (canonical(&self.path), canonical(&input.reference.path)) else {
+            return false;
+        };
+        if a != b {
+            return false;
+        }
+        match (self.transport, input.transport) {
+            // Both keep their other tags: only the same tag is the input.
+            (Transport::Oci, Transport::Oci) | (Transport::OciArchive, Transport::OciArchive) => {
+                let selected = input.reference.tag.as_ref().or(input.name.as_ref());
+                self.tag.as_ref() == selected
+            }
+            _ => true,
+        }
+    }
+}
+
+impl Output {
+    /// The registry client of a `docker://` output.
+    pub(super) fn pusher(&self) -> Result<&dyn Pusher, Error> {
+        match &self.registry {
+            Some(r) => Ok(r.0.as_ref()),
+            None => Err(Error::Dest(format!(
+                "{}: no registry client was given for this docker:// output",
+                self.location()
+            ))),
+        }
+    }
+
+    /// The registry image this writes, for `docker://`.
+    pub fn remote(&self) -> Option<crate::reference::Remote> {
+        if self.transport != Transport::Docker {
+            return None;
+        }
+        let r = crate::image::ImageRef {
+            transport: Some(Transport::Docker),
+            path: self.path.clone(),
+            tag: self.tag.clone(),
+        };
+        r.as_remote()
+    }
+
+    /// Where it was written, as the user names it: `docker://HOST/REPO:TAG`, a path.
+    pub fn location(&self) -> String {
+        match (self.remote(), &self.tag) {
+            (Some(r), _) => r.to_string(),
+            (None, Some(t)) => format!("{}:{}:{t}", self.transport.name(), self.path.display()),
+            (None, None) => format!("{}:{}", self.transport.name(), self.path.display()),
+        }
+    }
+}
+
+/// A path made absolute with symlinks resolved; for a path that does not
+/// exist yet, its parent's canonical form joined with its name.
+pub(crate) fn canonical(p: &Path) -> Option<PathBuf> {
+    if let Ok(c) = p.canonicalize() {
+        return Some(c);
+    }
+    let name = p.file_name()?;
+    Some(parent_dir(p).canonicalize().ok()?.join(name))
+}
+
+pub(super) fn dir_is_empty(p: &Path) -> bool {
+    std::fs::read_dir(p)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false)
+}
+
+/// Whether `p` is a tar (plain, gzip or zstd) holding an image: `manifest.json`
+/// (docker save) or `oci-layout` and `index.json` (oci-archive).
+pub(crate) fn is_image_archive(p: &Path) -> bool {
+    fn scan<R: Read>(entries: io::Result<tar::Entries<'_, R>>) -> bool {
+        let Ok(entries) = entries else { return false };
+        let (mut docker, mut layout, mut index) = (false, false, false);
+        for e in entries {
+            let Ok(e) = e else { return false };
+            match String::from_utf8_lossy(&e.path_bytes()).trim_start_matches("./") {
+                "manifest.json" => docker = true,
+                "oci-layout" => layout = true,
+                "index.json" => index = true,
+                _ => {}
+            }
+            if docker || (layout && index) {
+                return true;
+            }
+        }
+        false
+    }
+    let Ok(mut f) = File::open(p) else {
+        return false;
+    };
+    let mut magic = [0u8; 4];
+    let n = f.read(&mut magic).unwrap_or(0);
+    let Ok(f) = File::open(p) else { return false };
+    match Compression::sniff(&magic[..n]) {
+        Compression::None => scan(tar::Archive::new(f).entries_with_seek()),
+        c => match c.decoder(io::BufReader::new(f)) {
+            Ok(d) => scan(tar::Archive::new(d).entries()),
+            Err(_) => false,
+        },
+    }
+}
