@@ -1,0 +1,199 @@
+//! Reading OCI layouts and oci-archives: the index walked (nested indexes,
+//! tags, platforms) to one image manifest.
+
+use super::*;
+
+/// A manifest found while walking the index, with how to choose it.
+pub(super) struct Candidate {
+    digest: Digest,
+    size: u64,
+    tag: Option<String>,
+    platform: Option<EntryPlatform>,
+}
+pub(super) fn open_oci(
+    c: Container,
+    reference: &ImageRef,
+    platform: Option<&Platform>,
+) -> Result<Image, Error> {
+    let index_loc = c.describe("index.json");
+    let index: ImageIndex = parse_json(
+        &c.read_small("index.json", MAX_JSON)?,
+        index_loc.clone(),
+        "index.json",
+    )?;
+    let mut found = Vec::new();
+    walk_index(&c, &index, None, &mut found, 0)?;
+    if let Some(t) = &reference.tag {
+        let tags: Vec<String> = found.iter().filter_map(|f| f.tag.clone()).collect();
+        found.retain(|f| {
+            f.tag.as_deref() == Some(t) || f.tag.as_deref().is_some_and(|ft| ref_matches(ft, t))
+        });
+        if found.is_empty() {
+            let mut tags = tags;
+            tags.sort();
+            tags.dedup();
+            return Err(Error::Select(format!(
+                "{index_loc}: no image tagged '{t}'; available: {}",
+                list_or_none(&tags)
+            )));
+        }
+    }
+    if found.is_empty() {
+        return Err(Error::Invalid {
+            location: index_loc,
+            problem: "lists no image manifest".into(),
+        });
+    }
+    let with_platform = found.iter().any(|f| f.platform.is_some());
+    if found.len() > 1 && with_platform {
+        let platforms: Vec<_> = found.iter().map(|f| f.platform.clone()).collect();
+        let hits = matching_platforms(&platforms, platform)
+            .map_err(|m| Error::Select(format!("{index_loc}: {m}")))?;
+        found = found
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| hits.contains(i))
+            .map(|(_, f)| f)
+            .collect();
+    }
+    // Identical digests reached twice (a tag on an index and on a manifest) are one image.
+    found.sort_by(|a, b| a.digest.cmp(&b.digest));
+    found.dedup_by(|a, b| a.digest == b.digest);
+    if found.len() > 1 {
+        let tags: Vec<String> = found
+            .iter()
+            .map(|f| f.tag.clone().unwrap_or_else(|| f.digest.to_string()))
+            .collect();
+        return Err(Error::Select(format!(
+            "{index_loc}: the layout holds {} images; pick one with {}:{}:TAG (available: {})",
+            found.len(),
+            reference.transport.unwrap_or(Transport::Oci).name(),
+            reference.path.display(),
+            tags.join(", ")
+        )));
+    }
+    let chosen = found.remove(0);
+    let mloc = c.describe(&format!("blobs/sha256/{}", chosen.digest.hex()));
+    let bytes = read_blob(&c, &chosen.digest, Some(chosen.size))?;
+    let manifest: ImageManifest = parse_json(&bytes, mloc.clone(), "image manifest")?;
+    match manifest.config().media_type() {
+        MediaType::ImageConfig => {}
+        MediaType::Other(s) if s == crate::media::DOCKER_CONFIG => {}
+        other => {
+            return Err(Error::MediaType {
+                location: mloc,
+                what: "the config (not a container image?)",
+                media_type: other.to_string(),
+            })
+        }
+    }
+    let config_digest = parse_digest(manifest.config().digest().as_ref(), &mloc)?;
+    let config_name = format!("blobs/sha256/{}", config_digest.hex());
+    let (config_raw, config) = load_config(
+        &c,
+        &config_name,
+        &config_digest,
+        Some(manifest.config().size()),
+    )?;
+    if !with_platform {
+        check_platform(&config, platform, &c.describe(&config_name))?;
+    }
+    let ids = diff_ids(&config, manifest.layers().len(), &c.describe(&config_name))?;
+    let mut layers = Vec::new();
+    for (d, diff_id) in manifest.layers().iter().zip(ids) {
+        let mt = d.media_type().to_string();
+        if Compression::from_media_type(&mt).is_none() {
+            return Err(Error::MediaType {
+                location: mloc,
+                what: "a layer",
+                media_type: mt,
+            });
+        }
+        let digest = parse_digest(d.digest().as_ref(), &mloc)?;
+        let name = format!("blobs/sha256/{}", digest.hex());
+        if !c.exists(&name) {
+            return Err(Error::Missing {
+                what: format!("layer blob {digest}"),
+                location: c.describe(&name),
+            });
+        }
+        layers.push(LayerBlob {
+            name,
+            digest: Some(digest),
+            size: Some(d.size()),
+            media_type: Some(mt),
+            diff_id,
+        });
+    }
+    Ok(Image {
+        reference: reference.clone(),
+        transport: Transport::Oci,
+        container: c,
+        manifest_digest: Some(chosen.digest),
+        config_digest,
+        config_raw,
+        config,
+        layers,
+        name: chosen.tag,
+        _scratch: None,
+        _keep: Vec::new(),
+    })
+}
+
+/// Collects the image manifests an index reaches, through nested indexes.
+pub(super) fn walk_index(
+    c: &Container,
+    index: &ImageIndex,
+    tag: Option<&str>,
+    out: &mut Vec<Candidate>,
+    depth: usize,
+) -> Result<(), Error> {
+    if depth > 8 {
+        return Err(Error::Invalid {
+            location: c.describe("index.json"),
+            problem: "indexes nest too deeply".into(),
+        });
+    }
+    for d in index.manifests() {
+        let ann = d.annotations().as_ref();
+        let get = |k: &str| ann.and_then(|a| a.get(k)).cloned();
+        // BuildKit attaches attestations as manifests for platform unknown/unknown.
+        if get("vnd.docker.reference.type").is_some() {
+            continue;
+        }
+        let this_tag = get("org.opencontainers.image.ref.name")
+            .or_else(|| get("io.containerd.image.name"))
+            .or_else(|| tag.map(String::from));
+        let digest = parse_digest(d.digest().as_ref(), &c.describe("index.json"))?;
+        let mt = d.media_type().to_string();
+        if matches!(d.media_type(), MediaType::ImageIndex) || mt == crate::media::DOCKER_LIST {
+            let bytes = read_blob(c, &digest, Some(d.size()))?;
+            let loc = c.describe(&format!("blobs/sha256/{}", digest.hex()));
+            let nested: ImageIndex = parse_json(&bytes, loc, "image index")?;
+            walk_index(c, &nested, this_tag.as_deref(), out, depth + 1)?;
+        } else if matches!(d.media_type(), MediaType::ImageManifest)
+            || mt == crate::media::DOCKER_MANIFEST
+        {
+            let platform = d.platform().as_ref().map(|p| {
+                (
+                    p.os().to_string(),
+                    p.architecture().to_string(),
+                    p.variant().clone(),
+                )
+            });
+            out.push(Candidate {
+                digest,
+                size: d.size(),
+                tag: this_tag,
+                platform,
+            });
+        } else {
+            return Err(Error::MediaType {
+                location: c.describe("index.json"),
+                what: "an index entry",
+                media_type: mt,
+            });
+        }
+    }
+    Ok(())
+}
