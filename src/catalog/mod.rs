@@ -3,7 +3,6 @@
 //! it reads its database and writes the slimmed metadata of what remains.
 
 pub mod apk;
-pub mod bdb;
 pub mod deb822;
 pub mod dpkg;
 pub mod expression;
@@ -11,7 +10,7 @@ pub mod license;
 pub mod os;
 pub mod purl;
 pub mod rpm;
-pub mod sqlite;
+pub use rpm::{bdb, sqlite};
 
 /// One kind of package database: read from an image, and written again,
 /// slimmed, for the packages that remain in a rewritten one.

@@ -5,7 +5,7 @@
 //! database comes from an untrusted image, so it is read here, by a reader
 //! that checks every offset in the file (and is fuzzed), not handed to SQLite;
 //! SQLite itself (rusqlite) only writes the databases slim makes
-//! ([`super::rpm::write_sqlite`]).
+//! ([`super::write_sqlite`]).
 //!
 //! Format: <https://www.sqlite.org/fileformat2.html> (sections cited below).
 

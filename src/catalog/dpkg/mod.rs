@@ -1,6 +1,8 @@
 //! dpkg's database: `/var/lib/dpkg/status` with `info/<pkg>[:<arch>].list`,
 //! and distroless-style `/var/lib/dpkg/status.d/<pkg>` (+ `<pkg>.md5sums`).
 
+pub mod copyright;
+
 use super::{deb822, Catalog, Database, Package, Slimmed};
 use crate::image::Layers;
 

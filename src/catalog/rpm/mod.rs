@@ -8,7 +8,10 @@
 //! and data length (big-endian u32s), then that many 16-byte entries (tag,
 //! type, offset, count), then the data they point into.
 
-use super::{sqlite, Catalog, Database, Diagnostic, Package, Slimmed};
+pub mod bdb;
+pub mod sqlite;
+
+use super::{Catalog, Database, Diagnostic, Package, Slimmed};
 use crate::image::Layers;
 use std::collections::BTreeSet;
 
@@ -304,7 +307,7 @@ pub fn parse_sqlite(file: &[u8], wal: Option<&[u8]>, db: &str) -> Result<Vec<Pac
 /// Every package of a BerkeleyDB `Packages` file; its keys are header
 /// numbers in the file's byte order.
 pub fn bdb_headers(file: &[u8], db: &str) -> Result<Vec<Entry>, String> {
-    let pairs = super::bdb::pairs(file).map_err(|e| e.to_string())?;
+    let pairs = bdb::pairs(file).map_err(|e| e.to_string())?;
     let little = file.get(12..16) == Some(&0x0006_1561u32.to_le_bytes()[..]);
     let blobs = pairs.into_iter().filter_map(|(key, value)| {
         let k = <[u8; 4]>::try_from(key.as_slice()).ok()?;
