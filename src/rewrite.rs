@@ -3,7 +3,6 @@
 //! derives its config and writes it. The CLI adds the progress bars, the
 //! messages and the report.
 
-use crate::analyze;
 use crate::catalog::Catalog;
 use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::image::write::{self, LayerOptions, Output, Written};
@@ -14,7 +13,7 @@ use crate::trace::Trace;
 
 /// How to rewrite.
 pub struct Options {
-    pub analyze: analyze::Options,
+    pub analyze: crate::trace::command::Options,
     pub plan: plan::Options,
     pub profile: Profile,
     /// Run as the profile's non-root user (65532), its state directories its own.
@@ -34,9 +33,9 @@ impl Options {
     /// rules, the image's own command, one gzip layer, no clamped mtimes.
     pub fn new(profile: Profile) -> Options {
         Options {
-            analyze: analyze::Options {
+            analyze: crate::trace::command::Options {
                 rules: crate::rules::Rules::builtin(),
-                ..analyze::Options::default()
+                ..crate::trace::command::Options::default()
             },
             plan: plan::Options::default(),
             profile,
@@ -53,7 +52,7 @@ impl Options {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Analyze(#[from] analyze::Error),
+    Analyze(#[from] crate::trace::command::Error),
     #[error(transparent)]
     Plan(#[from] plan::Error),
     #[error("not writing an image that would not start: {} (--force writes it anyway)", list(.0))]
@@ -82,7 +81,7 @@ pub struct Rewrite {
 /// the command needs is in what would be written.
 pub fn prepare(image: &Image, layers: &Layers, opts: &Options) -> Result<Rewrite, Error> {
     let catalog = Catalog::read(layers);
-    let trace = analyze::run_trace(image, layers, &catalog, &opts.analyze)?;
+    let trace = crate::trace::command::run_trace(image, layers, &catalog, &opts.analyze)?;
     let mut popts = opts.plan.clone();
     if opts.nonroot {
         popts.run_as = opts.profile.nonroot_ids();

@@ -3,6 +3,7 @@
 //! package's data.
 
 mod app;
+pub mod command;
 mod jar;
 pub mod loader;
 mod package;

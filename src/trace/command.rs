@@ -1,0 +1,135 @@
+//! The command the container runs, as the trace starts from it: the image's
+//! Entrypoint and Cmd with `docker run`'s overrides, its HEALTHCHECK, and the
+//! options (`--exec`, `--keep`, rules, what a probe observed) a trace runs
+//! with. `analyze`, `rewrite` and `licenses` all trace through [`run_trace`].
+
+use crate::image::{Image, Layers};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What to trace besides the image's own entrypoint.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Replaces the Entrypoint (like `docker run --entrypoint`): a non-empty
+    /// one also clears the image's Cmd unless `cmd` is given.
+    pub entrypoint: Option<Vec<String>>,
+    /// Replaces the Cmd (like `docker run IMAGE ARG…`).
+    pub cmd: Option<Vec<String>>,
+    pub exec: Vec<String>,
+    /// The user's `--keep` globs (traced when they are ELF files).
+    pub keep: Vec<String>,
+    /// The user's `--keep-package` names (their ELF files traced).
+    pub keep_packages: Vec<String>,
+    pub rules: crate::rules::Rules,
+    /// Replaces the image's HEALTHCHECK test (`--healthcheck`): `Some(None)`
+    /// removes it, `Some(Some(test))` is a new `["CMD", …]`/`["CMD-SHELL", …]`.
+    pub healthcheck: Option<Option<Vec<String>>>,
+    /// Image paths a probe saw the container open (`--probe`) → the probe.
+    pub observed: BTreeMap<String, String>,
+}
+
+impl Options {
+    /// Entrypoint and Cmd as the container will run them: the image's, with
+    /// the overrides applied as `docker run` applies them.
+    pub fn command(&self, image: &Image) -> (Vec<String>, Vec<String>) {
+        let cfg = image.config.config().as_ref();
+        let strings = |v: Option<&Vec<String>>| v.cloned().unwrap_or_default();
+        let entrypoint = match &self.entrypoint {
+            Some(e) => e.clone(),
+            None => strings(cfg.and_then(|c| c.entrypoint().as_ref())),
+        };
+        // moby's merge: a new non-empty Entrypoint drops the image's Cmd; an
+        // empty one (`--entrypoint ''`) runs the image's Cmd directly.
+        let cmd = match (&self.cmd, &self.entrypoint) {
+            (Some(c), _) => c.clone(),
+            (None, Some(e)) if !e.is_empty() => Vec::new(),
+            (None, _) => strings(cfg.and_then(|c| c.cmd().as_ref())),
+        };
+        (entrypoint, cmd)
+    }
+
+    /// The HEALTHCHECK test the container will run (`["CMD", …]` or
+    /// `["CMD-SHELL", "…"]`): the override, else the image's; None when it
+    /// has none (or `["NONE"]`, which disables an inherited one).
+    pub fn healthcheck(&self, image: &Image) -> Option<Vec<String>> {
+        let test = match &self.healthcheck {
+            Some(h) => h.clone()?,
+            None => image_healthcheck(&image.config_raw)?.test,
+        };
+        match test.first().map(String::as_str) {
+            Some("CMD" | "CMD-SHELL") if test.len() > 1 => Some(test),
+            _ => None,
+        }
+    }
+}
+
+/// Docker's `config.Healthcheck` (the image-spec leaves it out; Docker,
+/// BuildKit and Buildah write it, also in OCI configs).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Healthcheck {
+    /// `["CMD", prog, args…]`, `["CMD-SHELL", "command"]` or `["NONE"]`.
+    pub test: Vec<String>,
+    /// Interval, Timeout, StartPeriod, StartInterval (nanoseconds) and Retries, as the image has them.
+    #[serde(flatten)]
+    pub timing: BTreeMap<String, serde_json::Value>,
+}
+
+/// The image config's Healthcheck, if it has one with a Test.
+pub fn image_healthcheck(raw: &[u8]) -> Option<Healthcheck> {
+    let v: serde_json::Value = serde_json::from_slice(raw).ok()?;
+    let h = v.get("config")?.get("Healthcheck")?.as_object()?;
+    let test: Vec<String> = h
+        .get("Test")?
+        .as_array()?
+        .iter()
+        .filter_map(|t| t.as_str().map(String::from))
+        .collect();
+    if test.is_empty() {
+        return None;
+    }
+    let timing = h
+        .iter()
+        .filter(|(k, _)| *k != "Test")
+        .map(|(k, v)| (k.to_lowercase(), v.clone()))
+        .collect();
+    Some(Healthcheck { test, timing })
+}
+
+/// Problems that make the analysis meaningless.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{what}: {source}")]
+    Resolve {
+        what: String,
+        source: crate::fs::ResolveError,
+    },
+}
+
+/// Runs the trace the report is built on.
+pub fn run_trace(
+    image: &Image,
+    layers: &Layers,
+    catalog: &crate::catalog::Catalog,
+    opts: &Options,
+) -> Result<crate::trace::Trace, Error> {
+    let cfg = image.config.config().as_ref();
+    let strings = |v: Option<&Vec<String>>| v.cloned().unwrap_or_default();
+    let (mut argv, cmd) = opts.command(image);
+    argv.extend(cmd);
+    let topts = crate::trace::TraceOptions {
+        argv,
+        env: strings(cfg.and_then(|c| c.env().as_ref())),
+        workdir: cfg
+            .and_then(|c| c.working_dir().clone())
+            .unwrap_or_default(),
+        exec: opts.exec.clone(),
+        keep: opts.keep.clone(),
+        keep_packages: opts.keep_packages.clone(),
+        healthcheck: opts.healthcheck(image).unwrap_or_default(),
+        observed: opts.observed.clone(),
+    };
+    crate::trace::trace(layers, catalog, &opts.rules, &topts).map_err(|e| Error::Resolve {
+        what: "entrypoint".into(),
+        source: e,
+    })
+}
