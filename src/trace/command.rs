@@ -4,6 +4,7 @@
 //! with. `analyze`, `rewrite` and `licenses` all trace through [`run_trace`].
 
 use crate::image::{Image, Layers};
+use crate::rules;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -132,4 +133,83 @@ pub fn run_trace(
         what: "entrypoint".into(),
         source: e,
     })
+}
+
+/// The default PATH of container runtimes when the image sets none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Finds the program a container runs for `argv0`: through PATH (from the
+/// image Env) or relative to WorkingDir, following symlinks in the image.
+/// Returns the path it was found at (not symlink-resolved), or why not;
+/// a symlink loop is an error.
+pub fn resolve_program(
+    tree: &crate::fs::Tree,
+    argv0: &str,
+    env: &[String],
+    workdir: &str,
+) -> Result<Result<String, String>, crate::fs::ResolveError> {
+    let candidates: Vec<String> = if argv0.contains('/') {
+        if argv0.starts_with('/') {
+            vec![argv0.to_string()]
+        } else {
+            vec![rules::normalize(&format!(
+                "{}/{argv0}",
+                if workdir.is_empty() { "/" } else { workdir }
+            ))]
+        }
+    } else {
+        let path = env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        path.split(':')
+            .filter(|d| d.starts_with('/'))
+            .map(|d| format!("{}/{argv0}", d.trim_end_matches('/')))
+            .collect()
+    };
+    for c in &candidates {
+        match tree.resolve(c, true) {
+            Ok(r) if tree.get(&r.path).is_some_and(|n| n.is_file()) => return Ok(Ok(c.clone())),
+            Err(e @ crate::fs::ResolveError::Loop { .. }) => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(Err(if argv0.contains('/') {
+        format!("{argv0} is not a regular file in the image")
+    } else {
+        format!("{argv0} is not found in PATH")
+    }))
+}
+
+/// The image's programs (executable files and links) closest to `want`, a
+/// program name or path that is not there: by name, else by whole path.
+pub(super) fn closest_programs(tree: &crate::fs::Tree, want: &str) -> Vec<String> {
+    let programs: Vec<(String, &str)> = tree
+        .iter()
+        .filter(|(_, n)| (n.is_file() || n.symlink_target().is_some()) && n.meta.mode & 0o111 != 0)
+        .map(|(p, _)| (format!("/{p}"), p.rsplit('/').next().unwrap_or(p)))
+        .collect();
+    let base = want.rsplit('/').next().unwrap_or(want);
+    let names = rules::closest(base, programs.iter().map(|(_, b)| *b));
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        out.extend(
+            programs
+                .iter()
+                .filter(|(_, b)| *b == n)
+                .map(|(p, _)| p.clone()),
+        );
+    }
+    // `/usr/sbin/ngnix`: of the programs of that name, the nearest path first.
+    if want.contains('/') {
+        out.sort_by_key(|p| rules::distance(want, p));
+    }
+    if out.is_empty() && want.contains('/') {
+        out = rules::closest(want, programs.iter().map(|(p, _)| p.as_str()))
+            .into_iter()
+            .map(String::from)
+            .collect();
+    }
+    out.truncate(5);
+    out
 }

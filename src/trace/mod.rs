@@ -5,6 +5,7 @@
 mod app;
 pub mod command;
 mod jar;
+mod launch;
 pub mod loader;
 mod package;
 mod python;
@@ -17,9 +18,10 @@ mod state;
 
 pub use crate::diagnostic::Diagnostic;
 pub use app::SYSTEM_DIRS;
+pub use command::{resolve_program, DEFAULT_PATH};
 pub use loader::{Loader, Object};
 pub use reason::Reason;
-pub use run::{resolve_program, trace, TraceOptions};
+pub use run::{trace, TraceOptions};
 pub use state::Trace;
 
 use serde::Serialize;
