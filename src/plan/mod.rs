@@ -3,8 +3,17 @@
 //! user's `--keep`/`--drop`, and package metadata scanners read
 //! (`/var/lib/dpkg/status.d/<pkg>`, `<pkg>.md5sums`, copyright files).
 
+mod build;
 pub mod check;
 pub mod config;
+mod content;
+mod nonroot;
+mod profile;
+
+use build::*;
+pub use content::*;
+use nonroot::*;
+pub use profile::*;
 
 use crate::catalog::Catalog;
 use crate::diagnostic::{Code, Diagnostic};
@@ -17,103 +26,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
-/// The built-in distroless profile.
-pub const DISTROLESS: &str = include_str!("../../rules/distroless.toml");
-
-/// Files slim makes (passwd, status.d …) live in this pseudo-layer.
-const MADE: usize = usize::MAX;
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProfileFile {
-    pub profile: Profile,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Profile {
-    pub name: String,
-    #[serde(default)]
-    pub keep: Vec<String>,
-    #[serde(default)]
-    pub drop: Vec<String>,
-    #[serde(default)]
-    pub users: Vec<User>,
-    #[serde(default)]
-    pub groups: Vec<Group>,
-    #[serde(default)]
-    pub dirs: Vec<Dir>,
-    #[serde(default)]
-    pub env: Vec<String>,
-    pub nonroot: Option<NonRoot>,
-    /// Packages of the system layer of `rewrite --layers 2` (the base many
-    /// images share): with the profile's own files, they go in the first layer.
-    #[serde(default)]
-    pub system_packages: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct User {
-    pub name: String,
-    pub uid: u64,
-    pub gid: u64,
-    pub home: String,
-    pub shell: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Group {
-    pub name: String,
-    pub gid: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Dir {
-    pub path: String,
-    pub mode: String,
-    #[serde(default)]
-    pub uid: u32,
-    #[serde(default)]
-    pub gid: u32,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NonRoot {
-    pub user: String,
-    pub workdir: String,
-}
-
-impl Profile {
-    /// The uid and gid of the profile's non-root user (`65532:65532`).
-    pub fn nonroot_ids(&self) -> Option<(u32, u32)> {
-        let n = self.nonroot.as_ref()?;
-        let (u, g) = n.user.split_once(':').unwrap_or((&n.user, &n.user));
-        Some((u.parse().ok()?, g.parse().ok()?))
-    }
-
-    /// `distroless`, or a profile file.
-    pub fn load(name_or_path: &str) -> Result<Profile, rules::Error> {
-        let (text, origin) = if name_or_path == "distroless" {
-            (DISTROLESS.to_string(), "rules/distroless.toml".to_string())
-        } else {
-            let t = std::fs::read_to_string(name_or_path).map_err(|e| rules::Error {
-                origin: name_or_path.to_string(),
-                message: format!("{e} (--to takes `distroless` or a profile file)"),
-            })?;
-            (t, name_or_path.to_string())
-        };
-        let f: ProfileFile = toml::from_str(&text).map_err(|e| rules::Error {
-            origin,
-            message: e.to_string().trim().to_string(),
-        })?;
-        Ok(f.profile)
-    }
-}
-
 /// What the user asks for on top of the profile.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -123,94 +35,6 @@ pub struct Options {
     /// The program runs as this uid:gid (`--nonroot`): the directories it
     /// writes are given to it.
     pub run_as: Option<(u32, u32)>,
-}
-
-/// Where programs keep state, logs and run-time files. Below them, what a
-/// program creates files in, or what the image gave its service user, is the
-/// program's own to write; these directories themselves are shared.
-const STATE_DIRS: &[&str] = &[
-    "/var/lib",
-    "/var/cache",
-    "/var/log",
-    "/var/spool",
-    "/var/tmp",
-    "/run",
-    "/var/run",
-    "/srv",
-];
-
-/// What a non-root user needs to run the program: below the state
-/// directories, the directories it creates files in (`/var/lib/nginx` for
-/// `/var/lib/nginx/body`) and the files and directories the image gave its
-/// own service user (`/var/log/nginx/error.log` of `www-data`) are given to
-/// it. A file it creates in a shared state directory (`/run/nginx.pid`) is
-/// made beforehand, empty and the user's, since handing `/run` over would be wrong.
-fn own_writable(
-    b: &mut Builder,
-    trace: &Trace,
-    (uid, gid): (u32, u32),
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Vec<String> {
-    let below_state = |p: &str| {
-        STATE_DIRS
-            .iter()
-            .any(|s| p.strip_prefix(s).is_some_and(|r| r.starts_with('/')))
-    };
-    let mut give: BTreeSet<String> = BTreeSet::new();
-    let mut shared: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (file, dir) in &trace.creates {
-        let Some(node) = b.tree.get(dir.trim_start_matches('/')) else {
-            continue;
-        };
-        if !node.is_dir() || node.meta.mode & 0o002 != 0 {
-            continue;
-        }
-        if below_state(dir) {
-            give.insert(dir.clone());
-        } else if STATE_DIRS.contains(&dir.as_str()) {
-            shared.entry(dir).or_default().push(file.clone());
-        }
-    }
-    for (p, n) in b.tree.iter() {
-        let abs = abs(p);
-        if n.layer != MADE && n.meta.uid != 0 && n.meta.uid != uid && below_state(&abs) {
-            give.insert(abs);
-        }
-    }
-    let mut owned = Vec::new();
-    for p in give {
-        let key = p.trim_start_matches('/');
-        if let Some(mut n) = b.tree.get(key).cloned() {
-            n.meta.uid = uid;
-            n.meta.gid = gid;
-            b.tree.insert(key, n);
-            owned.push(p);
-        }
-    }
-    // The user cannot create a file in a shared directory, but it can write an
-    // existing one it owns: such files are made empty, its own.
-    for (dir, files) in shared {
-        for f in &files {
-            let meta = Meta {
-                mode: 0o644,
-                uid,
-                gid,
-                ..Meta::default()
-            };
-            b.make(f, Vec::new(), meta, "nonroot");
-            owned.push(f.clone());
-        }
-        diagnostics.push(Diagnostic::new(
-            Code::NonrootPrecreated,
-            Some(dir),
-            format!(
-                "{} made empty and owned by {uid}: the program creates it, and {dir} is root's \
-                 (it cannot remove it at exit)",
-                some_paths(&files)
-            ),
-        ));
-    }
-    owned
 }
 
 /// Why a path is in the output, by category (for the plan summary).
@@ -343,182 +167,6 @@ impl Plan {
             p = parent;
         }
         t.insert(path, node.clone());
-    }
-}
-
-fn abs(p: &str) -> String {
-    format!("/{}", p.trim_start_matches('/'))
-}
-
-struct Builder<'a> {
-    layers: &'a Layers,
-    tree: Tree,
-    why: BTreeMap<String, String>,
-    made: Vec<Vec<u8>>,
-}
-
-impl Builder<'_> {
-    /// Copies the source node at real path `p` (and its parent directories) into the output.
-    fn take(&mut self, p: &str, why: &str) {
-        let src = &self.layers.tree;
-        let key = p.trim_start_matches('/');
-        let Some(node) = src.get(key) else { return };
-        let mut dir = key;
-        while let Some((parent, _)) = dir.rsplit_once('/') {
-            if self.tree.get(parent).is_none() {
-                if let Some(n) = src.get(parent) {
-                    self.tree.insert(parent, n.clone());
-                    self.why
-                        .entry(abs(parent))
-                        .or_insert_with(|| "parent".into());
-                }
-            }
-            dir = parent;
-        }
-        if self.tree.get(key).is_none() {
-            self.tree.insert(key, node.clone());
-        }
-        self.why.insert(abs(key), why.to_string());
-    }
-
-    /// Like `take`, following a symlink: every hop and the target.
-    fn take_path(&mut self, path: &str, why: &str) {
-        let src = &self.layers.tree;
-        let Ok(r) = src.resolve(path, false) else {
-            return;
-        };
-        let hops = r.hops.clone();
-        for h in hops {
-            self.take(&h, "symlink-hop");
-        }
-        self.take(&r.path, why);
-        if src
-            .get(&r.path)
-            .is_some_and(|n| n.symlink_target().is_some())
-        {
-            if let Ok(full) = src.resolve(&r.path, true) {
-                for h in &full.hops {
-                    self.take(h, "symlink-hop");
-                }
-                self.take(&full.path, why);
-            }
-        }
-    }
-
-    /// Adds a file slim makes, replacing any source file there.
-    fn make(&mut self, path: &str, bytes: Vec<u8>, meta: Meta, why: &str) {
-        let key = path.trim_start_matches('/');
-        if let Some((parent, _)) = key.rsplit_once('/') {
-            if self.tree.get(parent).is_none() {
-                self.take(parent, "parent");
-            }
-            self.ensure_dir(parent);
-        }
-        let size = bytes.len() as u64;
-        self.made.push(bytes);
-        let data = DataRef {
-            layer: MADE,
-            offset: (self.made.len() - 1) as u64,
-        };
-        self.tree.insert(
-            key,
-            Node {
-                kind: Kind::File {
-                    data,
-                    hardlink: None,
-                },
-                meta: Meta { size, ..meta },
-                layer: MADE,
-            },
-        );
-        self.why.insert(abs(key), why.to_string());
-    }
-
-    fn ensure_dir(&mut self, key: &str) {
-        let mut acc = String::new();
-        for c in key.split('/').filter(|c| !c.is_empty()) {
-            if !acc.is_empty() {
-                acc.push('/');
-            }
-            acc.push_str(c);
-            if self.tree.get(&acc).is_none() {
-                match self.layers.tree.get(&acc) {
-                    Some(n) if n.is_dir() => self.tree.insert(&acc, n.clone()),
-                    _ => {
-                        let meta = Meta {
-                            mode: 0o755,
-                            ..Meta::default()
-                        };
-                        self.tree.insert(
-                            &acc,
-                            Node {
-                                kind: Kind::Dir,
-                                meta,
-                                layer: MADE,
-                            },
-                        );
-                    }
-                }
-                self.why.entry(abs(&acc)).or_insert_with(|| "parent".into());
-            }
-        }
-    }
-}
-
-/// Lines of a passwd/group file, plus `extra` entries whose name is absent.
-fn merge_db(original: Option<Vec<u8>>, extra: &[String]) -> Vec<u8> {
-    let mut text = original
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
-    }
-    let names: BTreeSet<String> = text
-        .lines()
-        .filter_map(|l| l.split(':').next())
-        .map(String::from)
-        .collect();
-    for e in extra {
-        let name = e.split(':').next().unwrap_or_default();
-        if !names.contains(name) {
-            text.push_str(e);
-            text.push('\n');
-        }
-    }
-    text.into_bytes()
-}
-
-fn category_of_dropped(path: &str, node: &Node) -> &'static str {
-    let base = path.rsplit('/').next().unwrap_or("");
-    if crate::rules::programs::SHELLS.contains(&base) && path.contains("bin/") {
-        "shells"
-    } else if crate::rules::programs::PACKAGE_MANAGERS.contains(&base) && path.contains("bin/")
-        || path.starts_with("var/lib/dpkg")
-        || path.starts_with("var/lib/apt")
-        || path.starts_with("var/cache/apt")
-        || [
-            "-packages/pip/",
-            "/node_modules/npm/",
-            "/node_modules/corepack/",
-            "/node_modules/yarn/",
-        ]
-        .iter()
-        .any(|d| path.contains(d))
-    {
-        "package-managers"
-    } else if ["usr/share/doc/", "usr/share/man/", "usr/share/info/"]
-        .iter()
-        .any(|d| path.starts_with(d))
-    {
-        "docs"
-    } else if path.starts_with("usr/share/locale/") || path.starts_with("usr/lib/locale/") {
-        "locales"
-    } else if path.contains("/bin/") || path.contains("/sbin/") || path.starts_with("bin/") {
-        "executables"
-    } else if base.contains(".so") || path.contains("/lib/") && node.meta.mode & 0o111 != 0 {
-        "libraries"
-    } else {
-        "other"
     }
 }
 
@@ -899,30 +547,6 @@ pub fn plan(
         diagnostics,
         owned_by_user: owned,
     })
-}
-
-/// File contents of a plan: from the source layers, or made by slim.
-pub struct PlanContent<'a> {
-    pub plan: &'a Plan,
-    pub layers: &'a Layers,
-}
-
-impl Content for PlanContent<'_> {
-    fn open_node(&self, node: &Node) -> Option<Box<dyn Read + '_>> {
-        match node.kind {
-            Kind::File {
-                data:
-                    DataRef {
-                        layer: MADE,
-                        offset,
-                    },
-                ..
-            } => Some(Box::new(std::io::Cursor::new(
-                self.plan.made.get(offset as usize)?.as_slice(),
-            ))),
-            _ => self.layers.open_node(node),
-        }
-    }
 }
 
 #[cfg(test)]
