@@ -17,6 +17,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod http;
+mod watch;
+pub use http::get;
+use http::*;
+use watch::*;
+
 /// One check of a running image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -307,175 +313,6 @@ pub fn process_of(
         gid,
         additional_gids,
     })
-}
-
-/// What fanotify saw, gathered on its own thread; `label` names the probe
-/// running at the time.
-struct Watcher {
-    stop: Arc<AtomicBool>,
-    label: Arc<Mutex<String>>,
-    handle: std::thread::JoinHandle<Vec<(PathBuf, String)>>,
-}
-
-impl Watcher {
-    fn start(rootfs: &Path) -> Result<Watcher, Error> {
-        let fan = sys::Fanotify::watch_filesystem(rootfs).map_err(Error::Observe)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let label = Arc::new(Mutex::new(String::new()));
-        let (s, l) = (stop.clone(), label.clone());
-        let handle = std::thread::spawn(move || {
-            let mut seen: Vec<(PathBuf, String)> = Vec::new();
-            let mut known = std::collections::HashSet::new();
-            loop {
-                let done = s.load(Ordering::Acquire);
-                // After stop, drain what is queued, then end.
-                let events = fan.read(if done { 0 } else { 100 }).unwrap_or_default();
-                if done && events.is_empty() {
-                    break;
-                }
-                let now = l.lock().map(|g| g.clone()).unwrap_or_default();
-                for a in events {
-                    if known.insert(a.path.clone()) {
-                        seen.push((a.path, now.clone()));
-                    }
-                }
-            }
-            seen
-        });
-        Ok(Watcher {
-            stop,
-            label,
-            handle,
-        })
-    }
-
-    fn label(&self, probe: &str) {
-        if let Ok(mut g) = self.label.lock() {
-            *g = probe.to_string();
-        }
-    }
-
-    fn finish(self) -> Vec<(PathBuf, String)> {
-        self.stop.store(true, Ordering::Release);
-        self.handle.join().unwrap_or_default()
-    }
-}
-
-/// An opened path as an image path: under the bundle's rootfs as this
-/// process sees it, or already the container's view of it.
-fn image_path(p: &Path, rootfs: &Path) -> Option<String> {
-    let s = p.to_str()?;
-    let s = s.strip_suffix(" (deleted)").unwrap_or(s);
-    let p = Path::new(s);
-    let rel = match p.strip_prefix(rootfs) {
-        Ok(r) => r.to_str()?.to_string(),
-        Err(_) => s.strip_prefix('/')?.to_string(),
-    };
-    Some(format!("/{rel}"))
-}
-
-/// The observed files that are files of the image, and every symlink of
-/// the image that resolves to one (the names they were opened by).
-fn observed_in(
-    tree: &Tree,
-    seen: Vec<(PathBuf, String)>,
-    rootfs: &Path,
-) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> = BTreeMap::new();
-    for (p, probe) in seen {
-        let Some(ip) = image_path(&p, rootfs) else {
-            continue;
-        };
-        if tree.get(&ip).is_some_and(|n| n.is_file()) {
-            out.entry(ip).or_insert(probe);
-        }
-    }
-    let mut links = Vec::new();
-    for (rel, node) in tree.iter() {
-        if node.symlink_target().is_none() {
-            continue;
-        }
-        if let Ok(r) = tree.resolve(rel, true) {
-            if let Some(probe) = out.get(&format!("/{}", r.path)) {
-                links.push((format!("/{rel}"), probe.clone()));
-            }
-        }
-    }
-    for (l, p) in links {
-        out.entry(l).or_insert(p);
-    }
-    out
-}
-
-/// GETs `path` on 127.0.0.1:`port` from inside the network namespace of
-/// `pid`; the HTTP status, or why there was none. As root, from a thread
-/// that joins the namespace; rootless, from a child (`slim __probe-http-get`)
-/// that joins the container's user namespace first.
-fn http_get(pid: u32, port: u16, path: &str, timeout: Duration) -> Result<u16, String> {
-    if !super::is_root() {
-        return http_get_child(pid, port, path, timeout);
-    }
-    let path = path.to_string();
-    std::thread::spawn(move || -> Result<u16, String> {
-        // This thread only: it ends with the request.
-        sys::enter_net_namespace(pid).map_err(|e| format!("joining its network: {e}"))?;
-        get(port, &path, timeout)
-    })
-    .join()
-    .unwrap_or_else(|_| Err("the probe thread panicked".into()))
-}
-
-fn http_get_child(pid: u32, port: u16, path: &str, timeout: Duration) -> Result<u16, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("finding slim itself: {e}"))?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args([
-        "__probe-http-get",
-        &port.to_string(),
-        path,
-        &timeout.as_millis().to_string(),
-    ])
-    .stdin(std::process::Stdio::null());
-    sys::in_namespaces_of(&mut cmd, pid).map_err(|e| format!("joining its network: {e}"))?;
-    let o = cmd
-        .output()
-        .map_err(|e| format!("joining its network: {e}"))?;
-    let out = String::from_utf8_lossy(&o.stdout);
-    match out.trim().parse() {
-        Ok(code) if o.status.success() => Ok(code),
-        _ => Err(String::from_utf8_lossy(&o.stderr).trim().to_string()),
-    }
-}
-
-/// GETs `path` on 127.0.0.1:`port` from this thread's network namespace.
-pub fn get(port: u16, path: &str, timeout: Duration) -> Result<u16, String> {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| format!("connecting to 127.0.0.1:{port}: {e}"))?;
-    let _ = s.set_read_timeout(Some(timeout));
-    let _ = s.set_write_timeout(Some(timeout));
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: slim-probe\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| format!("sending the request: {e}"))?;
-    let mut head = Vec::new();
-    let mut buf = [0u8; 512];
-    while !head.contains(&b'\n') && head.len() < 4096 {
-        let n = s
-            .read(&mut buf)
-            .map_err(|e| format!("reading the answer: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    let line = String::from_utf8_lossy(&head);
-    let line = line.lines().next().unwrap_or("");
-    line.split_whitespace()
-        .nth(1)
-        .filter(|_| line.starts_with("HTTP/"))
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("not an HTTP answer: {line:?}"))
 }
 
 /// Whether an exec failed before the program ran (the runtime could not
