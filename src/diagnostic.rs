@@ -91,6 +91,8 @@ codes! {
     CheckMissingAppRoot = "check-missing-app-root", Error, true, "the application's directory is not in the result";
     CheckDanglingSymlink = "check-dangling-symlink", Error, true, "a kept symlink's target, present in the input, is not in the result";
     CheckMissingInterpreter = "check-missing-interpreter", Error, true, "a #! interpreter of a script that runs is not in the result";
+    LicenseDenied = "license-denied", Error, false, "A package's license is denied by the policy";
+    LicenseReview = "license-review", Warning, false, "A package's license is unknown or in neither list";
 }
 
 impl Serialize for Code {

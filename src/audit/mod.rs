@@ -4,6 +4,7 @@
 //! people and for CI (JSON, SARIF 2.1.0, JUnit XML).
 
 use crate::catalog::expression;
+use crate::diagnostic::Code;
 use crate::sbom::{Component, Sbom};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -339,10 +340,11 @@ pub fn sarif(r: &Report) -> Value {
         .iter()
         .filter(|p| p.verdict != Verdict::Pass)
         .map(|p| {
-            let (rule, level) = match p.verdict {
-                Verdict::Fail => ("license-denied", "error"),
-                _ => ("license-review", "warning"),
+            let code = match p.verdict {
+                Verdict::Fail => Code::LicenseDenied,
+                _ => Code::LicenseReview,
             };
+            let (rule, level) = (code.as_str(), code.severity().as_str());
             json!({
                 "ruleId": rule,
                 "level": level,
@@ -355,6 +357,16 @@ pub fn sarif(r: &Report) -> Value {
             })
         })
         .collect();
+    let rules: Vec<Value> = [Code::LicenseDenied, Code::LicenseReview]
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.as_str(),
+                "shortDescription": {"text": c.description()},
+                "defaultConfiguration": {"level": c.severity().as_str()},
+            })
+        })
+        .collect();
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -362,10 +374,7 @@ pub fn sarif(r: &Report) -> Value {
             "tool": {"driver": {
                 "name": "slim",
                 "version": env!("CARGO_PKG_VERSION"),
-                "rules": [
-                    {"id": "license-denied", "shortDescription": {"text": "A package's license is denied by the policy"}, "defaultConfiguration": {"level": "error"}},
-                    {"id": "license-review", "shortDescription": {"text": "A package's license is unknown or in neither list"}, "defaultConfiguration": {"level": "warning"}},
-                ],
+                "rules": rules,
             }},
             "results": results,
         }],
