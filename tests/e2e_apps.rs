@@ -50,19 +50,11 @@ fn kept_reason(report: &Value, path: &str) -> Value {
 
 /// Runs the image under runc and fetches `url` from inside its network namespace.
 fn serves(image: &Path, url: &str, expect: &str) {
-    need("runc");
-    let probe = format!("curl -fsS {url} | grep -q '{expect}'");
-    let o = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/run-image.sh"))
-        .args(["-q", "-W", "30", "-P", &probe])
-        .arg(image)
-        .output()
-        .unwrap();
+    let (ok, said) = serves_within(image, url, expect, 30);
     assert!(
-        o.status.success(),
-        "{} did not serve '{expect}' at {url}: {}{}",
-        image.display(),
-        stdout(&o),
-        stderr(&o)
+        ok,
+        "{} did not serve '{expect}' at {url}: {said}",
+        image.display()
     );
 }
 

@@ -88,17 +88,10 @@ fn outcome<'a>(report: &'a Value, which: &str, probe: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {probe} in probes.{which}: {report}"))
 }
 
-/// Runs the written image under runc (fixtures/run-image.sh) and fetches
-/// `url` from inside its network namespace: whether it answered `expect`.
+/// Runs the written image under runc and fetches `url` from inside its
+/// network namespace: whether it answered `expect`.
 fn serves(image: &Path, url: &str, expect: &str) -> bool {
-    let probe = format!("curl -fsS {url} | grep -q '{expect}'");
-    Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/run-image.sh"))
-        .args(["-q", "-W", "20", "-P", &probe])
-        .arg(image)
-        .output()
-        .unwrap()
-        .status
-        .success()
+    serves_within(image, url, expect, 20).0
 }
 
 /// The whole story on one image whose needs are invisible statically.

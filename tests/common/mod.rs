@@ -536,6 +536,20 @@ pub fn run_image_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/run-image.sh")
 }
 
+/// Runs the image under runc (fixtures/run-image.sh) and fetches `url` from
+/// inside its network namespace, waiting up to `wait` seconds for it to
+/// answer: whether the answer held `expect`, and what the run printed.
+pub fn serves_within(image: &Path, url: &str, expect: &str, wait: u32) -> (bool, String) {
+    need("runc");
+    let probe = format!("curl -fsS {url} | grep -q '{expect}'");
+    let o = Command::new(run_image_script())
+        .args(["-q", "-W", &wait.to_string(), "-P", &probe])
+        .arg(image)
+        .output()
+        .unwrap();
+    (o.status.success(), format!("{}{}", stdout(&o), stderr(&o)))
+}
+
 /// Bytes that do not compress: a fixed xorshift sequence per `seed`.
 pub fn noise(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
