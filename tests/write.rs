@@ -821,3 +821,24 @@ fn a_verbatim_copy_checks_every_digest_and_verify_layers_the_diff_ids() {
     fails_with(&o, &["diff_id"]);
     assert!(!out.path().join("checked").exists());
 }
+
+#[test]
+fn a_docker_archive_destination_is_written_even_from_uncompressed_layers() {
+    // Layers already in a docker-archive's compression (none) change no blob,
+    // but a docker-archive stores no manifest: the copy converts anyway.
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    let img = Img::new(vec![
+        (
+            tar_of(&[E::Dir("bin"), E::Exec("bin/app", b"app")]),
+            Comp::None,
+        ),
+        (tar_of(&[E::File("b", b"b")]), Comp::None),
+    ]);
+    oci_layout(&src, &img, "v1");
+    let s = format!("oci:{}:v1", src.display());
+    let out = d.path().join("d.tar");
+    let dest = format!("docker-archive:{}:a/b:1", out.display());
+    ok(slim(&["copy", "-q", &s, &dest]));
+    assert_eq!(slim_tree(&dest), slim_tree(&s));
+}

@@ -77,7 +77,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let image = super::open_for(&args.image, true, Some(&out))?;
     out.mount_from = image.reference.as_remote();
-    if !args.flatten && changes_no_blob(&image, wanted) {
+    if !args.flatten && out.transport != Transport::DockerArchive && changes_no_blob(&image, wanted)
+    {
         return copy_verbatim(&args, out, image, sde);
     }
     let bars = Bars::new(!args.image.quiet);
@@ -136,7 +137,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Whether copying `image` with layers in `wanted` compression (None: as
 /// they are) changes no blob: an OCI-format source whose manifest names
-/// every layer by digest, each already in that compression.
+/// every layer by digest, each already in that compression. (A
+/// docker-archive destination always converts: it stores no manifest.)
 fn changes_no_blob(image: &crate::image::Image, wanted: Option<Compression>) -> bool {
     image.transport != Transport::DockerArchive
         && image.manifest_digest.is_some()
