@@ -70,19 +70,7 @@ fn reachable(layout: &Path) -> BTreeSet<String> {
 }
 
 fn tags(layout: &Path) -> Vec<String> {
-    let index: Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let mut t: Vec<String> = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            d["annotations"]["org.opencontainers.image.ref.name"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let mut t = layout_tags(layout);
     t.sort();
     t
 }

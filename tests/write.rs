@@ -69,23 +69,6 @@ fn an_existing_directory_that_is_not_an_image_is_never_replaced() {
     assert_eq!(leftovers(out.path()), vec!["home".to_string()]);
 }
 
-/// The ref names of a layout's index, in order.
-fn tags(layout: &std::path::Path) -> Vec<String> {
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    v["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            d["annotations"]["org.opencontainers.image.ref.name"]
-                .as_str()
-                .unwrap_or("")
-                .to_string()
-        })
-        .collect()
-}
-
 fn blob_count(layout: &std::path::Path) -> usize {
     std::fs::read_dir(layout.join("blobs/sha256"))
         .unwrap()
@@ -107,7 +90,7 @@ fn writing_a_tag_into_an_oci_layout_keeps_the_other_tags_and_the_source() {
         &format!("oci:{}:flat", lay.display()),
     ]));
     ok(slim(&["copy", &src, &format!("oci:{}:b", lay.display())]));
-    assert_eq!(tags(&lay), vec!["v1", "flat", "b"]);
+    assert_eq!(layout_tags(&lay), vec!["v1", "flat", "b"]);
     for t in ["v1", "flat", "b"] {
         assert_eq!(
             slim_tree(&format!("oci:{}:{t}", lay.display())),
@@ -126,7 +109,7 @@ fn writing_a_tag_into_an_oci_layout_keeps_the_other_tags_and_the_source() {
         &src,
         &format!("oci:{}:flat", lay.display()),
     ]));
-    assert_eq!(tags(&lay), vec!["v1", "b", "flat"]);
+    assert_eq!(layout_tags(&lay), vec!["v1", "b", "flat"]);
     assert_eq!(
         blob_count(&lay),
         n,
@@ -151,7 +134,7 @@ fn writing_a_tag_into_an_oci_layout_keeps_the_other_tags_and_the_source() {
     std::fs::write(lay.join("notes.txt"), b"mine").unwrap();
     ok(slim(&["copy", &src, lay.to_str().unwrap()]));
     assert_eq!(std::fs::read(lay.join("notes.txt")).unwrap(), b"mine");
-    assert_eq!(tags(&lay), vec!["v1", "b", "flat", ""]);
+    assert_eq!(layout_tags(&lay), vec!["v1", "b", "flat", ""]);
     assert_eq!(leftovers(d.path()), vec!["lay".to_string()]);
 }
 

@@ -187,6 +187,23 @@ pub fn write_index(dir: &Path, manifests: Vec<Value>) {
     std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
 }
 
+/// The ref names of an OCI layout's index, in its order ("" for an untagged entry).
+pub fn layout_tags(layout: &Path) -> Vec<String> {
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    v["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            d["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect()
+}
+
 /// A tar of every file under `dir` (names relative to it).
 pub fn tar_dir(dir: &Path, out: &Path) {
     let mut b = tar::Builder::new(std::fs::File::create(out).unwrap());

@@ -123,3 +123,28 @@ pub(super) fn merge_archive(
     kept.push(desc);
     Ok((kept, others))
 }
+
+/// Writes an oci-archive at `dest`: `entries` (its blobs, sorted) under the
+/// index entry `desc`, the other tags of an oci-archive already there kept
+/// (see [`merge_archive`]). Returns those other tags.
+pub(super) fn write_oci_archive(
+    dest: &Path,
+    desc: Value,
+    mut entries: Vec<(String, Blob)>,
+    mtime: u64,
+) -> Result<Vec<String>, Error> {
+    let (manifests, others) = merge_archive(dest, desc, &mut entries)?;
+    let index = serde_json::to_vec(
+        &json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests}),
+    )
+    .expect("JSON values serialise");
+    let mut all = vec![
+        ("blobs/".to_string(), Blob::Dir),
+        ("blobs/sha256/".to_string(), Blob::Dir),
+    ];
+    all.extend(entries);
+    all.push(("index.json".into(), Blob::Bytes(index)));
+    all.push(("oci-layout".into(), Blob::Bytes(LAYOUT.to_vec())));
+    write_tar(dest, all, mtime)?;
+    Ok(others)
+}

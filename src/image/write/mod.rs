@@ -193,23 +193,7 @@ pub fn write_image(
                 ));
             }
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            let (manifests, others) = merge_archive(&out.path, desc, &mut entries)?;
-            other_tags = others;
-            let index = serde_json::to_vec(
-                &json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests}),
-            )
-            .expect("JSON values serialise");
-            let mut all = vec![
-                ("blobs/".to_string(), Blob::Dir),
-                ("blobs/sha256/".to_string(), Blob::Dir),
-            ];
-            all.extend(entries);
-            all.push(("index.json".into(), Blob::Bytes(index)));
-            all.push((
-                "oci-layout".into(),
-                Blob::Bytes(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
-            ));
-            write_tar(&out.path, all, mtime)?;
+            other_tags = write_oci_archive(&out.path, desc, entries, mtime)?;
         }
         Transport::DockerArchive => {
             let mut all = vec![(
@@ -403,24 +387,7 @@ pub fn write_whole(
             written.other_tags = write_layout(&out.path, blob_entries(files), desc)?;
         }
         _ => {
-            let mut entries = blob_entries(files);
-            let (manifests, others) = merge_archive(&out.path, desc, &mut entries)?;
-            written.other_tags = others;
-            let index = serde_json::to_vec(
-                &json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests}),
-            )
-            .expect("JSON values serialise");
-            let mut all = vec![
-                ("blobs/".to_string(), Blob::Dir),
-                ("blobs/sha256/".to_string(), Blob::Dir),
-            ];
-            all.extend(entries);
-            all.push(("index.json".into(), Blob::Bytes(index)));
-            all.push((
-                "oci-layout".into(),
-                Blob::Bytes(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
-            ));
-            write_tar(&out.path, all, mtime)?;
+            written.other_tags = write_oci_archive(&out.path, desc, blob_entries(files), mtime)?;
         }
     }
     Ok(written)
