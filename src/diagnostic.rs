@@ -2,10 +2,10 @@
 //! plan, the result check), with the code's severity and meaning in one
 //! table, so that reports, `rewrite`'s refusals and the README agree.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How bad a finding is. `rewrite` refuses errors whose code says so.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
@@ -101,19 +101,68 @@ impl Serialize for Code {
     }
 }
 
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Code, D::Error> {
+        let s = String::deserialize(d)?;
+        Code::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown diagnostic code {s:?}")))
+    }
+}
+
 impl std::fmt::Display for Code {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-/// A finding: its code, severity, the path it concerns and what to do.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// One way to act on a finding: what it does, in words, and the `rewrite`
+/// arguments that do it (`["--keep", "/bin/sh"]`; a capitalised word such as
+/// `PATH` is the user's to fill in). The message says what is wrong; the
+/// options that fix it live here only, so reports can show or apply them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Fix {
+    pub does: String,
+    pub args: Vec<String>,
+}
+
+impl Fix {
+    pub fn new<S: Into<String>>(does: &str, args: impl IntoIterator<Item = S>) -> Fix {
+        Fix {
+            does: does.into(),
+            args: args.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl std::fmt::Display for Fix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let args: Vec<String> = self.args.iter().map(|a| shell_word(a)).collect();
+        write!(f, "{} ({})", self.does, args.join(" "))
+    }
+}
+
+/// `a` as a POSIX shell reads it back: bare when it is plain, else in single quotes.
+fn shell_word(a: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-:=,+@%".contains(c);
+    match !a.is_empty() && a.chars().all(plain) {
+        true => a.to_string(),
+        false => format!("'{}'", a.replace('\'', "'\\''")),
+    }
+}
+
+/// A finding: its code, severity, the path it concerns, what is wrong, and
+/// the ways out (alternatives, in the order to try them).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Diagnostic {
     pub code: Code,
     pub severity: Severity,
     pub path: Option<String>,
     pub message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fixes: Vec<Fix>,
 }
 
 impl Diagnostic {
@@ -124,6 +173,24 @@ impl Diagnostic {
             severity: code.severity(),
             path: path.map(String::from),
             message,
+            fixes: Vec::new(),
+        }
+    }
+
+    /// The same finding with one more way out.
+    pub fn fix<S: Into<String>>(mut self, does: &str, args: impl IntoIterator<Item = S>) -> Self {
+        self.fixes.push(Fix::new(does, args));
+        self
+    }
+
+    /// The message with its ways out, as people read it:
+    /// `X is not in the result: keep it (--keep X)`.
+    pub fn text(&self) -> String {
+        let ways: Vec<String> = self.fixes.iter().map(ToString::to_string).collect();
+        match ways.split_last() {
+            None => self.message.clone(),
+            Some((last, [])) => format!("{}: {last}", self.message),
+            Some((last, rest)) => format!("{}: {}, or {last}", self.message, rest.join(", ")),
         }
     }
 
@@ -141,7 +208,7 @@ impl Diagnostic {
 
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} [{}]", self.message, self.code)
+        write!(f, "{} [{}]", self.text(), self.code)
     }
 }
 
@@ -160,6 +227,26 @@ mod tests {
             );
             assert!(seen.insert(s), "{s} twice");
         }
+    }
+
+    #[test]
+    fn fixes_read_as_alternatives_with_shell_quoted_args() {
+        let d = Diagnostic::new(Code::ShellNotKept, None, "no shell".into())
+            .fix("run it directly", ["--entrypoint", ""])
+            .fix("give a command", ["--entrypoint", r#"["/app", "it's"]"#])
+            .fix("keep a shell", ["--keep", "/bin/sh"]);
+        assert_eq!(
+            d.text(),
+            r#"no shell: run it directly (--entrypoint ''), give a command (--entrypoint '["/app", "it'\''s"]'), or keep a shell (--keep /bin/sh)"#
+        );
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(
+            json["fixes"][2]["args"],
+            serde_json::json!(["--keep", "/bin/sh"])
+        );
+        let plain = Diagnostic::new(Code::ElfDlopen, None, "m".into());
+        assert_eq!(plain.to_string(), "m [elf-dlopen]");
+        assert!(serde_json::to_value(&plain).unwrap().get("fixes").is_none());
     }
 
     #[test]

@@ -100,19 +100,8 @@ fn a_pass_through_wrapper_is_recognised_and_what_it_runs_traced() {
     img.cmd = vec!["server".into(), "--port".into(), "80".into()];
     let src = layout(&d.path().join("w"), &img);
     let r = analyze_json(&src, &[]);
-    let w = r["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["code"] == "entrypoint-wrapper")
-        .unwrap_or_else(|| panic!("{}", r["diagnostics"]));
-    assert!(
-        w["message"]
-            .as_str()
-            .unwrap()
-            .contains(r#"["server","--port","80"]"#),
-        "{w}"
-    );
+    let w = diagnostic(&r, "entrypoint-wrapper");
+    assert!(w.message.contains(r#"["server","--port","80"]"#), "{w}");
     assert_eq!(kept_for(&r, "/usr/bin/server").as_deref(), Some("wrapped"));
     assert_eq!(kept_for(&r, "/bin/chown").as_deref(), Some("shell-command"));
     let out = d.path().join("o.tar");

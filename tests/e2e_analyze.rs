@@ -77,11 +77,9 @@ fn nginx_keeps_its_program_libraries_config_content_and_nss() {
     let bytes = r["projected"]["bytes"].as_u64().unwrap();
     assert!(bytes < 15 << 20, "nginx keeps {bytes} bytes");
     assert!(
-        r["diagnostics"]
-            .as_array()
-            .unwrap()
+        diagnostics(&r)
             .iter()
-            .all(|d| d["severity"] != "error"),
+            .all(|d| d.severity != Severity::Error),
         "{}",
         r["diagnostics"]
     );

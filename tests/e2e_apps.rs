@@ -81,17 +81,9 @@ fn a_native_service_behind_a_wrapper_is_refused_then_runs_without_it_or_with_a_s
     let src = app("svc");
     // analyze says what the wrapper runs.
     let v = analyze_json(&src, &[]);
-    let wrapper = v["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["code"] == "entrypoint-wrapper")
-        .unwrap_or_else(|| panic!("no entrypoint-wrapper: {}", v["diagnostics"]));
+    let wrapper = diagnostic(&v, "entrypoint-wrapper");
     assert!(
-        wrapper["message"]
-            .as_str()
-            .unwrap()
-            .contains(r#"["svc","--port","8080"]"#),
+        wrapper.message.contains(r#"["svc","--port","8080"]"#),
         "{wrapper}"
     );
     // rewrite refuses, naming the ways out.
@@ -453,11 +445,9 @@ fn npm_start_is_refused_naming_its_script_and_both_ways_out_serve() {
     assert!(!out.exists(), "nothing written");
     // analyze says the same, once.
     let a = analyze_json(&src, &[]);
-    let shell: Vec<&Value> = a["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["code"] == "entrypoint-needs-shell")
+    let shell: Vec<Diagnostic> = diagnostics(&a)
+        .into_iter()
+        .filter(|d| d.code.as_str() == "entrypoint-needs-shell")
         .collect();
     assert_eq!(shell.len(), 1, "{shell:?}");
 
@@ -544,14 +534,12 @@ fn java_code_that_draws_text_gets_the_fontconfig_its_jre_dlopens() {
     // Its package's data: the config and the fonts it names.
     assert!(kept("/etc/fonts/fonts.conf").is_some());
     // A soname the image lacks is said, at info.
-    let missing: Vec<&Value> = a["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["code"] == "dlopen-soname-missing")
+    let missing: Vec<Diagnostic> = diagnostics(&a)
+        .into_iter()
+        .filter(|d| d.code.as_str() == "dlopen-soname-missing")
         .collect();
     assert!(
-        missing.iter().all(|d| d["severity"] == "info"),
+        missing.iter().all(|d| d.severity == Severity::Info),
         "{missing:?}"
     );
     let (_d, image, _) = rewrite(&src, &[]);

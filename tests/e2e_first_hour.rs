@@ -155,15 +155,10 @@ fn options_that_match_nothing_say_so() {
         "{err}"
     );
     let plan: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let codes: Vec<&str> = plan["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["code"].as_str().unwrap())
-        .collect();
+    let found = codes(&plan);
     assert!(
-        codes.contains(&"keep-matched-nothing") && codes.contains(&"drop-matched-nothing"),
-        "{codes:?}"
+        found.contains(&"keep-matched-nothing") && found.contains(&"drop-matched-nothing"),
+        "{found:?}"
     );
 }
 
@@ -750,13 +745,8 @@ fn a_refused_rewrite_still_reports_its_plan_and_the_refusal() {
         .as_str()
         .unwrap()
         .contains("--keep /bin/sh"));
-    let codes: Vec<&str> = printed["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["code"].as_str().unwrap())
-        .collect();
-    assert!(codes.contains(&"shell-not-kept"), "{codes:?}");
+    let found = codes(&printed);
+    assert!(found.contains(&"shell-not-kept"), "{found:?}");
     assert!(printed["kept"]["entrypoint"]["files"].as_u64().unwrap() > 0);
     // The refusal says each way out once.
     let err = stderr(&o);

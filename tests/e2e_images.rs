@@ -146,15 +146,10 @@ fn analyze_matches_the_fixture_ground_truth() {
                 "the merged-/usr hop is kept: {links:?}"
             );
         }
-        let codes: Vec<&str> = r["diagnostics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d["code"].as_str().unwrap())
-            .collect();
+        let found = codes(&r);
         assert!(
-            !codes.contains(&"elf-unresolved-needed"),
-            "{name}: {codes:?}"
+            !found.contains(&"elf-unresolved-needed"),
+            "{name}: {found:?}"
         );
         let rootfs: u64 = info(&fx, name, "rootfs_tar_bytes").parse().unwrap();
         let total = r["totals"]["uncompressed_size"].as_u64().unwrap();

@@ -343,14 +343,12 @@ fn missing_library_is_a_diagnostic_not_a_panic() {
     std::fs::remove_file(r.path("/tmp/build/libgone.so")).unwrap();
     let (rep, e) = r.slim_edges("/usr/bin/app", &[]);
     assert_eq!(to(&e, "libgone.so"), None);
-    let d: Vec<&Value> = rep["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["code"] == "elf-unresolved-needed")
+    let d: Vec<Diagnostic> = diagnostics(&rep)
+        .into_iter()
+        .filter(|d| d.code.as_str() == "elf-unresolved-needed")
         .collect();
     assert_eq!(d.len(), 1, "{}", rep["diagnostics"]);
-    assert!(d[0]["message"].as_str().unwrap().contains("libgone.so"));
+    assert!(d[0].message.contains("libgone.so"));
     let (_, err) = r.real_loader_full("/usr/bin/app", &[]);
     assert!(
         err.contains("libgone.so: cannot open shared object file"),
@@ -420,17 +418,13 @@ fn a_non_elf_file_named_like_the_library_stops_the_loader() {
     let env = ["LD_LIBRARY_PATH=/early"];
     let (rep, e) = r.slim_edges("/usr/bin/app", &env);
     assert_eq!(to(&e, "libtxt.so"), None);
-    let d: Vec<&Value> = rep["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["code"] == "elf-invalid-candidate")
+    let d: Vec<Diagnostic> = diagnostics(&rep)
+        .into_iter()
+        .filter(|d| d.code.as_str() == "elf-invalid-candidate")
         .collect();
     assert_eq!(d.len(), 1, "{}", rep["diagnostics"]);
     assert!(
-        d[0]["message"]
-            .as_str()
-            .unwrap()
+        d[0].message
             .contains("/early/libtxt.so: invalid ELF header"),
         "{}",
         d[0]
@@ -464,11 +458,7 @@ fn cyclic_needed_terminates() {
             .any(|(f, n, _)| f.ends_with("libb.so") && n == "liba.so"),
         "{e:?}"
     );
-    assert!(rep["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|d| d["code"] != "elf-unresolved-needed"));
+    assert!(!codes(&rep).contains(&"elf-unresolved-needed"));
 }
 
 #[test]
@@ -484,13 +474,8 @@ fn scripts_are_followed_to_their_interpreter_and_shells_are_flagged() {
     .unwrap();
     std::fs::copy(r.path("/usr/bin/tool"), r.path("/usr/bin/env")).unwrap();
     let (rep, _) = r.slim_edges("/usr/bin/run.sh", &["PATH=/usr/bin"]);
-    let codes: Vec<&str> = rep["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["code"].as_str().unwrap())
-        .collect();
-    assert!(codes.contains(&"entrypoint-needs-shell"), "{codes:?}");
+    let found = codes(&rep);
+    assert!(found.contains(&"entrypoint-needs-shell"), "{found:?}");
     assert!(rep["dependencies"]["objects"]
         .as_object()
         .unwrap()
@@ -498,11 +483,7 @@ fn scripts_are_followed_to_their_interpreter_and_shells_are_flagged() {
     let (rep, _) = r.slim_edges("/usr/bin/run.py", &["PATH=/usr/bin"]);
     let objects = rep["dependencies"]["objects"].as_object().unwrap();
     assert!(objects.contains_key("/usr/bin/tool"), "{objects:?}");
-    assert!(rep["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|d| d["code"] != "entrypoint-needs-shell"));
+    assert!(!codes(&rep).contains(&"entrypoint-needs-shell"));
 }
 
 #[test]
@@ -703,11 +684,9 @@ fn musl_programs_are_searched_as_musl_does() {
     assert_eq!(to(&edges, "libbar.so"), Some("/opt/lib/libbar.so"));
     // libc.so is the loader itself, as musl says.
     assert_eq!(to(&edges, "libc.so"), Some("/lib/ld-musl-x86_64.so.1"));
-    let unresolved: Vec<&Value> = r["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["code"] == "elf-unresolved-needed")
+    let unresolved: Vec<Diagnostic> = diagnostics(&r)
+        .into_iter()
+        .filter(|d| d.code.as_str() == "elf-unresolved-needed")
         .collect();
     assert!(unresolved.is_empty(), "{unresolved:?}");
 }

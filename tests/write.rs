@@ -459,6 +459,28 @@ fn rewrite_refuses_a_shell_form_entrypoint_and_says_how_out() {
         assert_eq!(last.matches(n).count(), 1, "{n} once in {last}");
     }
     assert!(!out.exists());
+    // The same ways out, as arguments, in the JSON plan of the refusal.
+    let o = slim(&[
+        "rewrite",
+        "--quiet",
+        "--format",
+        "json",
+        d.path().join("img").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let refusal = diagnostic(&plan, "shell-not-kept");
+    assert_eq!(
+        fix_args(&refusal),
+        [
+            vec!["--entrypoint", r#"["/bin/app"]"#],
+            vec!["--keep", "/bin/sh"]
+        ]
+    );
+    assert!(!refusal.message.contains("--"), "{}", refusal.message);
+    assert!(!out.exists());
 }
 
 #[test]
@@ -475,14 +497,10 @@ fn an_image_without_entrypoint_or_cmd_is_refused_naming_the_options() {
     let s = src.to_str().unwrap();
     let o = ok(slim(&["analyze", "-q", "--format", "json", s]));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(
-        v["diagnostics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|d| d["code"] == "no-entrypoint"),
-        "{}",
-        v["diagnostics"]
+    let none = diagnostic(&v, "no-entrypoint");
+    assert_eq!(
+        fix_args(&none),
+        [vec!["--entrypoint", "PROGRAM"], vec!["--exec", "PATH"]]
     );
     let out = d.path().join("out.tar");
     let o = slim(&["rewrite", "-q", s, "-o", out.to_str().unwrap()]);

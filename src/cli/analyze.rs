@@ -458,7 +458,7 @@ fn print_human(o: &mut impl Write, r: &Report) -> std::io::Result<()> {
         writeln!(o, "Data of      {}", p.packages.join(" "))?;
     }
     for d in &r.diagnostics {
-        writeln!(o, "{:<12} {} [{}]", d.severity.as_str(), d.message, d.code)?;
+        writeln!(o, "{:<12} {} [{}]", d.severity.as_str(), d.text(), d.code)?;
     }
     if r.unowned.is_empty() {
         writeln!(o, "Unowned      nothing: a package owns every file")?;

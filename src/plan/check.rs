@@ -35,19 +35,27 @@ pub fn check(plan: &Plan, layers: &Layers, trace: &Trace, env: &[String]) -> Vec
     named.extend(trace.entrypoint.iter());
     for p in named {
         if !exists(tree, p) {
-            out.push(Diagnostic::new(Code::CheckMissingCommandPath,
-                Some(p),
-                format!("{p}, which the command runs or names, is not in the result: keep it (--keep {p})"),
-            ));
+            out.push(
+                Diagnostic::new(
+                    Code::CheckMissingCommandPath,
+                    Some(p),
+                    format!("{p}, which the command runs or names, is not in the result"),
+                )
+                .fix("keep it", ["--keep", p]),
+            );
         }
     }
     // 2. The application roots.
     for r in &trace.app_roots {
         if !exists(tree, r) {
-            out.push(Diagnostic::new(Code::CheckMissingAppRoot,
-                Some(r),
-                format!("the application's directory {r} is not in the result: keep it (--keep '{r}/**')"),
-            ));
+            out.push(
+                Diagnostic::new(
+                    Code::CheckMissingAppRoot,
+                    Some(r),
+                    format!("the application's directory {r} is not in the result"),
+                )
+                .fix("keep it", ["--keep".to_string(), format!("{r}/**")]),
+            );
         }
     }
     // 3. Symlinks whose target the input had and the result lacks.
@@ -62,10 +70,15 @@ pub fn check(plan: &Plan, layers: &Layers, trace: &Trace, env: &[String]) -> Vec
                 .resolve(&abs, true)
                 .map(|r| format!("/{}", r.path))
                 .unwrap_or_else(|_| target.to_string());
-            out.push(Diagnostic::new(Code::CheckDanglingSymlink,
-                Some(&abs),
-                format!("{abs} -> {target} points to {to}, which is not in the result: keep it (--keep {to}) or drop the link (--drop {abs})"),
-            ));
+            out.push(
+                Diagnostic::new(
+                    Code::CheckDanglingSymlink,
+                    Some(&abs),
+                    format!("{abs} -> {target} points to {to}, which is not in the result"),
+                )
+                .fix("keep it", ["--keep", &to])
+                .fix("drop the link", ["--drop", &abs]),
+            );
         }
     }
     // 4. Scripts that will run: their interpreters. The program and what the
@@ -108,10 +121,15 @@ pub fn check(plan: &Plan, layers: &Layers, trace: &Trace, env: &[String]) -> Vec
             })
         };
         if let Some(m) = missing {
-            out.push(Diagnostic::new(Code::CheckMissingInterpreter,
-                Some(&p),
-                format!("{p} runs through {m} (its #! line), which is not in the result: keep it (--keep {m})"),
-            ).with_severity(severity));
+            out.push(
+                Diagnostic::new(
+                    Code::CheckMissingInterpreter,
+                    Some(&p),
+                    format!("{p} runs through {m} (its #! line), which is not in the result"),
+                )
+                .fix("keep it", ["--keep", &m])
+                .with_severity(severity),
+            );
         }
     }
     out

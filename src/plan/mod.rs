@@ -203,51 +203,51 @@ pub fn plan(
                 })
                 .map(|(p, _)| p.as_str())
                 .collect();
-            let with = if runs.is_empty() {
-                "; name what the command runs with --exec PATH".to_string()
-            } else {
-                format!(
-                    "; what the command runs is kept with it: {}",
-                    runs.join(", ")
-                )
-            };
             // Each way out once: not running a pass-through wrapper, the exec
             // form of a plain command, a shell.
             let wrapper = trace
                 .diagnostics
                 .iter()
                 .any(|w| w.code == Code::EntrypointWrapper);
-            let mut ways = Vec::new();
-            if wrapper {
-                ways.push("run what the wrapper runs without it (--entrypoint '')".to_string());
-            }
-            match &trace.exec_form {
-                Some(words) if !wrapper => ways.push(format!(
-                    "run the program without one (--entrypoint '{}')",
-                    serde_json::to_string(words).unwrap_or_default()
-                )),
-                Some(_) => {}
-                None if !wrapper => ways.push(
-                    "run the program directly: an exec-form Entrypoint/Cmd (e.g. \
-                     --entrypoint '[\"/usr/bin/app\", \"--flag\"]')"
-                        .to_string(),
+            let kept_with = match runs.is_empty() {
+                true => String::new(),
+                false => format!(
+                    " (with a shell kept, what the command runs is kept too: {})",
+                    runs.join(", ")
                 ),
-                None => {}
-            }
-            ways.push(format!("keep a shell (--keep {shell}{with})"));
-            let last = ways.pop().unwrap_or_default();
-            let ways = match ways.is_empty() {
-                true => last,
-                false => format!("{}, or {last}", ways.join(", ")),
             };
-            shell_refusal = Some(Diagnostic::new(
+            let mut refusal = Diagnostic::new(
                 Code::ShellNotKept,
                 Some(&shell),
                 format!(
-                    "{}. A distroless image has no shell, so this image would not start: {ways}",
+                    "{}. A distroless image has no shell, so this image would not start{kept_with}",
                     d.message
                 ),
-            ));
+            );
+            if wrapper {
+                refusal = refusal.fix("run what the wrapper runs without it", ["--entrypoint", ""]);
+            }
+            match &trace.exec_form {
+                Some(words) if !wrapper => {
+                    let words = serde_json::to_string(words).unwrap_or_default();
+                    refusal = refusal.fix("run the program without one", ["--entrypoint", &words]);
+                }
+                Some(_) => {}
+                None if !wrapper => {
+                    refusal = refusal.fix(
+                        "run the program directly: an exec-form Entrypoint/Cmd, e.g.",
+                        ["--entrypoint", r#"["/usr/bin/app", "--flag"]"#],
+                    )
+                }
+                None => {}
+            }
+            shell_refusal = Some(match runs.is_empty() {
+                true => refusal.fix(
+                    "keep a shell and name what the command runs",
+                    ["--keep", &shell, "--exec", "PATH"],
+                ),
+                false => refusal.fix("keep a shell", ["--keep", &shell]),
+            });
         }
     }
     // A CMD-SHELL HEALTHCHECK: the check runs /bin/sh every interval.
@@ -257,23 +257,27 @@ pub fn plan(
         .find(|d| d.code == Code::HealthcheckShell)
     {
         if !user_kept("/bin/sh") {
-            let exec_form = match &trace.healthcheck_exec {
-                Some(t) => format!(
-                    "run it without one (--healthcheck '{}'), ",
-                    serde_json::to_string(t).unwrap_or_default()
-                ),
-                None => "give an exec-form check (--healthcheck '[\"CMD\", \"/usr/bin/prog\", \"arg\"]'), ".into(),
-            };
-            healthcheck_refusal = Some(Diagnostic::new(
+            let mut refusal = Diagnostic::new(
                 Code::HealthcheckShellNotKept,
                 Some("/bin/sh"),
                 format!(
                     "{}. A distroless image has no shell, so the check would fail and the \
-                     container would never be healthy: keep a shell (--keep /bin/sh), \
-                     {exec_form}or drop the check (--healthcheck none)",
+                     container would never be healthy",
                     d.message
                 ),
-            ));
+            )
+            .fix("keep a shell", ["--keep", "/bin/sh"]);
+            refusal = match &trace.healthcheck_exec {
+                Some(t) => {
+                    let t = serde_json::to_string(t).unwrap_or_default();
+                    refusal.fix("run it without one", ["--healthcheck", &t])
+                }
+                None => refusal.fix(
+                    "give an exec-form check",
+                    ["--healthcheck", r#"["CMD", "/usr/bin/prog", "arg"]"#],
+                ),
+            };
+            healthcheck_refusal = Some(refusal.fix("drop the check", ["--healthcheck", "none"]));
         }
     }
     for name in &opts.keep_packages {

@@ -402,18 +402,22 @@ pub(super) fn wrapper(
         return programs;
     }
     let rest: Vec<&String> = argv.iter().skip(1).collect();
-    st.t.diagnostics.push(Diagnostic::new(Code::EntrypointWrapper,
-        Some(script),
-        format!(
-            "{script} is a wrapper script that ends in exec \"$@\": without it the image runs {}; \
-             `rewrite --entrypoint ''` runs that directly, with no shell (or --keep /bin/sh keeps the wrapper)",
+    st.t.diagnostics.push(
+        Diagnostic::new(
+            Code::EntrypointWrapper,
+            Some(script),
+            format!(
+            "{script} is a wrapper script that ends in exec \"$@\": without it the image runs {}",
             if rest.is_empty() {
                 "nothing (the image has no Cmd)".to_string()
             } else {
                 serde_json::to_string(&rest).unwrap_or_default()
             }
         ),
-    ));
+        )
+        .fix("run that directly, with no shell", ["--entrypoint", ""])
+        .fix("keep the wrapper and a shell", ["--keep", "/bin/sh"]),
+    );
     if let Some(prog) = rest.first().filter(|p| !p.starts_with('-')) {
         if let Ok(Ok(path)) = super::resolve_program(&st.layers.tree, prog, env, workdir) {
             programs.push((

@@ -25,15 +25,17 @@ pub(super) fn names_shell(st: &mut State, program: &str) {
         .iter()
         .find(|s| strings.contains(**s))
     {
-        st.t.diagnostics.push(Diagnostic::new(
-            Code::ProgramNamesShell,
-            Some(program),
-            format!(
-                "{program} names {sh} in its strings: it may run shell commands (system(3), \
-                 popen(3), a spawn through a shell), which fail where the image has no shell; \
-                 if it does, keep one (--keep {sh})"
-            ),
-        ));
+        st.t.diagnostics.push(
+            Diagnostic::new(
+                Code::ProgramNamesShell,
+                Some(program),
+                format!(
+                    "{program} names {sh} in its strings: it may run shell commands (system(3), \
+                 popen(3), a spawn through a shell), which fail where the image has no shell"
+                ),
+            )
+            .fix("if it does, keep one", ["--keep", sh]),
+        );
     }
 }
 
@@ -139,11 +141,17 @@ pub(super) fn package_script(
             }
         }
         for d in &found.dynamic {
-            st.t.diagnostics.push(Diagnostic::new(
-                Code::ShellCommandDynamic,
-                None,
-                format!("{} of {pkg} (`{command}`) runs `{d}`, known only when it runs: name the program with --exec PATH", ps.what),
-            ));
+            st.t.diagnostics.push(
+                Diagnostic::new(
+                    Code::ShellCommandDynamic,
+                    None,
+                    format!(
+                        "{} of {pkg} (`{command}`) runs `{d}`, known only when it runs",
+                        ps.what
+                    ),
+                )
+                .fix("name the program", ["--exec", "PATH"]),
+            );
         }
     }
     let [command] = ps.commands.as_slice() else {
@@ -209,11 +217,16 @@ pub(super) fn healthcheck(
         ));
         let found = super::shell::programs(first);
         for d in &found.dynamic {
-            st.t.diagnostics.push(Diagnostic::new(
-                Code::ShellCommandDynamic,
-                None,
-                format!("the HEALTHCHECK command `{first}` runs `{d}`, known only when it runs: name the program with --exec PATH"),
-            ));
+            st.t.diagnostics.push(
+                Diagnostic::new(
+                    Code::ShellCommandDynamic,
+                    None,
+                    format!(
+                        "the HEALTHCHECK command `{first}` runs `{d}`, known only when it runs"
+                    ),
+                )
+                .fix("name the program", ["--exec", "PATH"]),
+            );
         }
         // The shell itself is the plan's to refuse or keep (`--keep /bin/sh`).
         st.t.healthcheck = Some("/bin/sh".into());
@@ -234,14 +247,21 @@ pub(super) fn healthcheck(
                 }
                 programs.push((path, reason.clone()));
             }
-            Err(problem) => st.t.diagnostics.push(Diagnostic::new(
-                Code::HealthcheckNotFound,
-                Some(p),
-                format!(
-                    "the HEALTHCHECK {shown} runs {p}: {problem}; the container would never \
-                     be healthy (--healthcheck '[\"CMD\", \"/path/to/program\", …]' or --healthcheck none)"
-                ),
-            )),
+            Err(problem) => st.t.diagnostics.push(
+                Diagnostic::new(
+                    Code::HealthcheckNotFound,
+                    Some(p),
+                    format!(
+                        "the HEALTHCHECK {shown} runs {p}: {problem}; the container would never \
+                     be healthy"
+                    ),
+                )
+                .fix(
+                    "name a program that is there",
+                    ["--healthcheck", r#"["CMD", "/path/to/program", …]"#],
+                )
+                .fix("drop the check", ["--healthcheck", "none"]),
+            ),
         }
     }
     Ok(())

@@ -72,13 +72,15 @@ pub fn trace(
     // The words of a package script's plain command, and the directory it runs in.
     let mut script_words: Option<(Vec<String>, String)> = None;
     if opts.argv.is_empty() && opts.exec.is_empty() {
-        st.t.diagnostics.push(Diagnostic::new(
-            Code::NoEntrypoint,
-            None,
-            "the image has no Entrypoint and no Cmd, so nothing tells what it runs: name the \
-             program with --entrypoint PROGRAM (or trace one with --exec PATH)"
-                .into(),
-        ));
+        st.t.diagnostics.push(
+            Diagnostic::new(
+                Code::NoEntrypoint,
+                None,
+                "the image has no Entrypoint and no Cmd, so nothing tells what it runs".into(),
+            )
+            .fix("name the program", ["--entrypoint", "PROGRAM"])
+            .fix("trace one", ["--exec", "PATH"]),
+        );
     }
     if let Some(argv0) = opts.argv.first() {
         if opts.argv.get(1).is_some_and(|a| a == "-c")
@@ -112,14 +114,16 @@ pub fn trace(
                     }
                 }
                 for d in &found.dynamic {
-                    st.t.diagnostics.push(Diagnostic::new(
-                        Code::ShellCommandDynamic,
-                        None,
-                        format!(
-                            "the shell command `{command}` runs `{d}`, known only when it runs: \
-                             name the program with --exec PATH"
-                        ),
-                    ));
+                    st.t.diagnostics.push(
+                        Diagnostic::new(
+                            Code::ShellCommandDynamic,
+                            None,
+                            format!(
+                                "the shell command `{command}` runs `{d}`, known only when it runs"
+                            ),
+                        )
+                        .fix("name the program", ["--exec", "PATH"]),
+                    );
                 }
             }
         }

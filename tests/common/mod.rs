@@ -7,6 +7,8 @@ pub mod registry;
 
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
+#[allow(unused_imports)]
+pub use slim::diagnostic::{Diagnostic, Severity};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -658,4 +660,38 @@ pub fn analyze_json(image: &str, extra: &[&str]) -> Value {
     let mut args = vec!["analyze", "-q", "--format", "json", image];
     args.extend_from_slice(extra);
     serde_json::from_slice(&ok(slim(&args)).stdout).unwrap()
+}
+
+/// A report's `diagnostics[]`, read through the library's own type.
+pub fn diagnostics(report: &Value) -> Vec<slim::diagnostic::Diagnostic> {
+    serde_json::from_value(report["diagnostics"].clone())
+        .unwrap_or_else(|e| panic!("diagnostics[] of the report: {e}: {report}"))
+}
+
+/// The report's first diagnostic with `code`; fails naming those it has.
+pub fn diagnostic(report: &Value, code: &str) -> slim::diagnostic::Diagnostic {
+    let all = diagnostics(report);
+    all.iter()
+        .find(|d| d.code.as_str() == code)
+        .cloned()
+        .unwrap_or_else(|| {
+            let codes: Vec<&str> = all.iter().map(|d| d.code.as_str()).collect();
+            panic!("no {code} among the diagnostics: {codes:?}")
+        })
+}
+
+/// The `args` of every fix a diagnostic offers.
+pub fn fix_args(d: &slim::diagnostic::Diagnostic) -> Vec<Vec<&str>> {
+    d.fixes
+        .iter()
+        .map(|f| f.args.iter().map(String::as_str).collect())
+        .collect()
+}
+
+/// The codes of a report's `diagnostics[]`, in order.
+pub fn codes(report: &Value) -> Vec<&'static str> {
+    diagnostics(report)
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect()
 }
