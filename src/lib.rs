@@ -26,3 +26,4 @@ pub mod run;
 pub mod sbom;
 pub mod tmp;
 pub mod trace;
+pub mod transport;

@@ -5,11 +5,12 @@
 
 use crate::catalog::Catalog;
 use crate::diagnostic::{Code, Diagnostic, Severity};
-use crate::image::write::{self, LayerOptions, Output, Written};
+use crate::image::write::{self, LayerOptions};
 use crate::image::{Compression, Image, Layers};
 use crate::plan::{self, Plan, Profile};
 use crate::progress::Reporter;
 use crate::trace::Trace;
+use crate::transport::{self, Output, Written};
 
 /// How to rewrite.
 pub struct Options {
@@ -61,6 +62,8 @@ pub enum Error {
     Config(#[from] plan::config::Error),
     #[error(transparent)]
     Write(#[from] write::Error),
+    #[error(transparent)]
+    Transport(#[from] transport::Error),
     #[error(transparent)]
     Probe(#[from] crate::run::probe::Error),
 }
@@ -228,7 +231,7 @@ impl Rewrite {
     ) -> Result<Written, Error> {
         self.refusal(opts.force)?;
         let plan = &self.plan;
-        let work = write::work_dir(out)?;
+        let work = out.destination().work_dir()?;
         let compression = match out.transport {
             crate::image::Transport::DockerArchive => Compression::None,
             _ => opts.compression,
@@ -281,7 +284,7 @@ impl Rewrite {
         if let Some(name) = base_name(image) {
             annotations.push(("org.opencontainers.image.base.name".to_string(), name));
         }
-        Ok(write::write_image(
+        Ok(transport::write_image(
             out,
             &config,
             built,

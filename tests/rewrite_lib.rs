@@ -3,9 +3,9 @@
 
 mod common;
 use common::*;
-use slim::image::write::Output;
 use slim::image::{ImageRef, Layers};
 use slim::rewrite::{self, Options};
+use slim::transport::Output;
 use std::path::Path;
 
 /// An image whose entrypoint `/usr/bin/app` is the host's `true`, with its

@@ -1,8 +1,9 @@
 //! `slim copy`: convert an image between formats, optionally flattened.
 
 use super::{progress::Bars, ImageArgs};
-use crate::image::write::{self, LayerOptions, Output};
+use crate::image::write::{self, LayerOptions};
 use crate::image::{Compression, Transport};
+use crate::transport::{self, Output};
 use anyhow::Context;
 use std::process::ExitCode;
 
@@ -86,7 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("reading {}", image.reference))?;
     bars.clear();
     super::name_docker_archive(&mut out, &image);
-    let work = write::work_dir(&out)?;
+    let work = out.destination().work_dir()?;
     let (config, built) = if args.flatten {
         let opts = LayerOptions {
             compression: wanted.unwrap_or(Compression::Gzip),
@@ -123,7 +124,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         (image.config_raw.clone(), built)
     };
-    let written = write::write_image(&out, &config, built, &[], sde.unwrap_or(0), &bars);
+    let written = transport::write_image(&out, &config, built, &[], sde.unwrap_or(0), &bars);
     bars.clear();
     report(&args, written, |w| {
         format!(
@@ -181,10 +182,10 @@ fn copy_verbatim(
         .with_context(|| format!("reading {reference}"))?
         .expect("changes_no_blob checked the manifest");
     whole.verified = verified;
-    let work = write::work_dir(&out)?;
-    let written = write::write_whole(&out, &whole, work.path(), sde.unwrap_or(0), &bars);
+    let work = out.destination().work_dir()?;
+    let written = transport::write_whole(&out, &whole, work.path(), sde.unwrap_or(0), &bars);
     bars.clear();
-    let written = written.map(|w| write::Written {
+    let written = written.map(|w| transport::Written {
         path: out.path.clone(),
         transport: out.transport,
         manifest_digest: Some(w.digest),
@@ -206,7 +207,7 @@ fn copy_verbatim(
 /// What was written: JSON on stdout with --json, else a line on stderr.
 fn report<T: serde::Serialize>(
     args: &Args,
-    written: Result<T, write::Error>,
+    written: Result<T, transport::Error>,
     line: impl FnOnce(&T) -> String,
 ) -> anyhow::Result<ExitCode> {
     let written = written.with_context(|| format!("writing {}", args.dest))?;
@@ -221,7 +222,7 @@ fn report<T: serde::Serialize>(
 /// `--all`: the index and everything it reaches, as they are.
 fn copy_all(args: &Args, mut out: Output, sde: Option<u64>) -> anyhow::Result<ExitCode> {
     let r = crate::image::ImageRef::parse(&args.image.image)?;
-    out.check()?;
+    out.destination().check_whole()?;
     let same = match (r.as_remote(), out.remote()) {
         (Some(a), Some(b)) => a.repo() == b.repo() && a.tag == b.tag,
         (None, None) => {
@@ -238,27 +239,15 @@ fn copy_all(args: &Args, mut out: Output, sde: Option<u64>) -> anyhow::Result<Ex
         );
     }
     let bars = Bars::new(!args.image.quiet);
-    let whole = match r.as_remote() {
-        Some(remote) => {
-            let opts = args.image.registry.options()?;
-            let pulled = crate::registry::pull_all(&remote, &opts, &bars);
-            bars.clear();
-            let pulled = pulled.with_context(|| format!("reading {r}"))?;
-            let local = crate::image::ImageRef {
-                transport: Some(Transport::Oci),
-                path: pulled.layout.path().to_path_buf(),
-                tag: None,
-            };
-            let mut w = crate::image::open_whole(&local)?;
-            w.keep_alive(Box::new(pulled));
-            w.verified = true;
-            out.mount_from = Some(remote);
-            w
-        }
-        None => crate::image::open_whole(&r).with_context(|| format!("reading {r}"))?,
-    };
-    let work = write::work_dir(&out)?;
-    let written = write::write_whole(&out, &whole, work.path(), sde.unwrap_or(0), &bars);
+    let opts = args.image.registry.options()?;
+    let whole = transport::open_whole(&r, &opts, &bars);
+    bars.clear();
+    let whole = whole.with_context(|| format!("reading {r}"))?;
+    if let Some(remote) = r.as_remote() {
+        out.mount_from = Some(remote);
+    }
+    let work = out.destination().work_dir()?;
+    let written = transport::write_whole(&out, &whole, work.path(), sde.unwrap_or(0), &bars);
     bars.clear();
     report(args, written, |w| {
         format!(

@@ -145,12 +145,8 @@ impl RegistryArgs {
     }
 
     /// Gives a `docker://` destination these options.
-    pub fn apply(&self, out: &mut crate::image::write::Output) -> anyhow::Result<()> {
-        if out.transport == crate::image::Transport::Docker {
-            out.registry = Some(crate::image::write::Registry(std::sync::Arc::new(
-                crate::registry::Pusher(self.options()?),
-            )));
-        }
+    pub fn apply(&self, out: &mut crate::transport::Output) -> anyhow::Result<()> {
+        out.registry = self.options()?;
         Ok(())
     }
 }
@@ -319,7 +315,7 @@ pub(crate) fn load(
 pub(crate) fn load_for(
     args: &ImageArgs,
     show_progress: bool,
-    out: Option<&crate::image::write::Output>,
+    out: Option<&crate::transport::Output>,
 ) -> anyhow::Result<(crate::image::Image, crate::image::Layers)> {
     use anyhow::Context;
     let image = open_for(args, show_progress, out)?;
@@ -337,7 +333,7 @@ pub(crate) fn load_for(
 pub(crate) fn open_for(
     args: &ImageArgs,
     show_progress: bool,
-    out: Option<&crate::image::write::Output>,
+    out: Option<&crate::transport::Output>,
 ) -> anyhow::Result<crate::image::Image> {
     let r = crate::image::ImageRef::parse(&args.image)?;
     let platform = args
@@ -351,7 +347,7 @@ pub(crate) fn open_for(
     let bars = progress::Bars::new(show_progress && !args.quiet);
     // Most errors name the file already; "opening X: X: …" says it twice.
     let ropts = args.registry.options()?;
-    let image = crate::registry::open(&r, platform.as_ref(), &ropts, &bars).map_err(|e| {
+    let image = crate::transport::open(&r, platform.as_ref(), &ropts, &bars).map_err(|e| {
         if e.to_string().contains(&r.path.display().to_string()) {
             anyhow::Error::new(e)
         } else {
@@ -374,8 +370,8 @@ pub(crate) fn open_for(
 /// What was written, for people: `oci-archive out.tar (manifest …, image id …)`,
 /// `docker://host/repo:tag (manifest …; 2 blobs uploaded, 1 already there)`.
 pub(crate) fn written(
-    out: Option<&crate::image::write::Output>,
-    w: &crate::image::write::Written,
+    out: Option<&crate::transport::Output>,
+    w: &crate::transport::Written,
 ) -> String {
     let place = match out.and_then(|o| o.remote()) {
         Some(r) => r.to_string(),
@@ -450,7 +446,7 @@ pub(crate) fn source_date_epoch() -> anyhow::Result<Option<u64>> {
 /// Says which format a bare `-o` path chose (`*.tar` an oci-archive, else an
 /// OCI layout directory) when its name suggests another (`out.tar.gz`,
 /// `x.docker.tar`).
-pub(crate) fn note_bare_destination(arg: &str, out: &crate::image::write::Output) {
+pub(crate) fn note_bare_destination(arg: &str, out: &crate::transport::Output) {
     use crate::image::Transport;
     let bare = crate::image::ImageRef::parse(arg).is_ok_and(|r| r.transport.is_none())
         && !arg.starts_with("docker://");
@@ -485,10 +481,7 @@ pub(crate) fn note_bare_destination(arg: &str, out: &crate::image::write::Output
 
 /// A docker-archive written without a name gets the source's (`docker load`
 /// would give an untagged image otherwise), or a note saying how to name it.
-pub(crate) fn name_docker_archive(
-    out: &mut crate::image::write::Output,
-    image: &crate::image::Image,
-) {
+pub(crate) fn name_docker_archive(out: &mut crate::transport::Output, image: &crate::image::Image) {
     if out.transport != crate::image::Transport::DockerArchive || out.tag.is_some() {
         return;
     }

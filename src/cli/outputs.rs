@@ -4,8 +4,8 @@
 //! it, then renamed, so a reader never sees half a file and a failure leaves
 //! the old one.
 
-use crate::image::write::{canonical, is_image_archive, Output};
 use crate::image::{ImageRef, Transport};
+use crate::transport::{canonical, is_image_archive, Output};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

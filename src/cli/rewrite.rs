@@ -1,8 +1,8 @@
 //! `slim rewrite`: write the slimmed image.
 
 use super::{human_bytes, progress::Bars, Format, ImageArgs};
-use crate::image::write::Output;
 use crate::image::Transport;
+use crate::transport::Output;
 use anyhow::Context;
 use serde_json::json;
 use std::io::Write;
@@ -259,7 +259,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     },
                 };
                 let ropts = args.image.registry.options()?;
-                let written = crate::registry::open(&r, None, &ropts, &crate::progress::Silent)?;
+                let written = crate::transport::open(&r, None, &ropts, &crate::progress::Silent)?;
                 let wl = crate::image::read_layers(&written, &crate::progress::Silent)?;
                 super::sbom_files::write(
                     &written,

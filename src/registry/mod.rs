@@ -423,39 +423,15 @@ impl Pulled {
             _cache: cache,
         })
     }
-}
 
-/// Opens an image for reading: from a registry (pulled into the cache
-/// first, with progress to `reporter`), or from a file or directory.
-pub fn open(
-    reference: &crate::image::ImageRef,
-    platform: Option<&Platform>,
-    opts: &Options,
-    reporter: &dyn Reporter,
-) -> Result<crate::image::Image, Error> {
-    let Some(remote) = reference.as_remote() else {
-        return Ok(crate::image::open(reference, platform)?);
-    };
-    let pulled = pull(&remote, platform, opts, reporter)?;
-    let local = crate::image::ImageRef {
-        transport: Some(crate::image::Transport::Oci),
-        path: pulled.layout.path().to_path_buf(),
-        tag: None,
-    };
-    // The layout is slim's own temporary one: say what was asked for, not where.
-    let mut image = crate::image::open(&local, platform).map_err(|e| match e {
-        crate::image::Error::Select(m) => Error::Registry(format!(
-            "{}: {}",
-            remote.name(),
-            m.split_once(": ").map_or(m.as_str(), |(_, why)| why)
-        )),
-        e => Error::Image(e),
-    })?;
-    image.reference = reference.clone();
-    image.transport = crate::image::Transport::Docker;
-    image.name = Some(remote.name());
-    image.keep_alive(Box::new(pulled));
-    Ok(image)
+    /// The reference of the pulled layout, to open it as an OCI layout.
+    pub fn layout_ref(&self) -> crate::image::ImageRef {
+        crate::image::ImageRef {
+            transport: Some(crate::image::Transport::Oci),
+            path: self.layout.path().to_path_buf(),
+            tag: None,
+        }
+    }
 }
 
 #[cfg(test)]

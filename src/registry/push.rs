@@ -3,29 +3,32 @@
 
 use super::*;
 
-pub use crate::image::write::{Manifest, PushBlob as Blob, PushData as BlobData, Pushed};
-
-/// The registry behind `docker://` outputs: [`crate::image::write::Pusher`]
-/// over [`check_push`] and [`push_with`] with these options.
-pub struct Pusher(pub Options);
-
-impl crate::image::write::Pusher for Pusher {
-    fn check(&self, dest: &Remote) -> Result<(), String> {
-        check_push(dest, &self.0).map_err(|e| e.to_string())
-    }
-
-    fn push(
-        &self,
-        dest: &Remote,
-        blobs: &[Blob],
-        below: &[Manifest],
-        top: Manifest,
-        mount_from: Option<&Remote>,
-        reporter: &dyn Reporter,
-    ) -> Result<Pushed, String> {
-        push_with(dest, &self.0, blobs, below, top, mount_from, reporter).map_err(|e| e.to_string())
-    }
+/// A blob to push: its digest, size and where its bytes are.
+pub struct Blob<'a> {
+    pub digest: Digest,
+    pub size: u64,
+    pub data: BlobData<'a>,
 }
+
+pub enum BlobData<'a> {
+    /// A file (a layer), streamed.
+    File(&'a Path),
+    /// Bytes in memory (a config).
+    Bytes(&'a [u8]),
+}
+
+/// What a push did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pushed {
+    pub manifest_digest: Digest,
+    /// Blobs sent, mounted from another repository, and already there.
+    pub uploaded: usize,
+    pub mounted: usize,
+    pub reused: usize,
+}
+
+/// A manifest or index to push by digest before the tagged one: bytes and media type.
+pub type Manifest<'a> = (&'a [u8], &'a str);
 
 /// Checks that `dest` can be pushed to (the registry answers, the
 /// credentials are accepted), before any work.

@@ -5,7 +5,7 @@ use super::*;
 
 /// A layer blob written to a temporary file.
 pub struct BuiltLayer {
-    pub(super) file: tempfile::NamedTempFile,
+    pub file: tempfile::NamedTempFile,
     pub digest: Digest,
     pub size: u64,
     pub diff_id: Digest,

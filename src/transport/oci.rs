@@ -1,7 +1,39 @@
-//! OCI layout directories: a tag added or replaced under the layout's lock,
-//! garbage removed.
+//! OCI layout directories (`oci:DIR[:TAG]`): a tag added or replaced under
+//! the layout's lock, garbage removed. Reading one is `crate::image`'s.
 
 use super::*;
+use crate::image::Digest;
+use crate::media::OCI_INDEX as MEDIA_INDEX;
+use serde_json::{json, Value};
+use std::io::Write;
+
+/// An OCI layout destination.
+pub(super) struct Layout<'a>(pub &'a Output);
+
+impl Destination for Layout<'_> {
+    fn output(&self) -> &Output {
+        self.0
+    }
+
+    fn put_image(&self, image: Manifested, _: u64, _: &dyn Reporter) -> Result<Committed, Error> {
+        let top = manifest_desc(&image);
+        put_tagged(self.0, &top, image_blobs(image), |d, b| {
+            write_layout(&self.0.path, b, d)
+        })
+    }
+
+    fn put_whole(
+        &self,
+        w: &Whole,
+        files: Vec<BuiltLayer>,
+        _: u64,
+        _: &dyn Reporter,
+    ) -> Result<Committed, Error> {
+        put_tagged(self.0, &w.top, whole_blobs(w, files), |d, b| {
+            write_layout(&self.0.path, b, d)
+        })
+    }
+}
 
 /// The `org.opencontainers.image.ref.name` of an index entry.
 pub(super) fn ref_name(desc: &Value) -> Option<&str> {
@@ -16,11 +48,11 @@ pub(super) fn ref_name(desc: &Value) -> Option<&str> {
 /// the replaced entry used are then removed; a blob any entry of the new
 /// index reaches is never touched. A new layout is made in a temporary
 /// directory and renamed into place.
-pub(super) fn write_layout(
+fn write_layout(
     dest: &Path,
     blobs: Vec<(String, Blob)>,
     desc: Value,
-) -> Result<Vec<String>, Error> {
+) -> Result<Vec<String>, WriteError> {
     if !dest.exists() {
         let parent = parent_dir(dest);
         let tmp = crate::tmp::dir_in(&parent).map_err(io_err(&parent))?;
@@ -61,7 +93,7 @@ pub(super) const LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// The blobs of a layout this process built in `root` and could not rename
 /// into place, as files to move into another layout.
-pub(super) fn moved_blobs(root: &Path) -> Result<Vec<(String, Blob)>, Error> {
+fn moved_blobs(root: &Path) -> Result<Vec<(String, Blob)>, WriteError> {
     let dir = root.join("blobs/sha256");
     let mut out = Vec::new();
     for e in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
@@ -85,7 +117,7 @@ pub(super) fn moved_blobs(root: &Path) -> Result<Vec<(String, Blob)>, Error> {
 /// take the same kind): two writers never lose each other's tags, and one
 /// writer's garbage collection never removes a blob another is about to
 /// name. Released when the file closes.
-pub(super) fn lock_layout(dir: &Path) -> Result<std::fs::File, Error> {
+fn lock_layout(dir: &Path) -> Result<std::fs::File, WriteError> {
     let path = dir.join(LOCK_FILE);
     let f = std::fs::OpenOptions::new()
         .create(true)
@@ -107,16 +139,16 @@ pub(super) fn lock_layout(dir: &Path) -> Result<std::fs::File, Error> {
 pub const LOCK_FILE: &str = "index.json.lock";
 
 /// Adds an image to the existing layout `dest` under its lock.
-pub(super) fn add_to_layout(
+fn add_to_layout(
     dest: &Path,
     blobs: Vec<(String, Blob)>,
     desc: Value,
-) -> Result<Vec<String>, Error> {
+) -> Result<Vec<String>, WriteError> {
     let _lock = lock_layout(dest)?;
     let index_path = dest.join("index.json");
     let mut index: Value = match std::fs::read(&index_path) {
         Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-            Error::Dest(format!(
+            WriteError::Dest(format!(
                 "{}: not valid JSON ({e}); refusing to add to this layout",
                 index_path.display()
             ))
@@ -127,7 +159,7 @@ pub(super) fn add_to_layout(
         Err(e) => return Err(io_err(&index_path)(e)),
     };
     if !index["manifests"].is_array() {
-        return Err(Error::Dest(format!(
+        return Err(WriteError::Dest(format!(
             "{}: has no manifests list; refusing to add to this layout",
             index_path.display()
         )));
@@ -153,7 +185,7 @@ pub(super) fn add_to_layout(
     tmp.write_all(&serde_json::to_vec(&index).expect("JSON"))
         .map_err(io_err(&index_path))?;
     tmp.as_file().sync_all().map_err(io_err(&index_path))?;
-    tmp.persist(&index_path).map_err(|e| Error::Io {
+    tmp.persist(&index_path).map_err(|e| WriteError::Io {
         path: index_path.display().to_string(),
         source: e.error,
     })?;
@@ -168,7 +200,7 @@ pub(super) fn add_to_layout(
 }
 
 /// Puts a blob at `root/name` (a `blobs/sha256/<hex>` path) unless it is there.
-pub(super) fn put_blob(root: &Path, name: &str, blob: Blob) -> Result<(), Error> {
+fn put_blob(root: &Path, name: &str, blob: Blob) -> Result<(), WriteError> {
     let dest = root.join(name);
     if dest.is_file() {
         return Ok(());
@@ -183,7 +215,7 @@ pub(super) fn put_blob(root: &Path, name: &str, blob: Blob) -> Result<(), Error>
         }
         Blob::Dir | Blob::Old(_) => return Ok(()),
     };
-    tmp.persist(&dest).map_err(|e| Error::Io {
+    tmp.persist(&dest).map_err(|e| WriteError::Io {
         path: dest.display().to_string(),
         source: e.error,
     })?;
@@ -192,10 +224,7 @@ pub(super) fn put_blob(root: &Path, name: &str, blob: Blob) -> Result<(), Error>
 
 /// The hex digests of every blob the descriptors reach in layout `root`
 /// (indexes → manifests → config and layers), or None when one cannot be read.
-pub(super) fn reachable(
-    root: &Path,
-    descs: &[Value],
-) -> Option<std::collections::BTreeSet<String>> {
+fn reachable(root: &Path, descs: &[Value]) -> Option<std::collections::BTreeSet<String>> {
     reachable_by(
         |hex| std::fs::read(root.join("blobs/sha256").join(hex)).ok(),
         descs,

@@ -1,7 +1,10 @@
-//! Where an image is written (`Output`): parsing a destination, and the
-//! checks made before any work.
+//! Where an image is written (`Output`): parsing a destination, its
+//! [`Destination`], and the checks made before any work.
 
 use super::*;
+use crate::image::{Compression, RefError};
+use std::fs::File;
+use std::io::Read;
 
 /// Where and how to write an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,10 +15,10 @@ pub struct Output {
     /// Replace what is there even when it is not an image, or is the input
     /// (`--force`). A directory is still never deleted: the layout is written into it.
     pub force: bool,
-    /// For `docker://`: the registry client to push with (the command line
-    /// sets `crate::registry::Pusher`), and a repository of the same registry
-    /// to mount blobs from (the image read) instead of uploading them.
-    pub registry: Option<Registry>,
+    /// For `docker://`: how to reach the registry (the command line's
+    /// options), and a repository of the same registry to mount blobs from
+    /// (the image read) instead of uploading them.
+    pub registry: crate::registry::Options,
     pub mount_from: Option<crate::reference::Remote>,
 }
 
@@ -35,7 +38,7 @@ impl Output {
                 path: PathBuf::from(r.repo()),
                 tag: r.tag,
                 force: false,
-                registry: None,
+                registry: Default::default(),
                 mount_from: None,
             });
         }
@@ -61,7 +64,7 @@ impl Output {
             path: r.path,
             tag: r.tag,
             force: false,
-            registry: None,
+            registry: Default::default(),
             mount_from: None,
         })
     }
@@ -73,13 +76,24 @@ impl Output {
     /// else — a file or directory that is not an image — is refused unless
     /// `force`. Leftovers of an earlier slim that was killed are swept.
     pub fn check(&self) -> Result<(), Error> {
-        if let Some(r) = self.remote() {
-            // The registry answers and lets us push, before any work.
-            return self.pusher()?.check(&r).map_err(Error::Dest);
+        self.destination().check()
+    }
+
+    /// Where this output's transport writes.
+    pub fn destination(&self) -> Box<dyn Destination + '_> {
+        match self.transport {
+            Transport::Oci => Box::new(oci::Layout(self)),
+            Transport::OciArchive => Box::new(oci_archive::Archive(self)),
+            Transport::DockerArchive => Box::new(docker_archive::Archive(self)),
+            Transport::Docker => Box::new(docker::Registry(self)),
         }
+    }
+
+    /// [`Output::check`] of a path: a local transport's.
+    pub(super) fn check_local(&self) -> Result<(), WriteError> {
         let parent = parent_dir(&self.path);
         if !parent.is_dir() {
-            return Err(Error::Dest(format!(
+            return Err(WriteError::Dest(format!(
                 "{}: the directory to write into does not exist (create it first)",
                 parent.display()
             )));
@@ -101,7 +115,7 @@ impl Output {
             }
             (_, true) => {
                 // Never delete a directory to put a file there, even with --force.
-                return Err(Error::Dest(format!(
+                return Err(WriteError::Dest(format!(
                     "{}: is a directory; an {} is a file (use oci:{} to write an OCI layout directory)",
                     p.display(),
                     self.transport.name(),
@@ -118,7 +132,7 @@ impl Output {
         if self.force {
             return Ok(());
         }
-        Err(Error::Dest(format!(
+        Err(WriteError::Dest(format!(
             "{}: exists and is {what}; refusing to replace it (choose another path, or --force)",
             p.display()
         )))
@@ -151,17 +165,6 @@ impl Output {
 }
 
 impl Output {
-    /// The registry client of a `docker://` output.
-    pub(super) fn pusher(&self) -> Result<&dyn Pusher, Error> {
-        match &self.registry {
-            Some(r) => Ok(r.0.as_ref()),
-            None => Err(Error::Dest(format!(
-                "{}: no registry client was given for this docker:// output",
-                self.location()
-            ))),
-        }
-    }
-
     /// The registry image this writes, for `docker://`.
     pub fn remote(&self) -> Option<crate::reference::Remote> {
         if self.transport != Transport::Docker {
@@ -233,5 +236,24 @@ pub(crate) fn is_image_archive(p: &Path) -> bool {
             Ok(d) => scan(tar::Archive::new(d).entries()),
             Err(_) => false,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_destinations() {
+        assert_eq!(
+            Output::parse("x.tar").unwrap().transport,
+            Transport::OciArchive
+        );
+        assert_eq!(Output::parse("out/img").unwrap().transport, Transport::Oci);
+        let o = Output::parse("docker-archive:x.tar:repo/a:1").unwrap();
+        assert_eq!(
+            (o.transport, o.tag.as_deref()),
+            (Transport::DockerArchive, Some("repo/a:1"))
+        );
     }
 }

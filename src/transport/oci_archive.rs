@@ -1,59 +1,43 @@
-//! oci-archive and docker-archive files: one tar written under a temporary
-//! name, other tags of an oci-archive kept.
+//! oci-archive files (`oci-archive:PATH[:TAG]`): an OCI layout in one tar,
+//! the other tags of an archive already there kept.
 
+use super::archive::write_tar;
+use super::oci::{reachable_by, ref_name, LAYOUT};
 use super::*;
+use crate::media::OCI_INDEX as MEDIA_INDEX;
+use serde_json::{json, Value};
 
-pub(super) fn write_tar(
-    dest: &Path,
-    entries: Vec<(String, Blob)>,
-    mtime: u64,
-) -> Result<(), Error> {
-    let parent = parent_dir(dest);
-    let tmp = crate::tmp::file_in(&parent).map_err(io_err(&parent))?;
-    let mut b = tar::Builder::new(BufWriter::with_capacity(
-        256 << 10,
-        tmp.reopen().map_err(io_err(tmp.path()))?,
-    ));
-    let tmp_path = tmp.path().to_path_buf();
-    let werr = io_err(&tmp_path);
-    for (name, blob) in entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_mtime(mtime);
-        h.set_uid(0);
-        h.set_gid(0);
-        match blob {
-            Blob::Dir => {
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_mode(0o755);
-                h.set_size(0);
-                b.append_data(&mut h, &name, io::empty()).map_err(&werr)?;
-            }
-            Blob::Bytes(v) => {
-                h.set_mode(0o644);
-                h.set_size(v.len() as u64);
-                b.append_data(&mut h, &name, v.as_slice()).map_err(&werr)?;
-            }
-            Blob::File(f) => {
-                let file = f.reopen().map_err(io_err(f.path()))?;
-                h.set_mode(0o644);
-                h.set_size(file.metadata().map_err(io_err(f.path()))?.len());
-                b.append_data(&mut h, &name, file).map_err(&werr)?;
-            }
-            Blob::Old(section) => {
-                h.set_mode(0o644);
-                h.set_size(section.len());
-                b.append_data(&mut h, &name, section).map_err(&werr)?;
-            }
-        }
+/// An oci-archive destination.
+pub(super) struct Archive<'a>(pub &'a Output);
+
+impl Destination for Archive<'_> {
+    fn output(&self) -> &Output {
+        self.0
     }
-    let mut w = b.into_inner().map_err(&werr)?;
-    w.flush().map_err(&werr)?;
-    tmp.as_file().sync_all().map_err(&werr)?;
-    tmp.persist(dest).map_err(|e| Error::Io {
-        path: dest.display().to_string(),
-        source: e.error,
-    })?;
-    Ok(())
+
+    fn put_image(
+        &self,
+        image: Manifested,
+        mtime: u64,
+        _: &dyn Reporter,
+    ) -> Result<Committed, Error> {
+        let top = manifest_desc(&image);
+        put_tagged(self.0, &top, image_blobs(image), |d, b| {
+            write_oci_archive(&self.0.path, d, b, mtime)
+        })
+    }
+
+    fn put_whole(
+        &self,
+        w: &Whole,
+        files: Vec<BuiltLayer>,
+        mtime: u64,
+        _: &dyn Reporter,
+    ) -> Result<Committed, Error> {
+        put_tagged(self.0, &w.top, whole_blobs(w, files), |d, b| {
+            write_oci_archive(&self.0.path, d, b, mtime)
+        })
+    }
 }
 
 /// The index entries of an oci-archive written over `dest`: when `dest` is
@@ -62,16 +46,16 @@ pub(super) fn write_tar(
 /// they reach are added to `entries`, copied from the old archive. Returns
 /// the entries and the other tags kept. Anything else at `dest` (a
 /// docker-archive, a file `--force` replaces) is replaced whole.
-pub(super) fn merge_archive(
+fn merge_archive(
     dest: &Path,
     desc: Value,
     entries: &mut Vec<(String, Blob)>,
-) -> Result<(Vec<Value>, Vec<String>), Error> {
+) -> Result<(Vec<Value>, Vec<String>), WriteError> {
     let fresh = |desc| Ok((vec![desc], Vec::new()));
     if !dest.is_file() {
         return fresh(desc);
     }
-    let Ok(old) = crate::image::container::Container::open_tar(dest) else {
+    let Ok(old) = crate::image::Container::open_tar(dest) else {
         return fresh(desc);
     };
     if !old.exists("oci-layout") {
@@ -100,7 +84,7 @@ pub(super) fn merge_archive(
             .ok()
     };
     let Some(live) = reachable_by(read, &kept) else {
-        return Err(Error::Dest(format!(
+        return Err(WriteError::Dest(format!(
             "{}: holds other tags whose blobs cannot all be read; refusing to rewrite it \
              (write another archive, or remove it first)",
             dest.display()
@@ -112,7 +96,9 @@ pub(super) fn merge_archive(
         if have.contains(&name) {
             continue;
         }
-        let (section, _) = old.open(&name).map_err(|e| Error::Dest(e.to_string()))?;
+        let (section, _) = old
+            .open(&name)
+            .map_err(|e| WriteError::Dest(e.to_string()))?;
         entries.push((name, Blob::Old(section)));
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
@@ -127,12 +113,12 @@ pub(super) fn merge_archive(
 /// Writes an oci-archive at `dest`: `entries` (its blobs, sorted) under the
 /// index entry `desc`, the other tags of an oci-archive already there kept
 /// (see [`merge_archive`]). Returns those other tags.
-pub(super) fn write_oci_archive(
+fn write_oci_archive(
     dest: &Path,
     desc: Value,
     mut entries: Vec<(String, Blob)>,
     mtime: u64,
-) -> Result<Vec<String>, Error> {
+) -> Result<Vec<String>, WriteError> {
     let (manifests, others) = merge_archive(dest, desc, &mut entries)?;
     let index = serde_json::to_vec(
         &json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests}),
