@@ -8,6 +8,7 @@ mod jar;
 mod launch;
 pub mod loader;
 mod package;
+mod passes;
 mod python;
 mod reason;
 mod run;

@@ -2,11 +2,10 @@
 //! → package data, repeated until nothing new is kept.
 
 use super::command::{closest_programs, resolve_program};
-use super::launch::{follow_interpreters, healthcheck, names_shell, package_script};
-use super::package::{compiled_in, package_data};
-use super::runtime::apply_rules;
+use super::launch::{follow_interpreters, healthcheck, package_script};
+use super::passes;
 use super::state::{State, Trace};
-use super::{elf_closure, EdgeKind, Loader, Reason};
+use super::{Loader, Reason};
 use crate::catalog::Catalog;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::image::Layers;
@@ -62,6 +61,8 @@ pub fn trace(
         t: Trace::default(),
         roots: Vec::new(),
         root_set: BTreeSet::new(),
+        related: Vec::new(),
+        packages_due: true,
         strings: Default::default(),
     };
     // Sniff every regular file and parse every ELF once, on all cores: the
@@ -221,75 +222,47 @@ pub fn trace(
         }
     }
 
-    let mut fired: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut dlopen_scanned: BTreeSet<String> = BTreeSet::new();
-    let mut pth_done: BTreeSet<String> = BTreeSet::new();
-    let mut packages_done = false;
-    let mut compiled_done = false;
-    let mut observed_done = false;
-    let mut settled = false;
-    for _round in 0..MAX_ROUNDS {
-        let mut new = false;
-        let closure = elf_closure(&st.loader, &st.roots);
-        for e in &closure.edges {
-            let Some(to) = &e.to else { continue };
-            let reason = match e.kind {
-                EdgeKind::Interpreter => Reason::Interpreter { of: e.from.clone() },
-                EdgeKind::Needed | EdgeKind::Hwcaps => Reason::ElfNeeded {
-                    by: e.from.clone(),
-                    name: e.name.clone(),
-                },
-            };
-            // Keep the path it was loaded by (with its hops), then the real file.
-            for loaded_by in closure.objects.get(to).into_iter().flatten() {
-                new |= st.keep(loaded_by, reason.clone());
-            }
-            new |= st.keep(to, reason);
-        }
-        st.t.closure = closure;
-        new |= apply_rules(&mut st, rules, catalog, &mut fired);
-        let mut dlopened = Vec::new();
-        new |= super::app::dlopen_paths(&mut st, &mut dlopen_scanned, &mut dlopened);
-        if !dlopened.is_empty() {
-            // Libraries dlopened by soname bring their packages' data (fontconfig's /etc/fonts).
-            related.extend(dlopened);
-            packages_done = false;
-        }
-        new |= super::app::pth_paths(&mut st, &mut pth_done);
-        if !packages_done {
-            packages_done = true;
-            new |= package_data(&mut st, catalog, rules, &related);
-            if !compiled_done {
-                compiled_done = true;
-                for p in &launched {
-                    new |= compiled_in(&mut st, rules, p);
-                    names_shell(&mut st, p);
-                }
-            }
-        }
-        if !new && !observed_done {
-            observed_done = true;
-            for (p, probe) in &opts.observed {
-                new |= st.keep(
-                    p,
-                    Reason::Observed {
-                        probe: probe.clone(),
-                    },
-                );
-            }
-        }
-        if !new {
-            settled = true;
-            break;
-        }
-    }
-    if !settled {
+    st.related = related;
+    st.packages_due = true;
+    let mut closure = passes::Closure;
+    let mut run_time = passes::RunTimeRules {
+        rules,
+        catalog,
+        fired: BTreeSet::new(),
+    };
+    let mut dlopen = passes::Dlopen::default();
+    let mut pth = passes::Pth::default();
+    let mut package = passes::PackageData {
+        rules,
+        catalog,
+        launched,
+        compiled_done: false,
+    };
+    let mut observed = passes::Observed {
+        observed: &opts.observed,
+        done: false,
+    };
+    let still = passes::fixed_point(
+        &mut st,
+        &mut [
+            &mut closure,
+            &mut run_time,
+            &mut dlopen,
+            &mut pth,
+            &mut package,
+        ],
+        &mut [&mut observed],
+        MAX_ROUNDS,
+    );
+    if let Some(still) = still {
         st.t.diagnostics.push(Diagnostic::new(
             Code::TraceRoundCap,
             None,
             format!(
-                "the trace stopped after {MAX_ROUNDS} rounds while each still kept new files: \
-                 files a further round would reach are missing (the rules may feed each other)"
+                "the trace stopped after {MAX_ROUNDS} rounds while each still kept new files \
+                 ({} in the last): files a further round would reach are missing (the rules \
+                 may feed each other)",
+                still.join(", ")
             ),
         ));
     }

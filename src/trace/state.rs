@@ -1,8 +1,8 @@
 //! The state every pass of the trace reads and extends: what is kept (with
 //! why), the ELF roots still to close over, and a cache of the strings of
-//! scanned files. Passes (`app`, `package`, `runtime`, `python`) take
-//! `&mut State` and say whether they added anything; `run` drives them to
-//! the fixed point.
+//! scanned files. The passes (`passes.rs`, over `app`, `package`, `runtime`)
+//! take `&mut State` and say whether they added anything; `run` drives them
+//! to the fixed point.
 
 use super::package::absolute_strings;
 use super::{Loader, Object, Reason};
@@ -20,6 +20,10 @@ pub(super) struct State<'a> {
     /// Absolute paths among a file's strings, by real path: a big program
     /// (node is 120 MB) is scanned once for compiled-in and dlopen paths.
     pub(super) strings: std::collections::HashMap<String, std::rc::Rc<BTreeSet<String>>>,
+    /// What runs and what it loads by name, whose packages' data is kept.
+    pub(super) related: Vec<String>,
+    /// Whether package data is due again (something new in `related`).
+    pub(super) packages_due: bool,
 }
 
 impl State<'_> {
