@@ -33,16 +33,16 @@ pub(super) fn open_docker(
     let (entry, name) = match &reference.tag {
         // skopeo's syntax for "the Nth image": docker-archive:x.tar:@N
         Some(t) if t.starts_with('@') => {
-            let n: usize = t[1..].parse().map_err(|_| Error::Select(format!("'{t}': expected @N, an image index")))?;
+            let n: usize = t[1..].parse().map_err(|_| Error::select(&loc, format!("'{t}': expected @N, an image index")))?;
             let e = entries
                 .get(n)
-                .ok_or_else(|| Error::Select(format!("{loc}: no image @{n}: the archive holds {}", entries.len())))?;
+                .ok_or_else(|| Error::select(&loc, format!("no image @{n}: the archive holds {}", entries.len())))?;
             (e, tags(e).first().cloned())
         }
         Some(t) => {
             let hit = entries.iter().find(|m| tags(m).iter().any(|rt| ref_matches(rt, t)));
             let e = hit.ok_or_else(|| {
-                Error::Select(format!("{loc}: no image tagged '{t}'; available: {}", list_or_none(&all)))
+                Error::select(&loc, format!("no image tagged '{t}'; available: {}", list_or_none(&all)))
             })?;
             (e, Some(t.clone()))
         }
@@ -51,8 +51,8 @@ pub(super) fn open_docker(
             return Err(Error::Invalid { location: loc, problem: "lists no image".into() })
         }
         None => {
-            return Err(Error::Select(format!(
-                "{loc}: the archive holds {} images; pick one with docker-archive:{}:REF (available: {}, or @0..@{})",
+            return Err(Error::select(&loc, format!(
+                "the archive holds {} images; pick one with docker-archive:{}:REF (available: {}, or @0..@{})",
                 entries.len(),
                 reference.path.display(),
                 list_or_none(&all),

@@ -64,8 +64,9 @@ pub enum Error {
         what: &'static str,
         media_type: String,
     },
-    #[error("{0}")]
-    Select(String),
+    /// Not the one image the reference or platform asks for.
+    #[error("{location}: {problem}")]
+    Select { location: String, problem: String },
     #[error(transparent)]
     Ref(#[from] RefError),
     #[error("{location}: layer {layer} ({digest}): {problem}")]
@@ -78,6 +79,12 @@ pub enum Error {
 }
 
 impl Error {
+    pub(crate) fn select(location: impl std::fmt::Display, problem: String) -> Error {
+        Error::Select {
+            location: location.to_string(),
+            problem,
+        }
+    }
     pub(crate) fn io(path: impl AsRef<Path>, source: io::Error) -> Error {
         Error::Io {
             path: path.as_ref().display().to_string(),
@@ -152,17 +159,18 @@ type Opened = (Container, Transport, Option<tempfile::TempPath>);
 
 fn open_container(reference: &ImageRef) -> Result<Opened, Error> {
     if reference.transport == Some(Transport::Docker) {
-        return Err(Error::Select(format!(
-            "{reference}: a registry image is pulled first (slim opens docker:// images through its registry client)"
-        )));
+        return Err(Error::select(reference, "a registry image is pulled first (slim opens docker:// images through its registry client)".to_string()));
     }
     let path = &reference.path;
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound if reference.transport.is_none() && looks_remote(path) => {
-            Error::Select(format!(
-                "{}: no such file; it looks like a registry reference: name it docker://{0}",
-                path.display()
-            ))
+            Error::select(
+                path.display(),
+                format!(
+                    "no such file; it looks like a registry reference: name it docker://{}",
+                    path.display()
+                ),
+            )
         }
         _ => Error::io(path, e),
     })?;
@@ -202,10 +210,10 @@ fn open_container(reference: &ImageRef) -> Result<Opened, Error> {
     let has_oci = container.exists("oci-layout") && container.exists("index.json");
     let transport = match reference.transport {
         Some(Transport::Oci) if !meta.is_dir() => {
-            return Err(Error::Select(format!("oci:{}: not a directory (use oci-archive: for a tar)", path.display())))
+            return Err(Error::select(format_args!("oci:{}", path.display()), "not a directory (use oci-archive: for a tar)".into()))
         }
         Some(Transport::OciArchive) if meta.is_dir() => {
-            return Err(Error::Select(format!("oci-archive:{}: is a directory (use oci:)", path.display())))
+            return Err(Error::select(format_args!("oci-archive:{}", path.display()), "is a directory (use oci:)".into()))
         }
         Some(t @ (Transport::Oci | Transport::OciArchive)) if has_oci => t,
         Some(Transport::DockerArchive) if has_docker => Transport::DockerArchive,
@@ -387,9 +395,10 @@ fn check_platform(
     if let Some(w) = wanted {
         let (os, arch) = (config.os().to_string(), config.architecture().to_string());
         if !w.matches(&os, &arch, config.variant().as_deref()) {
-            return Err(Error::Select(format!(
-                "{location}: the image is for {os}/{arch}, not {w}"
-            )));
+            return Err(Error::select(
+                location,
+                format!("the image is for {os}/{arch}, not {w}"),
+            ));
         }
     }
     Ok(())

@@ -32,10 +32,10 @@ pub(super) fn open_oci(
             let mut tags = tags;
             tags.sort();
             tags.dedup();
-            return Err(Error::Select(format!(
-                "{index_loc}: no image tagged '{t}'; available: {}",
-                list_or_none(&tags)
-            )));
+            return Err(Error::select(
+                &index_loc,
+                format!("no image tagged '{t}'; available: {}", list_or_none(&tags)),
+            ));
         }
     }
     if found.is_empty() {
@@ -48,7 +48,7 @@ pub(super) fn open_oci(
     if found.len() > 1 && with_platform {
         let platforms: Vec<_> = found.iter().map(|f| f.platform.clone()).collect();
         let hits = matching_platforms(&platforms, platform)
-            .map_err(|m| Error::Select(format!("{index_loc}: {m}")))?;
+            .map_err(|m| Error::select(&index_loc, m.to_string()))?;
         found = found
             .into_iter()
             .enumerate()
@@ -64,13 +64,16 @@ pub(super) fn open_oci(
             .iter()
             .map(|f| f.tag.clone().unwrap_or_else(|| f.digest.to_string()))
             .collect();
-        return Err(Error::Select(format!(
-            "{index_loc}: the layout holds {} images; pick one with {}:{}:TAG (available: {})",
-            found.len(),
-            reference.transport.unwrap_or(Transport::Oci).name(),
-            reference.path.display(),
-            tags.join(", ")
-        )));
+        return Err(Error::select(
+            &index_loc,
+            format!(
+                "the layout holds {} images; pick one with {}:{}:TAG (available: {})",
+                found.len(),
+                reference.transport.unwrap_or(Transport::Oci).name(),
+                reference.path.display(),
+                tags.join(", ")
+            ),
+        ));
     }
     let chosen = found.remove(0);
     let mloc = c.describe(&format!("blobs/sha256/{}", chosen.digest.hex()));

@@ -74,10 +74,12 @@ impl Image {
 pub fn open_whole(reference: &ImageRef) -> Result<Whole, Error> {
     let (c, transport, scratch) = open_container(reference)?;
     if transport == Transport::DockerArchive {
-        return Err(Error::Select(format!(
-            "{reference}: a docker-archive holds images, not an index: --all copies OCI \
+        return Err(Error::select(
+            reference,
+            "a docker-archive holds images, not an index: --all copies OCI \
              layouts, oci-archives and registry images"
-        )));
+                .to_string(),
+        ));
     }
     let index_loc = c.describe("index.json");
     let index: serde_json::Value = parse_json(
@@ -107,13 +109,16 @@ pub fn open_whole(reference: &ImageRef) -> Result<Whole, Error> {
         [one] => (*one).clone(),
         _ => {
             let tags: Vec<String> = entries.iter().filter_map(|e| tag_of(e)).collect();
-            return Err(Error::Select(format!(
-                "{index_loc}: {} entries match; pick one with {}:{}:TAG (available: {})",
-                chosen.len(),
-                transport.name(),
-                reference.path.display(),
-                list_or_none(&tags)
-            )));
+            return Err(Error::select(
+                &index_loc,
+                format!(
+                    "{} entries match; pick one with {}:{}:TAG (available: {})",
+                    chosen.len(),
+                    transport.name(),
+                    reference.path.display(),
+                    list_or_none(&tags)
+                ),
+            ));
         }
     };
     let mut whole = Whole {

@@ -68,11 +68,82 @@ pub enum Error {
     #[error("{0}")]
     Auth(String),
     #[error("{0}")]
-    Registry(String),
+    Registry(Failure),
     #[error("blob cache {path}: {message}")]
     Cache { path: String, message: String },
     #[error(transparent)]
     Image(#[from] crate::image::Error),
+}
+
+/// A registry that failed, or the way to it: where, while doing what, the
+/// status it answered, why, and what to try — each its own field, so callers
+/// and reports need not take the message apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The registry host or repository (`localhost:5000/app`).
+    pub at: String,
+    /// What slim was doing (`pulling the manifest`), when it matters.
+    pub doing: Option<String>,
+    /// The HTTP status the registry answered with, when it answered.
+    pub status: Option<u16>,
+    /// What went wrong.
+    pub cause: String,
+    /// What to try, when slim knows.
+    pub hint: Option<String>,
+    /// Requests made before giving up (more than one: retried).
+    pub attempts: u32,
+}
+
+impl Failure {
+    pub(crate) fn new(at: impl std::fmt::Display, cause: impl Into<String>) -> Failure {
+        Failure {
+            at: at.to_string(),
+            doing: None,
+            status: None,
+            cause: cause.into(),
+            hint: None,
+            attempts: 1,
+        }
+    }
+
+    pub(crate) fn doing(mut self, doing: &str) -> Failure {
+        self.doing = Some(doing.to_string());
+        self
+    }
+
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Failure {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// `AT: DOING: CAUSE: HINT (gave up after N attempts)`, the parts it has.
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: ", self.at)?;
+        if let Some(d) = &self.doing {
+            write!(f, "{d}: ")?;
+        }
+        f.write_str(&self.cause)?;
+        if let Some(h) = &self.hint {
+            write!(f, ": {h}")?;
+        }
+        if self.attempts > 1 {
+            write!(f, " (gave up after {} attempts)", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+impl From<Failure> for Error {
+    fn from(f: Failure) -> Error {
+        Error::Registry(f)
+    }
+}
+
+/// A failure at `at` (a host or repository) for `cause`.
+pub(crate) fn fail(at: impl std::fmt::Display, cause: impl Into<String>) -> Error {
+    Error::Registry(Failure::new(at, cause))
 }
 
 /// The TLS alerts a server sends when it wants a client certificate it did
@@ -97,41 +168,61 @@ pub(crate) fn transport_error(
     client_cert: Option<&Path>,
 ) -> Error {
     let t = text.to_ascii_lowercase();
+    let f = Failure::new(host, text).doing(doing);
     Error::Registry(if client_cert_alert(text) {
         match client_cert {
-            None => format!(
-                "{host}: the registry asks for a TLS client certificate while {doing} ({text}): \
-                     put it as NAME.cert with its key NAME.key in --cert-dir DIR \
-                     (or /etc/containers/certs.d/{host})"
-            ),
-            Some(c) => format!(
-                "{host}: the registry refused the client certificate {} while {doing} ({text}): \
-                     is it issued by a CA the registry trusts, for client use, and not expired?",
-                c.display()
-            ),
+            None => Failure {
+                cause: format!("the registry asks for a TLS client certificate ({text})"),
+                ..f
+            }
+            .hint(format!(
+                "put it as NAME.cert with its key NAME.key in --cert-dir DIR \
+                 (or /etc/containers/certs.d/{host})"
+            )),
+            Some(c) => Failure {
+                cause: format!(
+                    "the registry refused the client certificate {} ({text})",
+                    c.display()
+                ),
+                ..f
+            }
+            .hint("is it issued by a CA the registry trusts, for client use, and not expired?"),
         }
     } else if t.contains("certificate")
         || t.contains("unknownissuer")
         || t.contains("tls") && t.contains("invalid")
     {
-        format!(
-            "{host}: TLS certificate problem while {doing} ({text}): trust the registry's CA with \
-             --cert-dir DIR (its *.crt), or for a test registry --tls-verify=false"
+        Failure {
+            cause: format!("TLS certificate problem ({text})"),
+            ..f
+        }
+        .hint(
+            "trust the registry's CA with --cert-dir DIR (its *.crt), or for a test registry \
+             --tls-verify=false",
         )
     } else if t.contains("connection refused") {
-        format!("{host}: connection refused while {doing}: is the registry running, and is the port right?")
+        Failure {
+            cause: "connection refused".into(),
+            ..f
+        }
+        .hint("is the registry running, and is the port right?")
     } else if t.contains("dns error") || t.contains("failed to lookup") {
-        format!("{host}: cannot resolve the host name while {doing}")
+        Failure {
+            cause: "cannot resolve the host name".into(),
+            ..f
+        }
     } else if t.contains("http")
         && (t.contains("wrong version")
             || t.contains("corrupt message")
             || t.contains("invalidcontenttype"))
     {
-        format!(
-            "{host}: the registry does not speak TLS ({text}); for a plain-HTTP registry pass --tls-verify=false"
-        )
+        Failure {
+            cause: format!("the registry does not speak TLS ({text})"),
+            ..f
+        }
+        .hint("for a plain-HTTP registry pass --tls-verify=false")
     } else {
-        format!("{host}: {doing}: {text}")
+        f
     })
 }
 
@@ -153,9 +244,7 @@ fn descriptor(v: &Value, what: &str, repo: &str) -> Result<(Digest, u64), Error>
     let s = v.get("size").and_then(Value::as_u64);
     match (d, s) {
         (Some(d), Some(s)) => Ok((d, s)),
-        _ => Err(Error::Registry(format!(
-            "{repo}: {what} has no sha256 digest and size"
-        ))),
+        _ => Err(fail(repo, format!("{what} has no sha256 digest and size"))),
     }
 }
 
@@ -192,7 +281,7 @@ fn choose(index: &Value, want: Option<&Platform>, repo: &str) -> Result<Value, E
     let platforms: Vec<_> = entries.iter().map(|e| platform_of(e)).collect();
     match crate::image::matching_platforms(&platforms, want) {
         Ok(hits) => Ok(entries[hits[0]].clone()),
-        Err(m) => Err(Error::Registry(format!("{repo}: {m}"))),
+        Err(m) => Err(fail(repo, m)),
     }
 }
 
@@ -244,12 +333,13 @@ fn blobs_of(manifest: &Value, repo: &str) -> Result<Vec<(Digest, u64)>, Error> {
 
 fn parse_manifest(bytes: &[u8], digest: &Digest, repo: &str) -> Result<(Value, String), Error> {
     let v: Value = serde_json::from_slice(bytes)
-        .map_err(|e| Error::Registry(format!("{repo}: the manifest {digest} is not JSON: {e}")))?;
+        .map_err(|e| fail(repo, format!("the manifest {digest} is not JSON: {e}")))?;
     let mt = media_type(&v);
     if !is_index(&mt) && mt != crate::media::OCI_MANIFEST && mt != crate::media::DOCKER_MANIFEST {
-        return Err(Error::Registry(format!(
-            "{repo}: {digest} is a {mt}, not a container image manifest or index"
-        )));
+        return Err(fail(
+            repo,
+            format!("{digest} is a {mt}, not a container image manifest or index"),
+        ));
     }
     Ok((v, mt))
 }
@@ -261,10 +351,10 @@ impl Session {
         let (child, size) = descriptor(entry, "an index entry", &repo)?;
         let (b, d) = self.manifest(child.as_str(), doing)?;
         if b.len() as u64 != size {
-            return Err(Error::Registry(format!(
-                "{repo}: manifest {d} is {} bytes, its index says {size}",
-                b.len()
-            )));
+            return Err(fail(
+                &repo,
+                format!("manifest {d} is {} bytes, its index says {size}", b.len()),
+            ));
         }
         Ok((b, d))
     }
@@ -310,7 +400,7 @@ impl Session {
             return Ok(());
         }
         if depth > 8 {
-            return Err(Error::Registry(format!("{repo}: indexes nest too deeply")));
+            return Err(fail(&repo, "indexes nest too deeply"));
         }
         for e in v
             .get("manifests")
@@ -381,7 +471,7 @@ pub fn pull(
         }
         depth += 1;
         if depth > 8 {
-            return Err(Error::Registry(format!("{repo}: indexes nest too deeply")));
+            return Err(fail(&repo, "indexes nest too deeply"));
         }
         let entry = choose(&v, platform, &repo)?;
         (bytes, digest) = s.child(&entry, "pulling the platform's manifest")?;
@@ -437,6 +527,34 @@ impl Pulled {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failure_reads_as_one_line_of_its_parts() {
+        let f = Failure {
+            status: Some(401),
+            attempts: 3,
+            ..Failure::new("reg:5000/app", "unauthorized (401)")
+                .doing("pulling the manifest")
+                .hint("log in")
+        };
+        assert_eq!(
+            f.to_string(),
+            "reg:5000/app: pulling the manifest: unauthorized (401): log in (gave up after 3 attempts)"
+        );
+        assert_eq!(Failure::new("h", "down").to_string(), "h: down");
+        let e = transport_error(
+            "h:1",
+            "tcp connect error: Connection refused",
+            "checking access",
+            None,
+        );
+        let Error::Registry(f) = e else { panic!("{e}") };
+        assert_eq!(
+            (f.cause.as_str(), f.doing.as_deref()),
+            ("connection refused", Some("checking access"))
+        );
+        assert!(f.hint.unwrap().contains("is the registry running"));
+    }
 
     #[test]
     fn index_entries_by_platform() {

@@ -5,7 +5,7 @@
 //! repository and the way out.
 
 use super::client::{self, Call, Client, Failed, Fault, Request};
-use super::{auth, cache, tls, Error, Options, Remote};
+use super::{auth, cache, fail, tls, Error, Failure, Options, Remote};
 use crate::image::digest::Digest;
 use crate::progress::Reporter;
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RANGE};
@@ -45,7 +45,12 @@ impl Session {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Registry(format!("starting the network runtime: {e}")))?;
+            .map_err(|e| {
+                fail(
+                    &remote.registry,
+                    format!("starting the network runtime: {e}"),
+                )
+            })?;
         let schemes: &[&str] = if opts.tls_verify {
             &["https"]
         } else {
@@ -162,24 +167,26 @@ impl Session {
     pub fn error(&self, f: Failed, doing: &str) -> Error {
         let host = &self.remote.registry;
         let repo = self.remote.repo();
-        let tried = if f.attempts > 1 {
-            format!(" (gave up after {} attempts)", f.attempts)
-        } else {
-            String::new()
+        let status = match &f.fault {
+            Fault::Status { code, .. } => Some(*code),
+            _ => None,
+        };
+        let at = |cause: String| Failure {
+            status,
+            attempts: f.attempts,
+            ..Failure::new(&repo, cause).doing(doing)
         };
         let unauthorized = || {
-            Error::Registry(match &self.creds_from {
-                Some(from) => format!(
-                    "{repo}: the registry refused the credentials from {from} (401/403 \
-                     unauthorized while {doing}): check the user and password, or the \
-                     account's access to {}",
+            match &self.creds_from {
+            Some(from) => at(format!("the registry refused the credentials from {from} (401/403 unauthorized)"))
+                .hint(format!(
+                    "check the user and password, or the account's access to {}",
                     self.remote.repository
-                ),
-                None => format!(
-                    "{repo}: unauthorized (401) while {doing}: log in (`skopeo login {host}`, \
-                     `docker login {host}`) or pass --creds USER:PASSWORD"
-                ),
-            })
+                )),
+            None => at("unauthorized (401)".into()).hint(format!(
+                "log in (`skopeo login {host}`, `docker login {host}`) or pass --creds USER:PASSWORD"
+            )),
+        }
         };
         let what = match (&self.remote.tag, &self.remote.digest) {
             (_, Some(d)) => format!("manifest {d}"),
@@ -187,12 +194,13 @@ impl Session {
             (None, None) => "the image".into(),
         };
         let not_found = || {
-            Error::Registry(format!(
-                "{repo}: not found (404) while {doing}: no {what} in {} (check the repository, tag or digest)",
+            at(format!(
+                "not found (404): no {what} in {}",
                 self.remote.repository
             ))
+            .hint("check the repository, tag or digest")
         };
-        match &f.fault {
+        Error::Registry(match &f.fault {
             Fault::Status {
                 code, codes, token, ..
             } => {
@@ -200,16 +208,14 @@ impl Session {
                 if matches!(code, 401 | 403) || has(&["UNAUTHORIZED", "DENIED"]) {
                     unauthorized()
                 } else if *code == 405 {
-                    Error::Registry(format!(
-                        "{repo}: the registry refuses writes (405 Method not allowed) while {doing}: \
-                         it is read-only, or a mirror that only serves pulls"
-                    ))
+                    at("the registry refuses writes (405 Method not allowed)".into())
+                        .hint("it is read-only, or a mirror that only serves pulls")
                 } else if *code == 404 || has(&["MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN"])
                 {
                     not_found()
                 } else {
-                    Error::Registry(format!(
-                        "{repo}: {doing}: {}{}{tried}",
+                    at(format!(
+                        "{}{}",
                         if *token {
                             "the token server answered "
                         } else {
@@ -227,12 +233,15 @@ impl Session {
                     self.client_cert.as_deref(),
                 );
                 match e {
-                    Error::Registry(m) => Error::Registry(format!("{m}{tried}")),
-                    e => e,
+                    Error::Registry(g) => Failure {
+                        attempts: f.attempts,
+                        ..g
+                    },
+                    e => return e,
                 }
             }
-            Fault::Protocol(m) => Error::Registry(format!("{repo}: {doing}: {m}")),
-        }
+            Fault::Protocol(m) => at(m.clone()),
+        })
     }
 
     /// The text with the secret, should a server echo it, replaced.
@@ -264,10 +273,10 @@ impl Session {
         });
         if let Some(w) = want {
             if w != got.as_str() {
-                return Err(Error::Registry(format!(
-                    "{}: the manifest arrived with digest {got}, not {w}: refusing it",
-                    self.remote.repo()
-                )));
+                return Err(fail(
+                    self.remote.repo(),
+                    format!("the manifest arrived with digest {got}, not {w}: refusing it"),
+                ));
             }
         }
         Ok((bytes, got))
@@ -353,7 +362,7 @@ impl Session {
             match got {
                 Ok(()) => break,
                 Err(Fault::Protocol(m)) => {
-                    return Err(Error::Registry(format!("{repo}: {m}")));
+                    return Err(fail(&repo, m));
                 }
                 Err(f) if f.transient() && attempt < attempts => {
                     self.client.pause(&call, &f, attempt).await;
@@ -370,8 +379,7 @@ impl Session {
                 }
             }
         }
-        w.finish()
-            .map_err(|m| Error::Registry(format!("{repo}: {m}")))?;
+        w.finish().map_err(|m| fail(&repo, m))?;
         reporter.end(task);
         Ok(true)
     }

@@ -123,12 +123,9 @@ pub(super) fn open(
     let pulled = crate::registry::pull(remote, platform, opts, reporter)?;
     let mut image = crate::image::open(&pulled.layout_ref(), platform).map_err(|e| match e {
         // The layout is slim's own temporary one: name the registry's image instead.
-        crate::image::Error::Select(m) => crate::registry::Error::Registry(format!(
-            "{}: {}",
-            remote.name(),
-            m.split_once(": ").map_or(m.as_str(), |(_, why)| why)
-        ))
-        .into(),
+        crate::image::Error::Select { problem, .. } => {
+            crate::image::Error::select(remote.name(), problem).into()
+        }
         e => Error::Image(e),
     })?;
     image.reference = reference.clone();
