@@ -22,18 +22,7 @@ fn app(name: &str) -> String {
 fn rewrite(src: &str, extra: &[&str]) -> (tempfile::TempDir, PathBuf, Value) {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("slim.tar");
-    let mut args = vec![
-        "rewrite",
-        "-q",
-        "--format",
-        "json",
-        src,
-        "-o",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let o = ok(slim(&args));
-    let plan = serde_json::from_slice(&o.stdout).unwrap();
+    let plan = rewrite_json(src, &out, extra);
     (d, out, plan)
 }
 

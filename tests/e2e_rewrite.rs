@@ -21,23 +21,10 @@ fn rewrite(name: &str, extra: &[&str]) -> (PathBuf, PathBuf, Value) {
 /// Rewrites fixture `name` into `out`; returns it and the plan JSON.
 fn rewrite_to(name: &str, out: &Path, extra: &[&str]) -> (PathBuf, Value) {
     let src = fixtures().join(format!("{name}.docker.tar"));
-    let mut args = vec![
-        "rewrite",
-        "--quiet",
-        "--format",
-        "json",
-        src.to_str().unwrap(),
-        "--to",
-        "distroless",
-        "-o",
-        out.to_str().unwrap(),
-    ];
+    let mut args = vec!["--to", "distroless"];
     args.extend_from_slice(extra);
-    let o = ok(slim(&args));
-    (
-        out.to_path_buf(),
-        serde_json::from_slice(&o.stdout).unwrap(),
-    )
+    let plan = rewrite_json(src.to_str().unwrap(), out, &args);
+    (out.to_path_buf(), plan)
 }
 
 fn sh(cmd: &mut Command) -> (bool, String) {

@@ -3,7 +3,7 @@
 //! m maintainer, D depends, p provides, F directory, R file in it).
 
 use super::{Catalog, Database, Package, Slimmed};
-use crate::image::Layers;
+use crate::fs::Rootfs;
 
 /// Where apk keeps its database.
 pub const DB: &str = "/lib/apk/db/installed";
@@ -16,7 +16,7 @@ impl super::Ecosystem for Apk {
         super::Kind::Apk
     }
 
-    fn read(&self, layers: &Layers, into: &mut Catalog) {
+    fn read(&self, layers: &Rootfs, into: &mut Catalog) {
         let Some(bytes) = layers.read(DB, 256 << 20) else {
             return;
         };
@@ -33,7 +33,7 @@ impl super::Ecosystem for Apk {
     /// cut to what remains (as distroless' `.md5sums` are).
     fn slim(
         &self,
-        _: &Layers,
+        _: &Rootfs,
         present: &[&Package],
         remains: &dyn Fn(&str) -> bool,
     ) -> Result<Slimmed, String> {

@@ -20,14 +20,14 @@ pub trait Ecosystem: Sync {
     /// Adds every installed package of this kind to `into.packages` and each
     /// database of this kind the image has to `into.databases`. A database that
     /// is there but cannot be read is a diagnostic.
-    fn read(&self, layers: &Layers, into: &mut Catalog);
+    fn read(&self, layers: &Rootfs, into: &mut Catalog);
     /// The metadata a slimmed image carries for `present` (packages of this
     /// kind with a file that remains), as the ecosystem's scanners read it:
     /// records whose file lists name only the paths for which `remains` holds
     /// (absolute source paths), and the packages' license files.
     fn slim(
         &self,
-        layers: &Layers,
+        layers: &Rootfs,
         present: &[&Package],
         remains: &dyn Fn(&str) -> bool,
     ) -> Result<Slimmed, String>;
@@ -74,7 +74,7 @@ pub struct Database {
 
 pub use crate::diagnostic::Diagnostic;
 
-use crate::image::Layers;
+use crate::fs::Rootfs;
 use std::collections::HashMap;
 
 /// The package ecosystem a package belongs to.
@@ -150,7 +150,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// Reads every package database the image has.
-    pub fn read(layers: &Layers) -> Catalog {
+    pub fn read(layers: &Rootfs) -> Catalog {
         let mut c = Catalog::default();
         for e in ECOSYSTEMS {
             e.read(layers, &mut c);

@@ -1,6 +1,6 @@
 //! The distribution an image is, from os-release(5).
 
-use crate::image::Layers;
+use crate::fs::Rootfs;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -15,7 +15,7 @@ pub struct OsRelease {
 }
 
 /// os-release(5): /etc/os-release, falling back to /usr/lib/os-release.
-pub fn os_release(layers: &Layers) -> Option<OsRelease> {
+pub fn os_release(layers: &Rootfs) -> Option<OsRelease> {
     for path in ["/etc/os-release", "/usr/lib/os-release"] {
         let Some(bytes) = layers.read(path, 64 << 10) else {
             continue;

@@ -6,7 +6,11 @@
 //! ([`DataRef`]: layer index and offset in that layer's uncompressed tar).
 
 mod resolve;
+mod rootfs;
+mod section;
 mod staged;
+pub use rootfs::{Content, Rootfs};
+pub use section::Section;
 pub use staged::*;
 
 pub use resolve::{ResolveError, Resolved};

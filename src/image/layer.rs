@@ -5,7 +5,7 @@
 
 use super::digest::HashingReader;
 use super::{Digest, Error, Image, LayerBlob, Section};
-use crate::fs::{self, DataRef, EntryKind, Kind, LayerEntry, Meta, Node, Tree};
+use crate::fs::{self, DataRef, EntryKind, Kind, LayerEntry, Meta, Tree};
 use crate::progress::{ProgressReader, Reporter};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -85,39 +85,29 @@ pub struct LayerStats {
     pub entries: usize,
 }
 
-/// All layers read and merged.
+/// All layers read and merged: their root filesystem (what `Deref` gives),
+/// and what each layer was.
 pub struct Layers {
     pub stats: Vec<LayerStats>,
-    pub tree: Tree,
-    /// Each layer's uncompressed tar, for random reads of file contents.
-    data: Vec<Section>,
+    root: crate::fs::Rootfs,
+}
+
+impl std::ops::Deref for Layers {
+    type Target = crate::fs::Rootfs;
+    fn deref(&self) -> &crate::fs::Rootfs {
+        &self.root
+    }
 }
 
 impl Layers {
     /// Layer `i`'s uncompressed tar.
     pub fn tar(&self, i: usize) -> Section {
-        self.data[i].clone()
+        self.root.data(i)
     }
 
-    /// The contents of a regular file node.
-    pub fn open(&self, node: &Node) -> Option<Section> {
-        match node.kind {
-            Kind::File {
-                data: DataRef { layer, offset },
-                ..
-            } => Some(self.data[layer].sub(offset, node.meta.size)),
-            _ => None,
-        }
-    }
-
-    /// Reads a regular file (following symlinks) up to `limit` bytes; None
-    /// when it does not exist or is not a regular file.
-    pub fn read(&self, path: &str, limit: u64) -> Option<Vec<u8>> {
-        let r = self.tree.resolve(path, true).ok()?;
-        let node = self.tree.get(&r.path)?;
-        let mut buf = Vec::new();
-        self.open(node)?.take(limit).read_to_end(&mut buf).ok()?;
-        Some(buf)
+    /// The merged root filesystem.
+    pub fn rootfs(&self) -> &crate::fs::Rootfs {
+        &self.root
     }
 }
 
@@ -211,7 +201,10 @@ pub fn read_layers(image: &Image, reporter: &dyn Reporter) -> Result<Layers, Err
         // Only possible if a layer failed and stopped the others, which returned above.
         return Err(layer_error(image, stats.len(), "was not read".into()));
     }
-    Ok(Layers { stats, tree, data })
+    Ok(Layers {
+        stats,
+        root: crate::fs::Rootfs::new(tree, data),
+    })
 }
 
 /// A tar owner id as Linux has them: 32 bits.

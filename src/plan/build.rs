@@ -8,7 +8,7 @@ pub(super) fn abs(p: &str) -> String {
 }
 
 pub(super) struct Builder<'a> {
-    pub(super) layers: &'a Layers,
+    pub(super) layers: &'a Rootfs,
     pub(super) tree: Tree,
     pub(super) why: BTreeMap<String, String>,
     pub(super) made: Vec<Vec<u8>>,

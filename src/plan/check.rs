@@ -4,8 +4,8 @@
 
 use super::Plan;
 use crate::diagnostic::{Code, Diagnostic, Severity};
+use crate::fs::Rootfs;
 use crate::fs::Tree;
-use crate::image::Layers;
 use crate::trace::Trace;
 
 fn exists(tree: &Tree, path: &str) -> bool {
@@ -27,7 +27,7 @@ fn shebang(head: &[u8]) -> Option<(String, Option<String>)> {
 }
 
 /// Checks the planned tree against what the command needs.
-pub fn check(plan: &Plan, layers: &Layers, trace: &Trace, env: &[String]) -> Vec<Diagnostic> {
+pub fn check(plan: &Plan, layers: &Rootfs, trace: &Trace, env: &[String]) -> Vec<Diagnostic> {
     let tree = &plan.tree;
     let mut out = Vec::new();
     // 1. What the command line names, and the program itself.

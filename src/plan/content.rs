@@ -5,7 +5,7 @@ use super::*;
 /// File contents of a plan: from the source layers, or made by slim.
 pub struct PlanContent<'a> {
     pub plan: &'a Plan,
-    pub layers: &'a Layers,
+    pub layers: &'a Rootfs,
 }
 
 impl Content for PlanContent<'_> {

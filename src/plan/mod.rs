@@ -17,9 +17,9 @@ pub use profile::*;
 
 use crate::catalog::Catalog;
 use crate::diagnostic::{Code, Diagnostic};
+use crate::fs::Content;
+use crate::fs::Rootfs;
 use crate::fs::{DataRef, Kind, Meta, Node, Tree};
-use crate::image::write::Content;
-use crate::image::Layers;
 use crate::rules;
 use crate::trace::Trace;
 use serde::{Deserialize, Serialize};
@@ -95,7 +95,7 @@ impl Plan {
     /// `system_packages`) and the app layer (everything else, with the package
     /// databases that list every package). Each layer holds the directories its
     /// entries need; together they make the same tree.
-    pub fn split(&self, layers: &Layers, catalog: &Catalog, profile: &Profile) -> (Tree, Tree) {
+    pub fn split(&self, layers: &Rootfs, catalog: &Catalog, profile: &Profile) -> (Tree, Tree) {
         let system_pkg = |name: &str| profile.system_packages.iter().any(|s| s == name);
         let classify = |path: &str| -> bool {
             let p = abs(path);
@@ -172,7 +172,7 @@ impl Plan {
 
 /// Plans the slimmed image.
 pub fn plan(
-    layers: &Layers,
+    layers: &Rootfs,
     catalog: &Catalog,
     trace: &Trace,
     profile: &Profile,

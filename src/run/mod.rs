@@ -6,8 +6,8 @@
 //! not a real directory (a symlink the image planted, `etc -> /host/etc`) is
 //! refused rather than followed, and no symlink is ever followed while writing.
 
+use crate::fs::Content;
 use crate::fs::{Kind, Tree};
-use crate::image::write::Content;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};

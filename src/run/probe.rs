@@ -7,8 +7,8 @@
 
 use super::container::{self, Finished, Limits, Process, Running};
 use super::{sys, Bundle};
+use crate::fs::Content;
 use crate::fs::Tree;
-use crate::image::write::Content;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 /// A name-based (v5-style) UUID from a digest, so one image gives one serial number.
 fn uuid(seed: &str) -> String {
-    let h = crate::image::Digest::of(seed.as_bytes());
+    let h = crate::digest::Digest::of(seed.as_bytes());
     let mut b = hex::decode(h.hex()).expect("hex");
     b[6] = (b[6] & 0x0f) | 0x50;
     b[8] = (b[8] & 0x3f) | 0x80;

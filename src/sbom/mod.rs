@@ -6,7 +6,8 @@ pub mod spdx;
 
 use crate::catalog::license::{self, Licenses};
 use crate::catalog::{purl, Catalog};
-use crate::image::{Image, Layers};
+use crate::fs::Rootfs;
+use crate::image::Image;
 use serde::Serialize;
 
 /// A package as an SBOM lists it.
@@ -59,7 +60,7 @@ pub struct Sbom {
 }
 
 /// Lists the image's regular files with SHA1 and SHA256, each with its owner.
-pub fn files(layers: &Layers, catalog: &Catalog) -> std::io::Result<Vec<FileEntry>> {
+pub fn files(layers: &Rootfs, catalog: &Catalog) -> std::io::Result<Vec<FileEntry>> {
     use sha1::Digest as _;
     use std::io::Read;
     let mut out = Vec::new();
@@ -94,7 +95,7 @@ pub fn files(layers: &Layers, catalog: &Catalog) -> std::io::Result<Vec<FileEntr
 /// Builds the SBOM model of an image.
 pub fn build(
     image: &Image,
-    layers: &Layers,
+    layers: &Rootfs,
     catalog: &Catalog,
     table: &license::Table,
     created: String,

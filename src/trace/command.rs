@@ -3,7 +3,8 @@
 //! options (`--exec`, `--keep`, rules, what a probe observed) a trace runs
 //! with. `analyze`, `rewrite` and `licenses` all trace through [`run_trace`].
 
-use crate::image::{Image, Layers};
+use crate::fs::Rootfs;
+use crate::image::Image;
 use crate::rules;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -109,7 +110,7 @@ pub enum Error {
 /// Runs the trace the report is built on.
 pub fn run_trace(
     image: &Image,
-    layers: &Layers,
+    layers: &Rootfs,
     catalog: &crate::catalog::Catalog,
     opts: &Options,
 ) -> Result<crate::trace::Trace, Error> {

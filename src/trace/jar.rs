@@ -3,7 +3,7 @@
 //! JVM loads with it, relative to the jar's directory (JAR File Specification,
 //! "Main Attributes").
 
-use crate::image::Section;
+use crate::fs::Section;
 use std::io::Read;
 
 fn u16_at(b: &[u8], i: usize) -> Option<u64> {

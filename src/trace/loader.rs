@@ -13,8 +13,8 @@
 //! `/lib:/usr/local/lib:/usr/lib`. No ld.so.conf, no cache.
 
 use crate::elf::ElfInfo;
+use crate::fs::Rootfs;
 use crate::fs::Tree;
-use crate::image::Layers;
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -38,7 +38,7 @@ pub struct Object {
 
 /// Reads ELF objects of an image and searches libraries like ld.so.
 pub struct Loader<'a> {
-    layers: &'a Layers,
+    layers: &'a Rootfs,
     conf_dirs: Vec<String>,
     /// The image's musl loader and its system path, when it has one.
     musl: Option<Musl>,
@@ -63,7 +63,7 @@ struct Musl {
 }
 
 impl Musl {
-    fn find(layers: &Layers) -> Option<Musl> {
+    fn find(layers: &Rootfs) -> Option<Musl> {
         let (paths, _) = crate::rules::glob(&layers.tree, "/lib/ld-musl-*.so.1");
         let ldso = abs(paths.first()?);
         let arch = ldso
@@ -110,7 +110,7 @@ fn dirname(p: &str) -> &str {
 
 impl<'a> Loader<'a> {
     /// A loader for the image, with LD_LIBRARY_PATH from the image `env`.
-    pub fn new(layers: &'a Layers, env: &[String]) -> Loader<'a> {
+    pub fn new(layers: &'a Rootfs, env: &[String]) -> Loader<'a> {
         let ld_library_path = env
             .iter()
             .find_map(|e| e.strip_prefix("LD_LIBRARY_PATH="))
@@ -223,7 +223,7 @@ impl<'a> Loader<'a> {
         info
     }
 
-    fn parse(&self, key: &str, section: crate::image::Section) -> Option<Arc<ElfInfo>> {
+    fn parse(&self, key: &str, section: crate::fs::Section) -> Option<Arc<ElfInfo>> {
         // Only the headers, dynamic section and dynamic symbols are read.
         match ElfInfo::parse_ranges(&SectionRanges(section)) {
             Ok(i) => i.map(|mut i| {
@@ -438,7 +438,7 @@ impl<'a> Loader<'a> {
 /// Reads an ld.so.conf file: directory lines (separated by whitespace,
 /// `:` or `,`), `include GLOB` lines (relative globs are relative to the
 /// including file's directory), comments; `hwcap` lines are obsolete and ignored.
-fn read_conf(layers: &Layers, path: &str, out: &mut Vec<String>, depth: usize) {
+fn read_conf(layers: &Rootfs, path: &str, out: &mut Vec<String>, depth: usize) {
     if depth > 8 {
         return;
     }
@@ -511,7 +511,7 @@ fn wildcard(pat: &str, name: &str) -> bool {
 }
 
 /// A file's bytes in a layer, read by range.
-struct SectionRanges(crate::image::Section);
+struct SectionRanges(crate::fs::Section);
 
 impl crate::elf::Ranges for SectionRanges {
     fn size(&self) -> u64 {

@@ -8,7 +8,7 @@ use super::state::{State, Trace};
 use super::{Loader, Reason};
 use crate::catalog::Catalog;
 use crate::diagnostic::{Code, Diagnostic};
-use crate::image::Layers;
+use crate::fs::Rootfs;
 use crate::rules::programs::SHELLS;
 use crate::rules::{self, Rules};
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,7 +43,7 @@ const MAX_ROUNDS: usize = 32;
 
 /// Traces what the image's entrypoint (and `opts.exec`) needs.
 pub fn trace(
-    layers: &Layers,
+    layers: &Rootfs,
     catalog: &Catalog,
     rules: &Rules,
     opts: &TraceOptions,

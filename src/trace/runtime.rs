@@ -3,12 +3,12 @@
 
 use super::state::State;
 use super::Reason;
-use crate::image::Layers;
+use crate::fs::Rootfs;
 use crate::rules::{self, Rules};
 use std::collections::BTreeSet;
 
 /// NSS modules named by /etc/nsswitch.conf (glibc's defaults when it is missing).
-fn nss_modules(layers: &Layers) -> Vec<(String, String)> {
+fn nss_modules(layers: &Rootfs) -> Vec<(String, String)> {
     let text = layers
         .read("/etc/nsswitch.conf", 1 << 20)
         .map(|b| String::from_utf8_lossy(&b).into_owned())

@@ -7,12 +7,12 @@
 use super::package::absolute_strings;
 use super::{Loader, Object, Reason};
 use crate::diagnostic::Diagnostic;
-use crate::image::Layers;
+use crate::fs::Rootfs;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub(super) struct State<'a> {
-    pub(super) layers: &'a Layers,
+    pub(super) layers: &'a Rootfs,
     pub(super) loader: Loader<'a>,
     pub(super) t: Trace,
     pub(super) roots: Vec<Object>,

@@ -695,3 +695,18 @@ pub fn codes(report: &Value) -> Vec<&'static str> {
         .map(|d| d.code.as_str())
         .collect()
 }
+
+/// `slim rewrite -q --format json SRC -o OUT EXTRA…`, which must succeed: its plan.
+pub fn rewrite_json(src: &str, out: &Path, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "rewrite",
+        "-q",
+        "--format",
+        "json",
+        src,
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    serde_json::from_slice(&ok(slim(&args)).stdout).unwrap()
+}

@@ -4,7 +4,7 @@
 pub mod copyright;
 
 use super::{deb822, Catalog, Database, Package, Slimmed};
-use crate::image::Layers;
+use crate::fs::Rootfs;
 
 const STATUS: &str = "/var/lib/dpkg/status";
 const STATUS_D: &str = "/var/lib/dpkg/status.d";
@@ -86,7 +86,7 @@ fn installed(p: &deb822::Paragraph) -> bool {
         .is_some_and(|s| s.split_whitespace().nth(2) == Some("installed"))
 }
 
-fn list_lines(layers: &Layers, path: &str) -> Option<Vec<String>> {
+fn list_lines(layers: &Rootfs, path: &str) -> Option<Vec<String>> {
     let bytes = layers.read(path, 64 << 20)?;
     Some(
         String::from_utf8_lossy(&bytes)
@@ -105,7 +105,7 @@ impl super::Ecosystem for Dpkg {
         super::Kind::Deb
     }
 
-    fn read(&self, layers: &Layers, into: &mut Catalog) {
+    fn read(&self, layers: &Rootfs, into: &mut Catalog) {
         let (packages, databases) = read(layers);
         into.packages.extend(packages);
         into.databases.extend(databases);
@@ -115,7 +115,7 @@ impl super::Ecosystem for Dpkg {
     /// `.md5sums` cut to the files that remain, and its copyright file.
     fn slim(
         &self,
-        layers: &Layers,
+        layers: &Rootfs,
         present: &[&Package],
         remains: &dyn Fn(&str) -> bool,
     ) -> Result<Slimmed, String> {
@@ -157,7 +157,7 @@ impl super::Ecosystem for Dpkg {
 
 /// Every installed package of the dpkg databases in the image, and those
 /// databases with the packages read from each.
-pub fn read(layers: &Layers) -> (Vec<Package>, Vec<Database>) {
+pub fn read(layers: &Rootfs) -> (Vec<Package>, Vec<Database>) {
     let mut out = Vec::new();
     let mut dbs = Vec::new();
     if let Some(bytes) = layers.read(STATUS, 256 << 20) {

@@ -12,7 +12,7 @@ pub mod bdb;
 pub mod sqlite;
 
 use super::{Catalog, Database, Diagnostic, Package, Slimmed};
-use crate::image::Layers;
+use crate::fs::Rootfs;
 use std::collections::BTreeSet;
 
 /// Where rpm keeps its database, newest format first: sqlite (rpm ≥ 4.16),
@@ -324,7 +324,7 @@ pub fn bdb_headers(file: &[u8], db: &str) -> Result<Vec<Entry>, String> {
 
 /// Every package of the image's rpm database at `path`, with its number and
 /// header blob; an error says why the database cannot be read.
-pub fn headers_at(layers: &Layers, path: &str) -> Result<Vec<Entry>, String> {
+pub fn headers_at(layers: &Rootfs, path: &str) -> Result<Vec<Entry>, String> {
     let file = layers
         .read(path, 1 << 30)
         .ok_or_else(|| "cannot be read".to_string())?;
@@ -340,7 +340,7 @@ pub fn headers_at(layers: &Layers, path: &str) -> Result<Vec<Entry>, String> {
 
 /// The rpm databases an image has, by the paths rpm uses, each real file once
 /// (`/var/lib/rpm` is often a symlink to `/usr/lib/sysimage/rpm`).
-pub fn databases(layers: &Layers) -> Vec<&'static str> {
+pub fn databases(layers: &Rootfs) -> Vec<&'static str> {
     let mut seen = std::collections::HashSet::new();
     DATABASES
         .into_iter()
@@ -380,7 +380,7 @@ impl super::Ecosystem for Rpm {
         super::Kind::Rpm
     }
 
-    fn read(&self, layers: &Layers, into: &mut Catalog) {
+    fn read(&self, layers: &Rootfs, into: &mut Catalog) {
         let mut read = false;
         for path in databases(layers) {
             // A converted image may keep its old database: the newest one read wins.
@@ -417,7 +417,7 @@ impl super::Ecosystem for Rpm {
     /// packages' `%license` files, as a Debian package's copyright file is kept.
     fn slim(
         &self,
-        layers: &Layers,
+        layers: &Rootfs,
         present: &[&Package],
         _: &dyn Fn(&str) -> bool,
     ) -> Result<Slimmed, String> {

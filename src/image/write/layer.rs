@@ -126,14 +126,9 @@ impl Write for BlobWriter {
 }
 
 /// Where the bytes of a tree's regular files come from.
-pub trait Content {
-    /// The contents of a regular file node.
-    fn open_node(&self, node: &crate::fs::Node) -> Option<Box<dyn Read + '_>>;
-}
-
 impl Content for Layers {
     fn open_node(&self, node: &crate::fs::Node) -> Option<Box<dyn Read + '_>> {
-        self.open(node).map(|s| Box::new(s) as Box<dyn Read>)
+        self.rootfs().open_node(node)
     }
 }
 

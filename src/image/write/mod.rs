@@ -5,6 +5,7 @@
 
 use super::digest::HashingWriter;
 use super::{Compression, Digest, Layers};
+pub use crate::fs::Content;
 use crate::fs::{DataRef, Kind, Tree};
 use crate::progress::Reporter;
 use serde_json::{json, Value};
