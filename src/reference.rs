@@ -23,58 +23,36 @@ impl Remote {
     /// `nginx` is `docker.io/library/nginx:latest`; the first component is a
     /// registry when it has a `.` or `:` or is `localhost`.
     pub fn parse(s: &str) -> Result<Remote, String> {
+        use oci_spec::distribution::{ParseError, Reference};
         let bad = |why: &str| format!("'docker://{s}': {why}");
-        let (name, digest) = match s.split_once('@') {
-            Some((n, d)) => {
-                let d = Digest::parse(d)
-                    .ok_or_else(|| bad("the digest after @ must be sha256:<64 hex digits>"))?;
-                (n, Some(d))
+        const REPO: &str =
+            "a repository name is lowercase letters, digits and . _ - separated by /";
+        const TAG: &str = "a tag is up to 128 letters, digits, . _ and -";
+        const DIGEST: &str = "the digest after @ must be sha256:<64 hex digits>";
+        let r: Reference = s.parse().map_err(|e| match e {
+            ParseError::DigestInvalidFormat
+            | ParseError::DigestInvalidLength
+            | ParseError::DigestUnsupported => bad(DIGEST),
+            ParseError::TagInvalidFormat => bad(TAG),
+            ParseError::NameTooLong => bad("a repository name is at most 255 characters"),
+            // The whole did not parse: say which part is wrong.
+            _ => {
+                let name = s.split_once('@').map_or(s, |(n, _)| n);
+                match (s.split_once('@'), name.rsplit_once(':')) {
+                    (Some((_, d)), _) if Digest::parse(d).is_none() => bad(DIGEST),
+                    (_, Some((_, t))) if !t.contains('/') && !valid_tag(t) => bad(TAG),
+                    _ => bad(REPO),
+                }
             }
-            None => (s, None),
-        };
-        let (path, tag) = match name.rsplit_once(':') {
-            Some((p, t)) if !t.contains('/') => (p, Some(t.to_string())),
-            _ => (name, None),
-        };
-        let (registry, repository) = match path.split_once('/') {
-            Some((h, r)) if h.contains(['.', ':']) || h == "localhost" => {
-                (h.to_string(), r.to_string())
-            }
-            _ => (HUB.to_string(), path.to_string()),
-        };
-        let repository = match (registry.as_str(), repository.contains('/')) {
-            (HUB, false) => format!("library/{repository}"),
-            _ => repository,
-        };
-        if repository.is_empty()
-            || !repository
-                .bytes()
-                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' | b'/'))
-            || repository.starts_with('/')
-            || repository.ends_with('/')
-            || repository.contains("//")
-        {
-            return Err(bad(
-                "a repository name is lowercase letters, digits and . _ - separated by /",
-            ));
-        }
-        if let Some(t) = &tag {
-            let ok = !t.is_empty()
-                && t.len() <= 128
-                && t.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-            if !ok {
-                return Err(bad("a tag is up to 128 letters, digits, . _ and -"));
-            }
-        }
-        let tag = match (&tag, &digest) {
-            (None, None) => Some("latest".to_string()),
-            _ => tag,
+        })?;
+        let digest = match r.digest() {
+            Some(d) => Some(Digest::parse(d).ok_or_else(|| bad(DIGEST))?),
+            None => None,
         };
         Ok(Remote {
-            registry,
-            repository,
-            tag,
+            registry: r.registry().to_string(),
+            repository: r.repository().to_string(),
+            tag: r.tag().map(String::from),
             digest,
         })
     }
@@ -117,6 +95,15 @@ impl Remote {
     }
 }
 
+/// Docker's tag grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+fn valid_tag(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 128
+        && !t.starts_with(['.', '-'])
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 impl std::fmt::Display for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "docker://{}", self.name())
@@ -142,7 +129,7 @@ mod tests {
         );
         let d = format!("sha256:{}", "a".repeat(64));
         let r = Remote::parse(&format!("quay.io/x/y@{d}")).unwrap();
-        assert_eq!((r.tag, r.digest.unwrap().to_string()), (None, d));
+        assert_eq!((r.tag, r.digest.unwrap().to_string()), (None, d.clone()));
         let r = Remote::parse("user/app:1.0").unwrap();
         assert_eq!(
             (r.registry.as_str(), r.repository.as_str()),
@@ -151,6 +138,20 @@ mod tests {
         assert_eq!(r.to_string(), "docker://docker.io/user/app:1.0");
         assert!(Remote::parse("Host.io/UPPER").is_err());
         assert!(Remote::parse("h.io/x@sha256:12").is_err());
-        assert!(Remote::parse("h.io/x:bad tag").is_err());
+        assert!(Remote::parse("h.io/x:bad tag")
+            .unwrap_err()
+            .contains("a tag is"));
+        assert!(Remote::parse("h.io/x@sha256:12")
+            .unwrap_err()
+            .contains("sha256:<64"));
+        assert!(Remote::parse("h.io/UPPER")
+            .unwrap_err()
+            .contains("lowercase"));
+        // Docker Hub's legacy name is Docker Hub.
+        let r = Remote::parse("index.docker.io/nginx:1").unwrap();
+        assert_eq!(r.name(), "docker.io/library/nginx:1");
+        // Both a tag and a digest: the digest names the manifest.
+        let r = Remote::parse(&format!("h.io/x:1@{d}")).unwrap();
+        assert_eq!((r.tag.as_deref(), r.reference()), (Some("1"), d.clone()));
     }
 }
