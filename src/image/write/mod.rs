@@ -44,28 +44,49 @@ pub use config::*;
 pub use layer::*;
 
 /// An image's manifest made of `config` (bytes as they will be stored) and
-/// `layers`, with `annotations`: its bytes and digest.
+/// `layers`, with `annotations`: its bytes and digest. Built as oci-spec's
+/// typed manifest, serialised with its keys sorted (oci-spec keeps
+/// annotations in a HashMap, whose order would change run to run).
 pub fn manifest(
     config: &[u8],
     layers: &[BuiltLayer],
     annotations: &[(String, String)],
 ) -> (Vec<u8>, Digest) {
-    let mut ann = serde_json::Map::new();
-    for (k, v) in annotations {
-        ann.insert(k.clone(), Value::String(v.clone()));
+    use oci_spec::image::{DescriptorBuilder, ImageManifestBuilder, MediaType};
+    let descriptor = |media_type: &str, digest: &Digest, size: u64| {
+        DescriptorBuilder::default()
+            .media_type(MediaType::from(media_type))
+            .digest(
+                digest
+                    .as_str()
+                    .parse::<oci_spec::image::Digest>()
+                    .expect("a sha256 digest is an OCI digest"),
+            )
+            .size(size)
+            .build()
+            .expect("every field of a descriptor is set")
+    };
+    let mut m = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::from(MEDIA_MANIFEST))
+        .config(descriptor(
+            MEDIA_CONFIG,
+            &Digest::of(config),
+            config.len() as u64,
+        ))
+        .layers(
+            layers
+                .iter()
+                .map(|l| descriptor(l.media_type(), &l.digest, l.size))
+                .collect::<Vec<_>>(),
+        )
+        .build()
+        .expect("every field of a manifest is set");
+    if !annotations.is_empty() {
+        m.set_annotations(Some(annotations.iter().cloned().collect()));
     }
-    let mut manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": MEDIA_MANIFEST,
-        "config": {"mediaType": MEDIA_CONFIG, "digest": Digest::of(config), "size": config.len()},
-        "layers": layers.iter().map(|l| json!({
-            "mediaType": l.media_type(), "digest": l.digest, "size": l.size,
-        })).collect::<Vec<_>>(),
-    });
-    if !ann.is_empty() {
-        manifest["annotations"] = Value::Object(ann);
-    }
-    let manifest = serde_json::to_vec(&manifest).expect("JSON values serialise");
+    let v: Value = serde_json::to_value(&m).expect("a manifest serialises");
+    let manifest = serde_json::to_vec(&v).expect("JSON values serialise");
     let digest = Digest::of(&manifest);
     (manifest, digest)
 }
@@ -136,6 +157,37 @@ fn linked(w: &super::Whole, name: &str, d: &Digest, size: u64, work: &Path) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_manifest_is_the_image_spec_json_with_sorted_keys() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = BlobWriter::new(d.path(), Compression::Gzip).unwrap();
+        w.write_all(b"layer").unwrap();
+        let layer = w.finish().unwrap();
+        let ann = [
+            (
+                "org.opencontainers.image.base.name".to_string(),
+                "b".to_string(),
+            ),
+            (
+                "org.opencontainers.image.base.digest".to_string(),
+                "a".to_string(),
+            ),
+        ];
+        let (bytes, digest) = manifest(b"{}", std::slice::from_ref(&layer), &ann);
+        let want = json!({
+            "schemaVersion": 2,
+            "mediaType": MEDIA_MANIFEST,
+            "config": {"mediaType": MEDIA_CONFIG, "digest": Digest::of(b"{}"), "size": 2},
+            "layers": [{"mediaType": crate::media::OCI_LAYER_GZIP, "digest": layer.digest, "size": layer.size}],
+            "annotations": {"org.opencontainers.image.base.digest": "a", "org.opencontainers.image.base.name": "b"},
+        });
+        // The same bytes as before the typed builder: digests of written images are unchanged.
+        assert_eq!(bytes, serde_json::to_vec(&want).unwrap());
+        assert_eq!(digest, Digest::of(&bytes));
+        let typed: oci_spec::image::ImageManifest = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(typed.layers().len(), 1);
+    }
 
     #[test]
     fn rfc3339_of_known_instants() {
