@@ -99,7 +99,7 @@ pub(super) fn open_docker(
         layers,
         name,
         _scratch: None,
-        _keep: Vec::new(),
+        backing: None,
     })
 }
 

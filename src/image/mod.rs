@@ -129,15 +129,20 @@ pub struct Image {
     pub name: Option<String>,
     /// Temporary files (a decompressed outer archive), removed on drop.
     _scratch: Option<tempfile::TempPath>,
-    /// What the image's files live in, kept until it is dropped (a registry
-    /// image's cache and layout).
-    _keep: Vec<Box<dyn std::any::Any + Send + Sync>>,
+    /// What the image's files live in, released when it is dropped.
+    backing: Option<Box<dyn Backing>>,
 }
 
+/// What an opened image's files live in when the image does not own them
+/// itself (a registry image: the layout slim pulled it into, over the blob
+/// cache): kept as long as the image, released with it.
+pub trait Backing: Send + Sync {}
+impl<T: Send + Sync> Backing for T {}
+
 impl Image {
-    /// Keeps `x` alive as long as the image (what its container reads from).
-    pub fn keep_alive(&mut self, x: Box<dyn std::any::Any + Send + Sync>) {
-        self._keep.push(x);
+    /// Makes `b` live as long as the image (what its container reads from).
+    pub fn backed_by(&mut self, b: impl Backing + 'static) {
+        self.backing = Some(Box::new(b));
     }
 
     /// `os/arch[/variant]` from the config.

@@ -139,7 +139,7 @@ pub(super) fn open_oci(
         layers,
         name: chosen.tag,
         _scratch: None,
-        _keep: Vec::new(),
+        backing: None,
     })
 }
 

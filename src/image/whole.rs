@@ -19,12 +19,13 @@ pub struct Whole {
     /// never change: a writer may link them instead of copying and hashing.
     pub verified: bool,
     _scratch: Option<tempfile::TempPath>,
-    _keep: Vec<Box<dyn std::any::Any + Send + Sync>>,
+    backing: Option<Box<dyn Backing>>,
 }
 
 impl Whole {
-    pub fn keep_alive(&mut self, x: Box<dyn std::any::Any + Send + Sync>) {
-        self._keep.push(x);
+    /// Makes `b` live as long as the index (see [`Backing`]).
+    pub fn backed_by(&mut self, b: impl Backing + 'static) {
+        self.backing = Some(Box::new(b));
     }
 }
 
@@ -63,7 +64,7 @@ impl Image {
             blobs,
             verified: false,
             _scratch: self._scratch,
-            _keep: self._keep,
+            backing: self.backing,
         }))
     }
 }
@@ -128,7 +129,7 @@ pub fn open_whole(reference: &ImageRef) -> Result<Whole, Error> {
         blobs: Vec::new(),
         verified: false,
         _scratch: scratch,
-        _keep: Vec::new(),
+        backing: None,
     };
     walk_whole(&mut whole, &top, 0)?;
     Ok(whole)

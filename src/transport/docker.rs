@@ -131,7 +131,7 @@ pub(super) fn open(
     image.reference = reference.clone();
     image.transport = Transport::Docker;
     image.name = Some(remote.name());
-    image.keep_alive(Box::new(pulled));
+    image.backed_by(pulled);
     Ok(image)
 }
 
@@ -143,7 +143,7 @@ pub(super) fn open_whole(
 ) -> Result<Whole, Error> {
     let pulled = crate::registry::pull_all(remote, opts, reporter)?;
     let mut w = crate::image::open_whole(&pulled.layout_ref())?;
-    w.keep_alive(Box::new(pulled));
+    w.backed_by(pulled);
     // The cache checked every blob on arrival (or on reuse).
     w.verified = true;
     Ok(w)
