@@ -2,7 +2,7 @@
 //! `X:value` lines (P name, V version, A arch, L license, o origin,
 //! m maintainer, D depends, p provides, F directory, R file in it).
 
-use super::{Catalog, Database, Package, Slimmed};
+use super::{Catalog, Database, Package, SlimError, Slimmed};
 use crate::fs::Rootfs;
 
 /// Where apk keeps its database.
@@ -36,7 +36,7 @@ impl super::Ecosystem for Apk {
         _: &Rootfs,
         present: &[&Package],
         remains: &dyn Fn(&str) -> bool,
-    ) -> Result<Slimmed, String> {
+    ) -> Result<Slimmed, SlimError> {
         let by_name = super::one_per_name(present);
         let mut out = Slimmed::default();
         if by_name.is_empty() {

@@ -30,7 +30,15 @@ pub trait Ecosystem: Sync {
         layers: &Rootfs,
         present: &[&Package],
         remains: &dyn Fn(&str) -> bool,
-    ) -> Result<Slimmed, String>;
+    ) -> Result<Slimmed, SlimError>;
+}
+
+/// Slimmed metadata that could not be made: the database and why.
+#[derive(Debug, thiserror::Error)]
+#[error("writing {database}: {cause}")]
+pub struct SlimError {
+    pub database: String,
+    pub cause: String,
 }
 
 /// The ecosystems, in the order their packages are listed.

@@ -77,7 +77,7 @@ pub enum Error {
     #[error("--keep-package {name}: no such package in the image{hint}")]
     NoSuchPackage { name: String, hint: String },
     #[error("package metadata: {0}")]
-    Metadata(String),
+    Metadata(#[from] crate::catalog::SlimError),
 }
 
 /// Paths (at most three, then a count) for a message.
@@ -485,7 +485,7 @@ pub fn plan(
             .filter(|p| p.kind == e.kind())
             .collect();
         if !mine.is_empty() {
-            slimmed.push(e.slim(layers, &mine, &remains).map_err(Error::Metadata)?);
+            slimmed.push(e.slim(layers, &mine, &remains)?);
         }
     }
     let (mut packages, mut metadata) = (Vec::new(), Vec::new());

@@ -3,7 +3,7 @@
 
 pub mod copyright;
 
-use super::{deb822, Catalog, Database, Package, Slimmed};
+use super::{deb822, Catalog, Database, Package, SlimError, Slimmed};
 use crate::fs::Rootfs;
 
 const STATUS: &str = "/var/lib/dpkg/status";
@@ -118,7 +118,7 @@ impl super::Ecosystem for Dpkg {
         layers: &Rootfs,
         present: &[&Package],
         remains: &dyn Fn(&str) -> bool,
-    ) -> Result<Slimmed, String> {
+    ) -> Result<Slimmed, SlimError> {
         let by_name = super::one_per_name(present);
         let mut out = Slimmed::default();
         for (name, pkg) in by_name {

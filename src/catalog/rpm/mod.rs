@@ -11,7 +11,7 @@
 pub mod bdb;
 pub mod sqlite;
 
-use super::{Catalog, Database, Diagnostic, Package, Slimmed};
+use super::{Catalog, Database, Diagnostic, Package, SlimError, Slimmed};
 use crate::fs::Rootfs;
 use std::collections::BTreeSet;
 
@@ -420,7 +420,7 @@ impl super::Ecosystem for Rpm {
         layers: &Rootfs,
         present: &[&Package],
         _: &dyn Fn(&str) -> bool,
-    ) -> Result<Slimmed, String> {
+    ) -> Result<Slimmed, SlimError> {
         let here: BTreeSet<(&str, &str, &str)> = present
             .iter()
             .map(|p| (p.name.as_str(), p.version.as_str(), p.arch.as_str()))
@@ -444,7 +444,10 @@ impl super::Ecosystem for Rpm {
                 }
             }
             if !kept.is_empty() {
-                let bytes = write_sqlite(&kept).map_err(|e| format!("writing {written}: {e}"))?;
+                let bytes = write_sqlite(&kept).map_err(|e| SlimError {
+                    database: written.clone(),
+                    cause: e.to_string(),
+                })?;
                 out.made.push((written.clone(), bytes));
                 out.databases.push(written);
             }
