@@ -232,10 +232,10 @@ impl Rewrite {
         self.refusal(opts.force)?;
         let plan = &self.plan;
         let work = out.destination().work_dir()?;
-        let compression = match out.transport {
-            crate::image::Transport::DockerArchive => Compression::None,
-            _ => opts.compression,
-        };
+        let compression = out
+            .destination()
+            .compression(Some(opts.compression))
+            .unwrap_or(opts.compression);
         let content = plan::PlanContent { plan, layers };
         let split;
         let trees = if opts.split_layers {

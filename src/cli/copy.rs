@@ -72,14 +72,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return copy_all(&args, out, sde);
     }
     super::note_bare_destination(&args.dest, &out);
-    let wanted: Option<Compression> = match out.transport {
-        Transport::DockerArchive => Some(Compression::None),
-        _ => args.compression.map(Into::into),
+    let (wanted, verbatim_possible) = {
+        let dest = out.destination();
+        let wanted = dest.compression(args.compression.map(Into::into));
+        (wanted, !args.flatten && dest.stores_manifest())
     };
     let image = super::open_for(&args.image, true, Some(&out))?;
     out.mount_from = image.reference.as_remote();
-    if !args.flatten && out.transport != Transport::DockerArchive && changes_no_blob(&image, wanted)
-    {
+    if verbatim_possible && changes_no_blob(&image, wanted) {
         return copy_verbatim(&args, out, image, sde);
     }
     let bars = Bars::new(!args.image.quiet);

@@ -1,7 +1,6 @@
 //! `slim rewrite`: write the slimmed image.
 
 use super::{human_bytes, progress::Bars, Format, ImageArgs};
-use crate::image::Transport;
 use crate::transport::Output;
 use anyhow::Context;
 use serde_json::json;
@@ -93,7 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if matches!(args.compression, super::Codec::Zstd)
         && out
             .as_ref()
-            .is_some_and(|o| o.transport != Transport::DockerArchive)
+            .is_some_and(|o| o.destination().compression(None).is_none())
     {
         super::warn_zstd();
     }

@@ -72,6 +72,15 @@ impl Destination for Archive<'_> {
         Ok(Committed::default())
     }
 
+    /// `docker load` reads plain layer tars only.
+    fn compression(&self, _: Option<Compression>) -> Option<Compression> {
+        Some(Compression::None)
+    }
+
+    fn stores_manifest(&self) -> bool {
+        false
+    }
+
     fn check_whole(&self) -> Result<(), Error> {
         Err(WriteError::Dest(
             "a docker-archive holds one image per tag, not an index: write --all to oci:, \

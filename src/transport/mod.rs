@@ -23,7 +23,7 @@ pub use oci::LOCK_FILE;
 pub use output::*;
 
 use crate::image::write::{self, BuiltLayer};
-use crate::image::{Digest, Image, ImageRef, Platform, Transport, Whole};
+use crate::image::{Compression, Digest, Image, ImageRef, Platform, Transport, Whole};
 use crate::progress::Reporter;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -106,6 +106,16 @@ pub trait Destination {
             )))
         })
     }
+    /// The layer compression this destination stores, given the one asked
+    /// for (None: whatever the layers have).
+    fn compression(&self, wanted: Option<Compression>) -> Option<Compression> {
+        wanted
+    }
+    /// Whether it stores the manifest (a docker-archive does not: it cannot
+    /// keep a source's manifest bytes, and writes no manifest digest).
+    fn stores_manifest(&self) -> bool {
+        true
+    }
     /// Checks, before any work, that an index (`copy --all`) can be written here.
     fn check_whole(&self) -> Result<(), Error> {
         self.check()
@@ -170,7 +180,9 @@ pub fn write_image(
     let (manifest, manifest_digest) = write::manifest(config, &layers, annotations);
     let config_digest = Digest::of(config);
     let layer_digests = layers.iter().map(|l| l.digest.clone()).collect();
-    let committed = out.destination().put_image(
+    let dest = out.destination();
+    let stores_manifest = dest.stores_manifest();
+    let committed = dest.put_image(
         Manifested {
             config,
             config_digest: config_digest.clone(),
@@ -184,7 +196,7 @@ pub fn write_image(
     Ok(Written {
         path: out.path.clone(),
         transport: out.transport,
-        manifest_digest: (out.transport != Transport::DockerArchive).then_some(manifest_digest),
+        manifest_digest: stores_manifest.then_some(manifest_digest),
         config_digest,
         layers: layer_digests,
         pushed: committed.pushed,
