@@ -87,9 +87,9 @@ impl Cache {
     }
 
     /// Stores `bytes` as blob `d` (a manifest, a config), checking the digest.
-    pub fn put(&self, d: &Digest, bytes: &[u8]) -> Result<(), String> {
-        let mut w = self.incoming(d).map_err(|e| e.to_string())?;
-        w.write_all(bytes).map_err(|e| e.to_string())?;
+    pub fn put(&self, d: &Digest, bytes: &[u8]) -> io::Result<()> {
+        let mut w = self.incoming(d)?;
+        w.write_all(bytes)?;
         w.finish().map(|_| ())
     }
 
@@ -105,7 +105,7 @@ impl Cache {
         }
         let mut w = self.incoming(d)?;
         io::copy(&mut std::fs::File::open(file)?, &mut w)?;
-        w.finish().map(|_| ()).map_err(io::Error::other)
+        w.finish().map(|_| ())
     }
 }
 
@@ -158,17 +158,20 @@ impl Incoming {
     /// Checks the digest of what was written and puts the blob in place
     /// (synced first, so a crash leaves no torn blob under its name);
     /// returns its size. On a mismatch nothing is stored.
-    pub fn finish(mut self) -> Result<u64, String> {
+    pub fn finish(mut self) -> io::Result<u64> {
         let (file, got, len) = self.w.take().expect("a writer").finish();
         if got != self.digest {
-            return Err(format!(
-                "blob {} arrived with digest {got} ({len} bytes): refusing it",
-                self.digest
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "blob {} arrived with digest {got} ({len} bytes): refusing it",
+                    self.digest
+                ),
             ));
         }
-        let file = file.into_inner().map_err(|e| e.to_string())?;
-        file.as_file().sync_all().map_err(|e| e.to_string())?;
-        file.persist(&self.dest).map_err(|e| e.to_string())?;
+        let file = file.into_inner().map_err(|e| e.into_error())?;
+        file.as_file().sync_all()?;
+        file.persist(&self.dest).map_err(|e| e.error)?;
         Ok(len)
     }
 }

@@ -309,7 +309,7 @@ fn open_cache(opts: &Options) -> Result<cache::Cache, Error> {
 fn put(cache: &cache::Cache, d: &Digest, b: &[u8]) -> Result<(), Error> {
     cache.put(d, b).map_err(|m| Error::Cache {
         path: cache.root().display().to_string(),
-        message: m,
+        message: m.to_string(),
     })
 }
 

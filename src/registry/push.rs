@@ -112,9 +112,7 @@ pub fn push_with(
             for b in blobs {
                 let _ = match b.data {
                     BlobData::File(p) => cache.adopt(&b.digest, p),
-                    BlobData::Bytes(bytes) => {
-                        cache.put(&b.digest, bytes).map_err(std::io::Error::other)
-                    }
+                    BlobData::Bytes(bytes) => cache.put(&b.digest, bytes),
                 };
             }
             let d = Digest::of(manifest);

@@ -379,7 +379,7 @@ impl Session {
                 }
             }
         }
-        w.finish().map_err(|m| fail(&repo, m))?;
+        w.finish().map_err(|e| fail(&repo, e.to_string()))?;
         reporter.end(task);
         Ok(true)
     }
