@@ -17,7 +17,7 @@ fn main() {
     };
     let t0 = Instant::now();
     let r = slim::image::ImageRef::parse(image).expect("image reference");
-    let img = slim::image::open(&r, None).expect("open");
+    let img = slim::transport::local::open(&r, None).expect("open");
     let layers = slim::image::read_layers(&img, &slim::progress::Silent).expect("read layers");
     let read = t0.elapsed().as_secs_f64();
 

@@ -92,7 +92,7 @@ fn an_alpine_style_image_slims_runs_and_keeps_its_apk_metadata() {
         "{listing}"
     );
     let r = slim::image::ImageRef::parse(out.to_str().unwrap()).unwrap();
-    let image = slim::image::open(&r, None).unwrap();
+    let image = slim::transport::local::open(&r, None).unwrap();
     let layers = slim::image::read_layers(&image, &slim::progress::Silent).unwrap();
     let db = String::from_utf8(layers.read("/lib/apk/db/installed", 1 << 20).unwrap()).unwrap();
     let paragraphs: Vec<&str> = db.trim_end().split("\n\n").collect();

@@ -160,7 +160,7 @@ fn compare(name: &str) {
 
     let r =
         slim::image::ImageRef::parse(fx.join(format!("{name}.oci.tar")).to_str().unwrap()).unwrap();
-    let image = slim::image::open(&r, None).unwrap();
+    let image = slim::transport::local::open(&r, None).unwrap();
     let layers = slim::image::read_layers(&image, &slim::progress::Silent).unwrap();
     let loader = slim::trace::Loader::new(&layers, &[]);
     let mut files = Vec::new();

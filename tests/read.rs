@@ -614,7 +614,7 @@ fn corrupting_any_byte_of_an_archive_never_panics() {
         std::fs::write(&bad, &b).unwrap();
         let r = slim::image::ImageRef::parse(bad.to_str().unwrap()).unwrap();
         let result = std::panic::catch_unwind(|| {
-            let image = slim::image::open(&r, None).map_err(|e| e.to_string())?;
+            let image = slim::transport::local::open(&r, None).map_err(|e| e.to_string())?;
             slim::image::read_layers(&image, &slim::progress::Silent)
                 .map(|_| ())
                 .map_err(|e| e.to_string())

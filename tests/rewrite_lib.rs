@@ -35,7 +35,8 @@ fn image(dir: &Path, entrypoint: &str) -> (slim::image::Image, Layers) {
     let at = dir.join("in");
     oci_layout(&at, &img, "v1");
     let image =
-        slim::image::open(&ImageRef::parse(&at.display().to_string()).unwrap(), None).unwrap();
+        slim::transport::local::open(&ImageRef::parse(&at.display().to_string()).unwrap(), None)
+            .unwrap();
     let layers = slim::image::read_layers(&image, &slim::progress::Silent).unwrap();
     (image, layers)
 }
@@ -48,7 +49,7 @@ fn options() -> Options {
 
 fn reread(out: &Path) -> (slim::image::Image, Layers) {
     let r = ImageRef::parse(&format!("oci:{}:slim", out.display())).unwrap();
-    let image = slim::image::open(&r, None).unwrap();
+    let image = slim::transport::local::open(&r, None).unwrap();
     let layers = slim::image::read_layers(&image, &slim::progress::Silent).unwrap();
     (image, layers)
 }

@@ -11,7 +11,8 @@ use std::path::Path;
 fn layers_of(dir: &Path, img: &Img) -> Layers {
     oci_layout(dir, img, "v1");
     let image =
-        slim::image::open(&ImageRef::parse(&dir.display().to_string()).unwrap(), None).unwrap();
+        slim::transport::local::open(&ImageRef::parse(&dir.display().to_string()).unwrap(), None)
+            .unwrap();
     slim::image::read_layers(&image, &slim::progress::Silent).unwrap()
 }
 
@@ -98,7 +99,8 @@ fn nginx_layers() -> Layers {
         &format!("fixtures/make-fixtures.sh {} nginx", fixtures().display()),
     );
     let image =
-        slim::image::open(&ImageRef::parse(&p.display().to_string()).unwrap(), None).unwrap();
+        slim::transport::local::open(&ImageRef::parse(&p.display().to_string()).unwrap(), None)
+            .unwrap();
     slim::image::read_layers(&image, &slim::progress::Silent).unwrap()
 }
 
@@ -184,7 +186,8 @@ fn an_http_probe_answers_from_the_containers_own_network_and_opens_are_observed(
     let p = fixtures().join("nginx.oci");
     let layers = nginx_layers();
     let image =
-        slim::image::open(&ImageRef::parse(&p.display().to_string()).unwrap(), None).unwrap();
+        slim::transport::local::open(&ImageRef::parse(&p.display().to_string()).unwrap(), None)
+            .unwrap();
     let config: serde_json::Value = serde_json::from_slice(&image.config_raw).unwrap();
     let parent = tempfile::tempdir().unwrap();
     let settings = slim::run::probe::Settings {

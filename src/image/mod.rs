@@ -1,9 +1,9 @@
-//! Reading and writing container images: OCI layouts, oci-archives and
-//! `docker save` archives (legacy and Docker >= 25), with every blob verified.
+//! The image model (an opened image: its manifest's layers, config and
+//! where its blobs are), containers (a directory, an indexed tar), the
+//! verified reading of blobs and layers, and what writers build. Which
+//! transport a reference is, and its reader, are `crate::transport`'s.
 
 mod container;
-mod docker;
-mod oci;
 mod platform;
 mod whole;
 pub use crate::digest;
@@ -13,21 +13,17 @@ pub mod write;
 
 pub use container::{Container, Section};
 pub use digest::Digest;
-use docker::*;
 pub use layer::{read_layers, Compression, LayerStats, Layers};
-use oci::*;
 pub use platform::{matching_platforms, EntryPlatform, Platform};
 pub use reference::{ImageRef, RefError, Transport};
-pub use whole::{open_whole, Whole};
+pub use whole::Whole;
 
-use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest, MediaType};
-use serde::Deserialize;
-use std::collections::BTreeMap;
+use oci_spec::image::ImageConfiguration;
 use std::io;
 use std::path::Path;
 
 /// Manifests, indexes and configs are small; anything bigger is corrupt.
-const MAX_JSON: u64 = 16 << 20;
+pub(crate) const MAX_JSON: u64 = 16 << 20;
 
 /// Why an image could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -128,9 +124,9 @@ pub struct Image {
     /// The repo:tag or tag the image was selected by or is named by.
     pub name: Option<String>,
     /// Temporary files (a decompressed outer archive), removed on drop.
-    _scratch: Option<tempfile::TempPath>,
+    pub(crate) _scratch: Option<tempfile::TempPath>,
     /// What the image's files live in, released when it is dropped.
-    backing: Option<Box<dyn Backing>>,
+    pub(crate) backing: Option<Box<dyn Backing>>,
 }
 
 /// What an opened image's files live in when the image does not own them
@@ -156,152 +152,7 @@ impl Image {
     }
 }
 
-/// Opens an image: picks the manifest (by tag and platform), reads and
-/// verifies the manifest and config. Layers are read by [`read_layers`].
-/// The container an image reference names, what it holds, and a scratch file
-/// (a decompressed outer archive) to keep while it is read.
-type Opened = (Container, Transport, Option<tempfile::TempPath>);
-
-fn open_container(reference: &ImageRef) -> Result<Opened, Error> {
-    if reference.transport == Some(Transport::Docker) {
-        return Err(Error::select(reference, "a registry image is pulled first (slim opens docker:// images through its registry client)".to_string()));
-    }
-    let path = &reference.path;
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound if reference.transport.is_none() && looks_remote(path) => {
-            Error::select(
-                path.display(),
-                format!(
-                    "no such file; it looks like a registry reference: name it docker://{}",
-                    path.display()
-                ),
-            )
-        }
-        _ => Error::io(path, e),
-    })?;
-    let mut scratch = None;
-    let not_tar = |what: &str| Error::Invalid {
-        location: path.display().to_string(),
-        problem: format!(
-            "{what} is not a tar archive; an image is a `docker save` tar, an oci-archive \
-             or an OCI layout directory"
-        ),
-    };
-    let container = if meta.is_dir() {
-        Container::Dir(path.clone())
-    } else {
-        match decompress_outer(path)? {
-            Some((tmp, codec)) => {
-                let c = Container::open_tar(&tmp).map_err(|e| match e {
-                    Error::BadArchive { .. } => {
-                        not_tar(&format!("the {} data it holds", codec.name()))
-                    }
-                    e => e,
-                })?;
-                scratch = Some(tmp);
-                c
-            }
-            None => Container::open_tar(path).map_err(|e| match e {
-                Error::BadArchive { source, .. }
-                    if source.kind() != io::ErrorKind::UnexpectedEof =>
-                {
-                    not_tar("it")
-                }
-                e => e,
-            })?,
-        }
-    };
-    let has_docker = container.exists("manifest.json");
-    let has_oci = container.exists("oci-layout") && container.exists("index.json");
-    let transport = match reference.transport {
-        Some(Transport::Oci) if !meta.is_dir() => {
-            return Err(Error::select(format_args!("oci:{}", path.display()), "not a directory (use oci-archive: for a tar)".into()))
-        }
-        Some(Transport::OciArchive) if meta.is_dir() => {
-            return Err(Error::select(format_args!("oci-archive:{}", path.display()), "is a directory (use oci:)".into()))
-        }
-        Some(t @ (Transport::Oci | Transport::OciArchive)) if has_oci => t,
-        Some(Transport::DockerArchive) if has_docker => Transport::DockerArchive,
-        Some(t) => {
-            let want = if t == Transport::DockerArchive { "manifest.json" } else { "oci-layout and index.json" };
-            return Err(Error::Invalid {
-                location: path.display().to_string(),
-                problem: format!("not a {} image: no {want}", t.name()),
-            });
-        }
-        // Docker >= 25 archives are both; their manifest.json names the image directly.
-        None if has_docker => Transport::DockerArchive,
-        None if has_oci => {
-            if meta.is_dir() {
-                Transport::Oci
-            } else {
-                Transport::OciArchive
-            }
-        }
-        None => {
-            return Err(Error::Invalid {
-                location: path.display().to_string(),
-                problem: "not an image: neither manifest.json (docker save) nor oci-layout + index.json (OCI) found"
-                    .into(),
-            })
-        }
-    };
-    Ok((container, transport, scratch))
-}
-
-pub fn open(reference: &ImageRef, platform: Option<&Platform>) -> Result<Image, Error> {
-    let (container, transport, scratch) = open_container(reference)?;
-    let mut image = match transport {
-        Transport::DockerArchive => open_docker(container, reference, platform)?,
-        _ => open_oci(container, reference, platform)?,
-    };
-    image.transport = transport;
-    image._scratch = scratch;
-    Ok(image)
-}
-
-/// `docker save | gzip > x.tar.gz` is common: decompress such an outer
-/// archive to a temporary file so its members can be read in place.
-fn decompress_outer(path: &Path) -> Result<Option<(tempfile::TempPath, Compression)>, Error> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut magic = [0u8; 4];
-    let n = f.read(&mut magic).map_err(|e| Error::io(path, e))?;
-    let codec = Compression::sniff(&magic[..n]);
-    if codec == Compression::None {
-        return Ok(None);
-    }
-    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    // What a killed run spooled there before.
-    crate::tmp::sweep(&std::env::temp_dir());
-    let mut tmp = crate::tmp::file_in(&std::env::temp_dir())
-        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let mut r = codec
-        .decoder(io::BufReader::new(f))
-        .map_err(|e| Error::io(path, e))?;
-    io::copy(&mut r, tmp.as_file_mut()).map_err(|e| Error::Invalid {
-        location: path.display().to_string(),
-        problem: format!("corrupt {} data: {e}", codec.name()),
-    })?;
-    Ok(Some((tmp.into_temp_path(), codec)))
-}
-
-/// `nginx:latest`, `ghcr.io/org/app:1.2`, `localhost:5000/x@sha256:…`: a name
-/// users type for a registry image, given where a file was expected.
-fn looks_remote(p: &Path) -> bool {
-    let s = p.to_string_lossy();
-    if s.starts_with('/') || s.starts_with('.') || s.ends_with(".tar") || s.ends_with(".tar.gz") {
-        return false;
-    }
-    let first = s.split('/').next().unwrap_or_default();
-    let tagged = s
-        .rsplit('/')
-        .next()
-        .is_some_and(|last| last.contains(':') || last.contains('@'));
-    tagged || first.contains('.') && s.contains('/')
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
     location: String,
     what: &'static str,
@@ -314,7 +165,11 @@ fn parse_json<T: serde::de::DeserializeOwned>(
 }
 
 /// Reads a blob named by digest and checks its digest (and size, when known).
-fn read_blob(c: &Container, digest: &Digest, size: Option<u64>) -> Result<Vec<u8>, Error> {
+pub(crate) fn read_blob(
+    c: &Container,
+    digest: &Digest,
+    size: Option<u64>,
+) -> Result<Vec<u8>, Error> {
     let name = format!("blobs/sha256/{}", digest.hex());
     if !c.exists(&name) {
         return Err(Error::Missing {
@@ -327,7 +182,12 @@ fn read_blob(c: &Container, digest: &Digest, size: Option<u64>) -> Result<Vec<u8
     Ok(bytes)
 }
 
-fn verify(bytes: &[u8], digest: &Digest, size: Option<u64>, location: String) -> Result<(), Error> {
+pub(crate) fn verify(
+    bytes: &[u8],
+    digest: &Digest,
+    size: Option<u64>,
+    location: String,
+) -> Result<(), Error> {
     if let Some(size) = size {
         if bytes.len() as u64 != size {
             return Err(Error::SizeMismatch {
@@ -348,7 +208,7 @@ fn verify(bytes: &[u8], digest: &Digest, size: Option<u64>, location: String) ->
     Ok(())
 }
 
-fn parse_digest(s: &str, location: &str) -> Result<Digest, Error> {
+pub(crate) fn parse_digest(s: &str, location: &str) -> Result<Digest, Error> {
     Digest::parse(s).ok_or_else(|| Error::Invalid {
         location: location.to_string(),
         problem: format!("'{s}' is not a sha256 digest"),
@@ -356,7 +216,7 @@ fn parse_digest(s: &str, location: &str) -> Result<Digest, Error> {
 }
 
 /// The digest named by a `blobs/sha256/<hex>` or `<hex>.json` member name, if any.
-fn digest_from_name(name: &str) -> Option<Digest> {
+pub(crate) fn digest_from_name(name: &str) -> Option<Digest> {
     let base = name.rsplit('/').next()?;
     let hex = base.strip_suffix(".json").unwrap_or(base);
     let hex = if name.contains("blobs/sha256/") || base.ends_with(".json") {
@@ -367,7 +227,7 @@ fn digest_from_name(name: &str) -> Option<Digest> {
     Digest::parse(&format!("sha256:{hex}"))
 }
 
-fn load_config(
+pub(crate) fn load_config(
     c: &Container,
     name: &str,
     digest: &Digest,
@@ -384,7 +244,7 @@ fn load_config(
     Ok((bytes, config))
 }
 
-fn list_or_none(v: &[String]) -> String {
+pub(crate) fn list_or_none(v: &[String]) -> String {
     if v.is_empty() {
         "none tagged".into()
     } else {
@@ -392,7 +252,7 @@ fn list_or_none(v: &[String]) -> String {
     }
 }
 
-fn check_platform(
+pub(crate) fn check_platform(
     config: &ImageConfiguration,
     wanted: Option<&Platform>,
     location: &str,
@@ -409,7 +269,7 @@ fn check_platform(
     Ok(())
 }
 
-fn diff_ids(
+pub(crate) fn diff_ids(
     config: &ImageConfiguration,
     layers: usize,
     location: &str,
@@ -440,14 +300,6 @@ mod tests {
         assert!(v8.matches("linux", "arm64", None));
         assert!(!v8.matches("linux", "amd64", None));
         assert!(Platform::parse("linux").is_err());
-    }
-
-    #[test]
-    fn docker_refs_match_with_and_without_registry_prefix() {
-        assert!(ref_matches("docker.io/library/nginx:1", "nginx:1"));
-        assert!(ref_matches("docker.io/slim-test/x:t", "slim-test/x:t"));
-        assert!(ref_matches("x", "x:latest"));
-        assert!(!ref_matches("x:1", "x:2"));
     }
 
     #[test]

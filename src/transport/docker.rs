@@ -121,7 +121,7 @@ pub(super) fn open(
     reporter: &dyn Reporter,
 ) -> Result<Image, Error> {
     let pulled = crate::registry::pull(remote, platform, opts, reporter)?;
-    let mut image = crate::image::open(&pulled.layout_ref(), platform).map_err(|e| match e {
+    let mut image = super::local::open(&pulled.layout_ref(), platform).map_err(|e| match e {
         // The layout is slim's own temporary one: name the registry's image instead.
         crate::image::Error::Select { problem, .. } => {
             crate::image::Error::select(remote.name(), problem).into()
@@ -142,7 +142,7 @@ pub(super) fn open_whole(
     reporter: &dyn Reporter,
 ) -> Result<Whole, Error> {
     let pulled = crate::registry::pull_all(remote, opts, reporter)?;
-    let mut w = crate::image::open_whole(&pulled.layout_ref())?;
+    let mut w = super::local::open_whole(&pulled.layout_ref())?;
     w.backed_by(pulled);
     // The cache checked every blob on arrival (or on reuse).
     w.verified = true;

@@ -2,7 +2,8 @@
 //! containers/image has an ImageSource and an ImageDestination per
 //! transport): an OCI layout ([`oci`]), an oci-archive ([`oci_archive`]), a
 //! `docker save` archive ([`docker_archive`]) and a registry ([`docker`]).
-//! [`open`] reads any reference; an [`Output`]'s [`Output::destination`]
+//! [`open`] reads any reference ([`local`] tells which transport a path
+//! holds and reads it with that transport's reader); an [`Output`]'s [`Output::destination`]
 //! checks before any work, puts blobs and manifests, and commits: local
 //! writes happen under a temporary name renamed at the end, so a failure
 //! leaves nothing behind; a push tags nothing until every blob is there.
@@ -13,6 +14,7 @@
 mod archive;
 pub mod docker;
 mod docker_archive;
+pub mod local;
 mod oci;
 mod oci_archive;
 mod output;
@@ -49,7 +51,7 @@ pub fn open(
 ) -> Result<Image, Error> {
     match reference.as_remote() {
         Some(remote) => docker::open(reference, &remote, platform, opts, reporter),
-        None => Ok(crate::image::open(reference, platform)?),
+        None => Ok(local::open(reference, platform)?),
     }
 }
 
@@ -61,7 +63,7 @@ pub fn open_whole(
 ) -> Result<Whole, Error> {
     match reference.as_remote() {
         Some(remote) => docker::open_whole(&remote, opts, reporter),
-        None => Ok(crate::image::open_whole(reference)?),
+        None => Ok(local::open_whole(reference)?),
     }
 }
 

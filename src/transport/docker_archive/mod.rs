@@ -1,7 +1,10 @@
 //! `docker save` archives (`docker-archive:PATH[:REPO:TAG]`), written as
 //! Docker before 25 did: one directory per layer under its v1 id, a
 //! `manifest.json` and `repositories`. They store no manifest, so they hold
-//! one image per tag, never an index.
+//! one image per tag, never an index. `read.rs` reads both the old and the
+//! Docker 25+ layouts.
+
+pub(super) mod read;
 
 use super::archive::write_tar;
 use super::*;

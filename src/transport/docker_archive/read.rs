@@ -1,11 +1,13 @@
 //! Reading `docker save` archives (manifest.json, old and Docker 25+ layouts).
 
-use super::*;
+use crate::image::*;
+use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// `manifest.json` of a `docker save` archive.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub(super) struct DockerManifest {
+struct DockerManifest {
     config: String,
     #[serde(default)]
     repo_tags: Option<Vec<String>>,
@@ -16,11 +18,11 @@ pub(super) struct DockerManifest {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct DockerLayerSource {
+struct DockerLayerSource {
     media_type: String,
     size: u64,
 }
-pub(super) fn open_docker(
+pub(in crate::transport) fn open_docker(
     c: Container,
     reference: &ImageRef,
     platform: Option<&Platform>,
@@ -104,7 +106,7 @@ pub(super) fn open_docker(
 }
 
 /// `docker.io/library/x:1` matches `x:1`, `library/x:1` and itself.
-pub(super) fn ref_matches(repo_tag: &str, wanted: &str) -> bool {
+pub(in crate::transport) fn ref_matches(repo_tag: &str, wanted: &str) -> bool {
     let norm = |s: &str| {
         let s = s.strip_prefix("docker.io/").unwrap_or(s);
         let s = s.strip_prefix("library/").unwrap_or(s);
@@ -116,4 +118,17 @@ pub(super) fn ref_matches(repo_tag: &str, wanted: &str) -> bool {
         }
     };
     norm(repo_tag) == norm(wanted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_refs_match_with_and_without_registry_prefix() {
+        assert!(ref_matches("docker.io/library/nginx:1", "nginx:1"));
+        assert!(ref_matches("docker.io/slim-test/x:t", "slim-test/x:t"));
+        assert!(ref_matches("x", "x:latest"));
+        assert!(!ref_matches("x:1", "x:2"));
+    }
 }

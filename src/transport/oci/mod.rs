@@ -1,5 +1,8 @@
-//! OCI layout directories (`oci:DIR[:TAG]`): a tag added or replaced under
-//! the layout's lock, garbage removed. Reading one is `crate::image`'s.
+//! OCI layout directories (`oci:DIR[:TAG]`): read (`read.rs`, also for
+//! oci-archives: the same layout in a tar), and written — a tag added or
+//! replaced under the layout's lock, garbage removed.
+
+pub(super) mod read;
 
 use super::*;
 use crate::image::Digest;

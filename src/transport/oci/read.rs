@@ -1,16 +1,19 @@
-//! Reading OCI layouts and oci-archives: the index walked (nested indexes,
-//! tags, platforms) to one image manifest.
+//! Reading OCI layouts and oci-archives (the same layout, in a directory or
+//! a tar): the index walked (nested indexes, tags, platforms) to one image
+//! manifest, or whole, for a copy of everything it reaches.
 
-use super::*;
+use crate::image::*;
+use crate::transport::docker_archive::read::ref_matches;
+use oci_spec::image::{ImageIndex, ImageManifest, MediaType};
 
 /// A manifest found while walking the index, with how to choose it.
-pub(super) struct Candidate {
+pub(in crate::transport) struct Candidate {
     digest: Digest,
     size: u64,
     tag: Option<String>,
     platform: Option<EntryPlatform>,
 }
-pub(super) fn open_oci(
+pub(in crate::transport) fn open_oci(
     c: Container,
     reference: &ImageRef,
     platform: Option<&Platform>,
@@ -144,7 +147,7 @@ pub(super) fn open_oci(
 }
 
 /// Collects the image manifests an index reaches, through nested indexes.
-pub(super) fn walk_index(
+fn walk_index(
     c: &Container,
     index: &ImageIndex,
     tag: Option<&str>,
@@ -197,6 +200,131 @@ pub(super) fn walk_index(
                 media_type: mt,
             });
         }
+    }
+    Ok(())
+}
+
+/// Opens the index (or manifest) an OCI layout or archive lists under the
+/// reference's tag (or its only entry), and walks everything it reaches,
+/// checking each manifest's digest.
+pub(in crate::transport) fn open_whole(
+    c: Container,
+    transport: Transport,
+    scratch: Option<tempfile::TempPath>,
+    reference: &ImageRef,
+) -> Result<Whole, Error> {
+    let index_loc = c.describe("index.json");
+    let index: serde_json::Value = parse_json(
+        &c.read_small("index.json", MAX_JSON)?,
+        index_loc.clone(),
+        "index.json",
+    )?;
+    let entries: Vec<&serde_json::Value> = index
+        .get("manifests")
+        .and_then(|m| m.as_array())
+        .map(|v| v.iter().collect())
+        .unwrap_or_default();
+    let tag_of = |e: &serde_json::Value| {
+        e.pointer("/annotations/org.opencontainers.image.ref.name")
+            .and_then(|t| t.as_str())
+            .map(String::from)
+    };
+    let chosen: Vec<&serde_json::Value> = match &reference.tag {
+        Some(t) => entries
+            .iter()
+            .copied()
+            .filter(|e| tag_of(e).as_deref() == Some(t.as_str()))
+            .collect(),
+        None => entries.clone(),
+    };
+    let top = match chosen.as_slice() {
+        [one] => (*one).clone(),
+        _ => {
+            let tags: Vec<String> = entries.iter().filter_map(|e| tag_of(e)).collect();
+            return Err(Error::select(
+                &index_loc,
+                format!(
+                    "{} entries match; pick one with {}:{}:TAG (available: {})",
+                    chosen.len(),
+                    transport.name(),
+                    reference.path.display(),
+                    list_or_none(&tags)
+                ),
+            ));
+        }
+    };
+    let mut whole = Whole {
+        container: c,
+        top: top.clone(),
+        manifests: Vec::new(),
+        blobs: Vec::new(),
+        verified: false,
+        _scratch: scratch,
+        backing: None,
+    };
+    walk_whole(&mut whole, &top, 0)?;
+    Ok(whole)
+}
+
+fn walk_whole(w: &mut Whole, desc: &serde_json::Value, depth: usize) -> Result<(), Error> {
+    let loc = w.container.describe("index.json");
+    if depth > 8 {
+        return Err(Error::Invalid {
+            location: loc,
+            problem: "indexes nest too deeply".into(),
+        });
+    }
+    let digest = parse_digest(
+        desc.get("digest").and_then(|d| d.as_str()).unwrap_or(""),
+        &loc,
+    )?;
+    let size = desc.get("size").and_then(|s| s.as_u64());
+    let bytes = read_blob(&w.container, &digest, size)?;
+    let mloc = w
+        .container
+        .describe(&format!("blobs/sha256/{}", digest.hex()));
+    let v: serde_json::Value = parse_json(&bytes, mloc.clone(), "manifest")?;
+    let mt = v
+        .get("mediaType")
+        .and_then(|m| m.as_str())
+        .or_else(|| desc.get("mediaType").and_then(|m| m.as_str()))
+        .unwrap_or(if v.get("manifests").is_some() {
+            crate::media::OCI_INDEX
+        } else {
+            crate::media::OCI_MANIFEST
+        })
+        .to_string();
+    if let Some(children) = v.get("manifests").and_then(|m| m.as_array()) {
+        for c in children {
+            walk_whole(w, c, depth + 1)?;
+        }
+    } else {
+        let config = v.get("config").into_iter();
+        let layers = v
+            .get("layers")
+            .and_then(|l| l.as_array())
+            .into_iter()
+            .flatten();
+        for d in config.chain(layers) {
+            let bd = parse_digest(
+                d.get("digest").and_then(|x| x.as_str()).unwrap_or(""),
+                &mloc,
+            )?;
+            let bs = d.get("size").and_then(|x| x.as_u64()).unwrap_or(0);
+            let name = format!("blobs/sha256/{}", bd.hex());
+            if !w.container.exists(&name) {
+                return Err(Error::Missing {
+                    what: format!("blob {bd}"),
+                    location: w.container.describe(&name),
+                });
+            }
+            if !w.blobs.iter().any(|(x, _)| *x == bd) {
+                w.blobs.push((bd, bs));
+            }
+        }
+    }
+    if !w.manifests.iter().any(|(d, _, _)| *d == digest) {
+        w.manifests.push((digest, bytes, mt));
     }
     Ok(())
 }
