@@ -8,6 +8,14 @@ use crate::digest::Digest;
 const HUB: &str = "docker.io";
 const HUB_API: &str = "registry-1.docker.io";
 
+/// A `docker://` name that is not one, and which part is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'docker://{name}': {why}")]
+pub struct NameError {
+    pub name: String,
+    pub why: &'static str,
+}
+
 /// An image in a registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Remote {
@@ -22,9 +30,12 @@ impl Remote {
     /// Parses what follows `docker://`, with Docker's rules for short names:
     /// `nginx` is `docker.io/library/nginx:latest`; the first component is a
     /// registry when it has a `.` or `:` or is `localhost`.
-    pub fn parse(s: &str) -> Result<Remote, String> {
+    pub fn parse(s: &str) -> Result<Remote, NameError> {
         use oci_spec::distribution::{ParseError, Reference};
-        let bad = |why: &str| format!("'docker://{s}': {why}");
+        let bad = |why: &'static str| NameError {
+            name: s.to_string(),
+            why,
+        };
         const REPO: &str =
             "a repository name is lowercase letters, digits and . _ - separated by /";
         const TAG: &str = "a tag is up to 128 letters, digits, . _ and -";
@@ -140,12 +151,15 @@ mod tests {
         assert!(Remote::parse("h.io/x@sha256:12").is_err());
         assert!(Remote::parse("h.io/x:bad tag")
             .unwrap_err()
+            .to_string()
             .contains("a tag is"));
         assert!(Remote::parse("h.io/x@sha256:12")
             .unwrap_err()
+            .to_string()
             .contains("sha256:<64"));
         assert!(Remote::parse("h.io/UPPER")
             .unwrap_err()
+            .to_string()
             .contains("lowercase"));
         // Docker Hub's legacy name is Docker Hub.
         let r = Remote::parse("index.docker.io/nginx:1").unwrap();

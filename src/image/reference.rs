@@ -78,7 +78,7 @@ impl ImageRef {
             return with(Transport::DockerArchive, rest);
         }
         if let Some(rest) = s.strip_prefix("docker://") {
-            let r = crate::reference::Remote::parse(rest).map_err(RefError)?;
+            let r = crate::reference::Remote::parse(rest).map_err(|e| RefError(e.to_string()))?;
             return Ok(ImageRef::remote(&r));
         }
         for remote in ["containers-storage:", "docker-daemon:", "dir:"] {

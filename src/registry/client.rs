@@ -5,7 +5,7 @@
 //! status, the registry's error codes and `Retry-After` of what failed.
 
 use super::fault::*;
-pub use super::fault::{chain, Failed, Fault};
+pub use super::fault::{Failed, Fault};
 use super::retry::{self, Policy};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, Response};
@@ -143,7 +143,7 @@ impl Client {
         host: &str,
         creds: Option<(String, String)>,
         setup: &Setup,
-    ) -> Result<Client, String> {
+    ) -> Result<Client, reqwest::Error> {
         let mut b = reqwest::Client::builder()
             .danger_accept_invalid_certs(setup.accept_invalid_certs)
             .read_timeout(setup.policy.timeout)
@@ -151,14 +151,14 @@ impl Client {
             .user_agent(concat!("slim/", env!("CARGO_PKG_VERSION")));
         let mut roots = Vec::new();
         for pem in setup.roots {
-            roots.push(reqwest::Certificate::from_pem(pem).map_err(|e| chain(&e))?);
+            roots.push(reqwest::Certificate::from_pem(pem)?);
         }
         b = b.tls_certs_merge(roots);
         if let Some(pem) = setup.identity_pem {
-            b = b.identity(reqwest::Identity::from_pem(pem).map_err(|e| chain(&e))?);
+            b = b.identity(reqwest::Identity::from_pem(pem)?);
         }
         Ok(Client {
-            http: b.build().map_err(|e| chain(&e))?,
+            http: b.build()?,
             base,
             host: host.to_string(),
             creds,

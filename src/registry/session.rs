@@ -71,6 +71,7 @@ impl Session {
                 &setup,
             )
             .map_err(|e| {
+                let e = super::fault::chain(&e);
                 Error::Usage(match &tls.identity_from {
                     Some(c) => format!(
                         "{}: the client certificate {} or its key is not usable: {e}",

@@ -485,7 +485,7 @@ fn service_probe(p: &Probe, running: &mut Running, pid: Option<u32>, timeout: Du
                         return done(true, format!("HTTP {code}"), String::new())
                     }
                     Ok(code) => last = format!("last answer HTTP {code}"),
-                    Err(e) => last = e,
+                    Err(e) => last = e.to_string(),
                 }
                 std::thread::sleep(Duration::from_millis(250).min(left));
             }

@@ -139,6 +139,17 @@ pub fn run_trace(
 /// The default PATH of container runtimes when the image sets none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// Why a program the container runs is not there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotFound {
+    /// A path (`/app/run`, `./run`) that is not a regular file in the image.
+    #[error("{0} is not a regular file in the image")]
+    NotAFile(String),
+    /// A bare name no PATH directory holds.
+    #[error("{0} is not found in PATH")]
+    NotOnPath(String),
+}
+
 /// Finds the program a container runs for `argv0`: through PATH (from the
 /// image Env) or relative to WorkingDir, following symlinks in the image.
 /// Returns the path it was found at (not symlink-resolved), or why not;
@@ -148,7 +159,7 @@ pub fn resolve_program(
     argv0: &str,
     env: &[String],
     workdir: &str,
-) -> Result<Result<String, String>, crate::fs::ResolveError> {
+) -> Result<Result<String, NotFound>, crate::fs::ResolveError> {
     let candidates: Vec<String> = if argv0.contains('/') {
         if argv0.starts_with('/') {
             vec![argv0.to_string()]
@@ -176,9 +187,9 @@ pub fn resolve_program(
         }
     }
     Ok(Err(if argv0.contains('/') {
-        format!("{argv0} is not a regular file in the image")
+        NotFound::NotAFile(argv0.to_string())
     } else {
-        format!("{argv0} is not found in PATH")
+        NotFound::NotOnPath(argv0.to_string())
     }))
 }
 

@@ -141,8 +141,11 @@ pub fn trace(
                 programs.push((p, Reason::Entrypoint));
             }
             Err(problem) => {
-                st.t.diagnostics
-                    .push(Diagnostic::new(Code::EntrypointNotFound, None, problem));
+                st.t.diagnostics.push(Diagnostic::new(
+                    Code::EntrypointNotFound,
+                    None,
+                    problem.to_string(),
+                ));
             }
         }
     }

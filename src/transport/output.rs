@@ -27,7 +27,7 @@ impl Output {
     /// or a bare path: `*.tar` is an oci-archive, anything else an OCI layout dir.
     pub fn parse(s: &str) -> Result<Output, RefError> {
         if let Some(rest) = s.strip_prefix("docker://") {
-            let r = crate::reference::Remote::parse(rest).map_err(RefError)?;
+            let r = crate::reference::Remote::parse(rest).map_err(|e| RefError(e.to_string()))?;
             if r.digest.is_some() {
                 return Err(RefError(format!(
                     "'{s}': an image is pushed under a tag (docker://HOST/REPO:TAG), not a digest"
