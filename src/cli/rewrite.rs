@@ -90,9 +90,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.image.registry.apply(o)?;
     }
     if matches!(args.compression, super::Codec::Zstd)
-        && out
-            .as_ref()
-            .is_some_and(|o| o.destination().compression(None).is_none())
+        && out.as_ref().is_some_and(|o| {
+            let zstd = Some(crate::image::Compression::Zstd);
+            o.destination().compression(zstd) == zstd
+        })
     {
         super::warn_zstd();
     }
