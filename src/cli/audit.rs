@@ -91,7 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let table = crate::catalog::license::Table::load(args.licenses.as_deref())?;
     let image_args = super::ImageArgs {
         image: args.image.clone().context("IMAGE is required")?,
-        platform: args.platform.clone(),
+        platform: args.platform.clone().into_iter().collect(),
         quiet: args.quiet,
         registry: args.registry.clone(),
     };

@@ -70,14 +70,26 @@ pub struct ImageArgs {
     /// docker://HOST/REPO[:TAG|@DIGEST].
     #[arg(value_name = "IMAGE")]
     pub image: String,
-    /// Which image of a multi-platform index: os/arch[/variant]. Default: this machine's.
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
+    /// Which image of a multi-platform index: os/arch[/variant]. Default: this
+    /// machine's (rewrite: every platform; it takes several, repeated or a comma list).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_delimiter = ',')]
+    pub platform: Vec<String>,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+impl ImageArgs {
+    /// The platforms --platform names, parsed.
+    pub fn platforms(&self) -> anyhow::Result<Vec<crate::image::Platform>> {
+        Ok(self
+            .platform
+            .iter()
+            .map(|p| crate::image::Platform::parse(p))
+            .collect::<Result<_, _>>()?)
+    }
 }
 
 /// How to reach registries, for `docker://` images (as skopeo takes them).
@@ -317,8 +329,17 @@ pub(crate) fn load_for(
     show_progress: bool,
     out: Option<&crate::transport::Output>,
 ) -> anyhow::Result<(crate::image::Image, crate::image::Layers)> {
-    use anyhow::Context;
     let image = open_for(args, show_progress, out)?;
+    read_opened(args, image, show_progress)
+}
+
+/// Reads the layers of `image`, opened already from what `args` name.
+pub(crate) fn read_opened(
+    args: &ImageArgs,
+    image: crate::image::Image,
+    show_progress: bool,
+) -> anyhow::Result<(crate::image::Image, crate::image::Layers)> {
+    use anyhow::Context;
     let r = crate::image::ImageRef::parse(&args.image)?;
     let bars = progress::Bars::new(show_progress && !args.quiet);
     let layers =
@@ -336,11 +357,11 @@ pub(crate) fn open_for(
     out: Option<&crate::transport::Output>,
 ) -> anyhow::Result<crate::image::Image> {
     let r = crate::image::ImageRef::parse(&args.image)?;
-    let platform = args
-        .platform
-        .as_deref()
-        .map(crate::image::Platform::parse)
-        .transpose()?;
+    let platform = match args.platforms()?.as_slice() {
+        [] => None,
+        [one] => Some(one.clone()),
+        _ => anyhow::bail!("--platform: this command reads one platform's image; name one"),
+    };
     if let Some(o) = out {
         o.check()?;
     }
@@ -356,15 +377,26 @@ pub(crate) fn open_for(
     })?;
     bars.clear();
     if let Some(o) = out {
-        if o.replaces(&image) && !o.force {
-            anyhow::bail!(
-                "{}: is the image being read; writing there would replace the input \
-                 (choose another path or tag, or --force)",
-                o.location()
-            );
-        }
+        check_replaces(o, &image.reference, image.transport, image.name.as_deref())?;
     }
     Ok(image)
+}
+
+/// Refuses an output that is the image being read (unless forced).
+pub(crate) fn check_replaces(
+    o: &crate::transport::Output,
+    reference: &crate::image::ImageRef,
+    transport: crate::image::Transport,
+    name: Option<&str>,
+) -> anyhow::Result<()> {
+    if o.replaces_source(reference, transport, name) && !o.force {
+        anyhow::bail!(
+            "{}: is the image being read; writing there would replace the input \
+             (choose another path or tag, or --force)",
+            o.location()
+        );
+    }
+    Ok(())
 }
 
 /// What was written, for people: `oci-archive out.tar (manifest …, image id …)`,

@@ -21,6 +21,7 @@ pub struct Member {
 }
 
 /// The files of an image on disk.
+#[derive(Clone)]
 pub enum Container {
     Dir(PathBuf),
     Tar {

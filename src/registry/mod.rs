@@ -253,18 +253,7 @@ fn descriptor(v: &Value, what: &str, repo: &str) -> Result<(Digest, u64), Error>
 /// names no platform is that entry, unless a platform was asked for (as for
 /// a local layout: its config's platform is then checked).
 fn choose(index: &Value, want: Option<&Platform>, repo: &str) -> Result<Value, Error> {
-    let entries: Vec<&Value> = index
-        .get("manifests")
-        .and_then(Value::as_array)
-        .map(|v| v.iter().collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| {
-            e.pointer("/annotations/vnd.docker.reference.type")
-                .is_none()
-                && e.pointer("/platform/os").and_then(Value::as_str) != Some("unknown")
-        })
-        .collect();
+    let entries = images(index);
     if let [only] = entries.as_slice() {
         if want.is_none() && only.get("platform").is_none() {
             return Ok((*only).clone());
@@ -459,9 +448,92 @@ pub fn pull(
     reporter: &dyn Reporter,
 ) -> Result<Pulled, Error> {
     let s = Session::connect(remote, opts, false)?;
+    let cache = open_cache(opts)?;
+    let (bytes, digest) = s.manifest(&remote.reference(), "pulling the manifest")?;
+    pull_from(&s, cache, bytes, digest, platform, reporter)
+}
+
+/// Pulls what `remote` names for the platforms `wanted` (every one when
+/// empty): when its index lists more than one of them, the whole index
+/// (as [`pull_all`]), else the one image (as [`pull`]).
+pub fn pull_platforms(
+    remote: &Remote,
+    wanted: &[Platform],
+    opts: &Options,
+    reporter: &dyn Reporter,
+) -> Result<Pulled, Error> {
+    let s = Session::connect(remote, opts, false)?;
     let repo = remote.repo();
     let cache = open_cache(opts)?;
-    let (mut bytes, mut digest) = s.manifest(&remote.reference(), "pulling the manifest")?;
+    let (bytes, digest) = s.manifest(&remote.reference(), "pulling the manifest")?;
+    let (v, mt) = parse_manifest(&bytes, &digest, &repo)?;
+    if is_index(&mt) && images_for(&v, wanted) > 1 {
+        let mut blobs = Vec::new();
+        s.walk(&cache, &bytes, &digest, 0, &mut blobs)?;
+        let downloaded = s.fetch_all(&cache, &blobs, reporter)?;
+        return Pulled::over(cache, &mt, digest, bytes.len(), remote, downloaded);
+    }
+    let one = match wanted {
+        [p] => Some(p),
+        _ => None,
+    };
+    if is_index(&mt) && one.is_none() && images_for(&v, wanted) == 1 {
+        // The index's only image, whatever this machine is.
+        let only = images(&v).into_iter().next().cloned();
+        if let Some(e) = only {
+            let (bytes, digest) = s.child(&e, "pulling the platform's manifest")?;
+            put(&cache, &digest, &bytes)?;
+            return pull_from(&s, cache, bytes, digest, None, reporter);
+        }
+    }
+    pull_from(&s, cache, bytes, digest, one, reporter)
+}
+
+/// An index's entries that are images (not BuildKit's attestations).
+fn images(index: &Value) -> Vec<&Value> {
+    index
+        .get("manifests")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            e.pointer("/annotations/vnd.docker.reference.type")
+                .is_none()
+                && e.pointer("/platform/os").and_then(Value::as_str) != Some("unknown")
+        })
+        .collect()
+}
+
+/// How many images of `index` the platforms `wanted` (all when empty) name.
+fn images_for(index: &Value, wanted: &[Platform]) -> usize {
+    images(index)
+        .into_iter()
+        .filter(|e| {
+            let p = |k: &str| e.pointer(&format!("/platform/{k}")).and_then(Value::as_str);
+            wanted.is_empty()
+                || wanted.iter().any(|w| {
+                    w.matches(
+                        p("os").unwrap_or(""),
+                        p("architecture").unwrap_or(""),
+                        p("variant"),
+                    )
+                })
+        })
+        .count()
+}
+
+/// Pulls the image `bytes` (`digest`) is, or the one for `platform` of it
+/// when it is an index.
+fn pull_from(
+    s: &Session,
+    cache: cache::Cache,
+    mut bytes: Vec<u8>,
+    mut digest: Digest,
+    platform: Option<&Platform>,
+    reporter: &dyn Reporter,
+) -> Result<Pulled, Error> {
+    let remote = &s.remote;
+    let repo = remote.repo();
     let mut depth = 0;
     let (manifest, mt) = loop {
         put(&cache, &digest, &bytes)?;

@@ -94,13 +94,14 @@ impl Destination for Registry<'_> {
 
     fn put_whole(
         &self,
-        w: &Whole,
+        _: &serde_json::Value,
+        manifests: &[ManifestBlob],
         files: Vec<BuiltLayer>,
         _: u64,
         reporter: &dyn Reporter,
     ) -> Result<Committed, Error> {
         let blobs: Vec<PushBlob> = files.iter().map(file_blob).collect();
-        let Some(((_, top, top_type), below)) = w.manifests.split_last() else {
+        let Some(((_, top, top_type), below)) = manifests.split_last() else {
             return Err(WriteError::Dest("nothing to copy".into()).into());
         };
         let below: Vec<crate::registry::Manifest> = below

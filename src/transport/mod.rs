@@ -14,6 +14,7 @@
 mod archive;
 pub mod docker;
 mod docker_archive;
+mod index;
 pub mod local;
 mod oci;
 mod oci_archive;
@@ -21,6 +22,7 @@ mod output;
 
 pub use crate::image::write::Error as WriteError;
 pub use crate::registry::Pushed;
+pub use index::*;
 pub use oci::LOCK_FILE;
 pub use output::*;
 
@@ -76,6 +78,9 @@ pub struct Manifested<'a> {
     pub manifest_digest: Digest,
 }
 
+/// A manifest or index as stored: digest, bytes, media type.
+pub type ManifestBlob = (Digest, Vec<u8>, String);
+
 /// What a destination did besides storing the image.
 #[derive(Debug, Default)]
 pub struct Committed {
@@ -129,11 +134,13 @@ pub trait Destination {
         mtime: u64,
         reporter: &dyn Reporter,
     ) -> Result<Committed, Error>;
-    /// Puts an index (or manifest) and everything it reaches, unchanged;
-    /// `files` are its configs and layers, copied and verified.
+    /// Puts an index (or manifest) `top` and everything it reaches:
+    /// `manifests` (each after those it lists, `top`'s last) and `files`,
+    /// their configs and layers.
     fn put_whole(
         &self,
-        whole: &Whole,
+        top: &serde_json::Value,
+        manifests: &[ManifestBlob],
         files: Vec<BuiltLayer>,
         mtime: u64,
         reporter: &dyn Reporter,
@@ -238,7 +245,7 @@ pub fn write_whole(
         .last()
         .ok_or_else(|| WriteError::Dest("nothing to copy".into()))?;
     let digest = top_digest.clone();
-    let committed = dest.put_whole(w, files, mtime, reporter)?;
+    let committed = dest.put_whole(&w.top, &w.manifests, files, mtime, reporter)?;
     Ok(WrittenWhole {
         location: out.location(),
         transport: out.transport,
@@ -302,9 +309,8 @@ fn image_blobs(image: Manifested) -> Vec<(String, Blob)> {
 }
 
 /// The blobs of a whole index: its manifests and `files`, by name.
-fn whole_blobs(w: &Whole, files: Vec<BuiltLayer>) -> Vec<(String, Blob)> {
-    let mut v: Vec<(String, Blob)> = w
-        .manifests
+fn whole_blobs(manifests: &[ManifestBlob], files: Vec<BuiltLayer>) -> Vec<(String, Blob)> {
+    let mut v: Vec<(String, Blob)> = manifests
         .iter()
         .map(|(d, b, _)| (blob_name(d), Blob::Bytes(b.clone())))
         .collect();

@@ -29,12 +29,13 @@ impl Destination for Archive<'_> {
 
     fn put_whole(
         &self,
-        w: &Whole,
+        top: &Value,
+        manifests: &[ManifestBlob],
         files: Vec<BuiltLayer>,
         mtime: u64,
         _: &dyn Reporter,
     ) -> Result<Committed, Error> {
-        put_tagged(self.0, &w.top, whole_blobs(w, files), |d, b| {
+        put_tagged(self.0, top, whole_blobs(manifests, files), |d, b| {
             write_oci_archive(&self.0.path, d, b, mtime)
         })
     }

@@ -141,23 +141,33 @@ impl Output {
     /// Whether writing here would replace the image `input` was read from: the
     /// same archive, or the same tag of the same OCI layout.
     pub fn replaces(&self, input: &crate::image::Image) -> bool {
+        self.replaces_source(&input.reference, input.transport, input.name.as_deref())
+    }
+
+    /// Whether writing here replaces what `reference` (read as `transport`,
+    /// selected by the tag or name `name`) names.
+    pub fn replaces_source(
+        &self,
+        reference: &crate::image::ImageRef,
+        transport: Transport,
+        name: Option<&str>,
+    ) -> bool {
         if let Some(r) = self.remote() {
-            return input
-                .reference
+            return reference
                 .as_remote()
                 .is_some_and(|i| i.repo() == r.repo() && i.tag == r.tag);
         }
-        let (Some(a), Some(b)) = (canonical(&self.path), canonical(&input.reference.path)) else {
+        let (Some(a), Some(b)) = (canonical(&self.path), canonical(&reference.path)) else {
             return false;
         };
         if a != b {
             return false;
         }
-        match (self.transport, input.transport) {
+        match (self.transport, transport) {
             // Both keep their other tags: only the same tag is the input.
             (Transport::Oci, Transport::Oci) | (Transport::OciArchive, Transport::OciArchive) => {
-                let selected = input.reference.tag.as_ref().or(input.name.as_ref());
-                self.tag.as_ref() == selected
+                let selected = reference.tag.as_deref().or(name);
+                self.tag.as_deref() == selected
             }
             _ => true,
         }

@@ -33,23 +33,21 @@ pub struct LayerOptions {
 
 pub(super) enum Encoder<W: Write> {
     None(W),
-    Gzip(flate2::write::GzEncoder<W>),
-    Zstd(zstd::stream::write::Encoder<'static, W>),
+    /// gzip members or zstd frames, compressed on every core.
+    Blocks(super::blocks::BlockEncoder<W>),
 }
 
 impl<W: Write> Write for Encoder<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Encoder::None(w) => w.write(buf),
-            Encoder::Gzip(w) => w.write(buf),
-            Encoder::Zstd(w) => w.write(buf),
+            Encoder::Blocks(w) => w.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Encoder::None(w) => w.flush(),
-            Encoder::Gzip(w) => w.flush(),
-            Encoder::Zstd(w) => w.flush(),
+            Encoder::Blocks(w) => w.flush(),
         }
     }
 }
@@ -58,19 +56,13 @@ impl<W: Write> Encoder<W> {
     fn new(c: Compression, w: W) -> io::Result<Self> {
         Ok(match c {
             Compression::None => Encoder::None(w),
-            // GzEncoder writes mtime 0 and no file name: the output is reproducible.
-            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
-                w,
-                flate2::Compression::default(),
-            )),
-            Compression::Zstd => Encoder::Zstd(zstd::stream::write::Encoder::new(w, 3)?),
+            c => Encoder::Blocks(super::blocks::BlockEncoder::new(c, w)),
         })
     }
     fn finish(self) -> io::Result<W> {
         match self {
             Encoder::None(w) => Ok(w),
-            Encoder::Gzip(w) => w.finish(),
-            Encoder::Zstd(w) => w.finish(),
+            Encoder::Blocks(w) => w.finish(),
         }
     }
 }

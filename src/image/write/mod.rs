@@ -37,6 +37,7 @@ fn io_err(path: &Path) -> impl Fn(io::Error) -> Error + '_ {
     }
 }
 
+pub mod blocks;
 mod config;
 mod layer;
 

@@ -95,7 +95,8 @@ impl Destination for Archive<'_> {
 
     fn put_whole(
         &self,
-        _: &Whole,
+        _: &serde_json::Value,
+        _: &[ManifestBlob],
         _: Vec<BuiltLayer>,
         _: u64,
         _: &dyn Reporter,

@@ -27,12 +27,13 @@ impl Destination for Layout<'_> {
 
     fn put_whole(
         &self,
-        w: &Whole,
+        top: &Value,
+        manifests: &[ManifestBlob],
         files: Vec<BuiltLayer>,
         _: u64,
         _: &dyn Reporter,
     ) -> Result<Committed, Error> {
-        put_tagged(self.0, &w.top, whole_blobs(w, files), |d, b| {
+        put_tagged(self.0, top, whole_blobs(manifests, files), |d, b| {
             write_layout(&self.0.path, b, d)
         })
     }

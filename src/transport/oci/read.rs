@@ -79,8 +79,29 @@ pub(in crate::transport) fn open_oci(
         ));
     }
     let chosen = found.remove(0);
-    let mloc = c.describe(&format!("blobs/sha256/{}", chosen.digest.hex()));
-    let bytes = read_blob(&c, &chosen.digest, Some(chosen.size))?;
+    let image = open_manifest(c, reference, &chosen.digest, chosen.size, chosen.tag)?;
+    if !with_platform {
+        let config_name = format!("blobs/sha256/{}", image.config_digest.hex());
+        check_platform(
+            &image.config,
+            platform,
+            &image.container.describe(&config_name),
+        )?;
+    }
+    Ok(image)
+}
+
+/// Opens the image manifest `digest` (of `size` bytes) in `c`: reads and
+/// verifies it and its config, and checks its layers are there.
+pub(in crate::transport) fn open_manifest(
+    c: Container,
+    reference: &ImageRef,
+    digest: &Digest,
+    size: u64,
+    tag: Option<String>,
+) -> Result<Image, Error> {
+    let mloc = c.describe(&format!("blobs/sha256/{}", digest.hex()));
+    let bytes = read_blob(&c, digest, Some(size))?;
     let manifest: ImageManifest = parse_json(&bytes, mloc.clone(), "image manifest")?;
     match manifest.config().media_type() {
         MediaType::ImageConfig => {}
@@ -101,9 +122,6 @@ pub(in crate::transport) fn open_oci(
         &config_digest,
         Some(manifest.config().size()),
     )?;
-    if !with_platform {
-        check_platform(&config, platform, &c.describe(&config_name))?;
-    }
     let ids = diff_ids(&config, manifest.layers().len(), &c.describe(&config_name))?;
     let mut layers = Vec::new();
     for (d, diff_id) in manifest.layers().iter().zip(ids) {
@@ -135,12 +153,12 @@ pub(in crate::transport) fn open_oci(
         reference: reference.clone(),
         transport: Transport::Oci,
         container: c,
-        manifest_digest: Some(chosen.digest),
+        manifest_digest: Some(digest.clone()),
         config_digest,
         config_raw,
         config,
         layers,
-        name: chosen.tag,
+        name: tag,
         _scratch: None,
         backing: None,
     })

@@ -12,6 +12,8 @@ use crate::progress::Reporter;
 use crate::trace::Trace;
 use crate::transport::{self, Output, Written};
 
+pub mod index;
+
 /// How to rewrite.
 pub struct Options {
     pub analyze: crate::trace::command::Options,
@@ -230,12 +232,37 @@ impl Rewrite {
         reporter: &dyn Reporter,
     ) -> Result<Written, Error> {
         self.refusal(opts.force)?;
-        let plan = &self.plan;
         let work = out.destination().work_dir()?;
         let compression = out
             .destination()
             .compression(Some(opts.compression))
             .unwrap_or(opts.compression);
+        let built = self.build(image, layers, opts, compression, work.path(), reporter, 0)?;
+        Ok(transport::write_image(
+            out,
+            &built.config,
+            built.layers,
+            &built.annotations,
+            opts.source_date_epoch.unwrap_or(0),
+            reporter,
+        )?)
+    }
+
+    /// Builds the layers into `work` (`compression`, progress as tasks
+    /// `task`, `task + 1`) and derives the config and the manifest's
+    /// annotations: everything of the image but where it goes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
+        &self,
+        image: &Image,
+        layers: &Layers,
+        opts: &Options,
+        compression: Compression,
+        work: &std::path::Path,
+        reporter: &dyn Reporter,
+        task: usize,
+    ) -> Result<Built, Error> {
+        let plan = &self.plan;
         let content = plan::PlanContent { plan, layers };
         let split;
         let trees = if opts.split_layers {
@@ -253,9 +280,9 @@ impl Rewrite {
                     compression,
                     clamp_mtime: opts.source_date_epoch,
                 },
-                work.path(),
+                work,
                 reporter,
-                i,
+                task + i,
             )?);
         }
         let config = self.config(image, opts)?;
@@ -284,15 +311,21 @@ impl Rewrite {
         if let Some(name) = base_name(image) {
             annotations.push(("org.opencontainers.image.base.name".to_string(), name));
         }
-        Ok(transport::write_image(
-            out,
-            &config,
-            built,
-            &annotations,
-            opts.source_date_epoch.unwrap_or(0),
-            reporter,
-        )?)
+        Ok(Built {
+            config,
+            layers: built,
+            annotations,
+        })
     }
+}
+
+/// A rewritten image before it is put anywhere.
+pub struct Built {
+    /// The config, as it will be stored.
+    pub config: Vec<u8>,
+    pub layers: Vec<write::BuiltLayer>,
+    /// The manifest's annotations.
+    pub annotations: Vec<(String, String)>,
 }
 
 /// The reference the image was known by, when it has one: a registry's

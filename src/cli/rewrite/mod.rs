@@ -7,6 +7,8 @@ use serde_json::json;
 use std::io::Write;
 use std::process::ExitCode;
 
+mod index;
+
 /// Turn the image into a distroless one that still runs, and say what went.
 ///
 /// slim traces what the entrypoint needs (see `slim analyze`), adds the
@@ -136,7 +138,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(o) = dest {
         super::note_bare_destination(args.output.as_deref().unwrap_or_default(), o);
     }
-    let (image, layers) = super::load_for(&args.image, args.format == Format::Human, dest)?;
+    let platforms = args.image.platforms()?;
+    let human = args.format == Format::Human;
+    let (image, layers) = match platforms.as_slice() {
+        [_] => super::load_for(&args.image, human, dest)?,
+        _ => match index::open(&args, &platforms, dest)? {
+            crate::transport::Opened::Index(ix) => {
+                return index::run(
+                    &args,
+                    *ix,
+                    out.as_ref(),
+                    &opts,
+                    &platforms,
+                    probe_settings.is_some(),
+                )
+            }
+            crate::transport::Opened::Image(i) => super::read_opened(&args.image, *i, human)?,
+        },
+    };
     if let Some(o) = &mut out {
         o.mount_from = image.reference.as_remote();
         if !args.dry_run {
