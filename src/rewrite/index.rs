@@ -21,7 +21,7 @@ pub struct Platform {
 /// A platform traced and planned, and built unless refused or a dry run.
 pub struct Done {
     pub rewrite: Rewrite,
-    /// Why it would not start (not forced): then nothing was built.
+    /// Why it would not start: then nothing was built.
     pub refusal: Option<Error>,
     pub built: Option<Built>,
 }
@@ -103,7 +103,10 @@ fn one(
     let layers =
         crate::image::read_layers(&image, reporter).map_err(crate::transport::Error::from)?;
     let rewrite = prepare(&image, &layers, opts)?;
-    let refusal = rewrite.refusal(opts.force).err();
+    // Forced or not, a platform that would not start is left out: --force
+    // writes an index of those that succeeded (one platform is written
+    // anyway with --platform P --force).
+    let refusal = rewrite.refusal(false).err();
     let built = match (build, &refusal) {
         (Some(b), None) => {
             Some(rewrite.build(&image, &layers, opts, b.compression, b.work, reporter, 0)?)

@@ -183,7 +183,12 @@ impl Index {
             entries,
             reference: reference.clone(),
             transport,
-            name: reference.tag.clone(),
+            // The tag it was chosen by, given or not (the layout's only entry).
+            name: reference.tag.clone().or_else(|| {
+                whole.top["annotations"]["org.opencontainers.image.ref.name"]
+                    .as_str()
+                    .map(String::from)
+            }),
             container: whole.container,
             backing: Arc::new(backing),
         }))

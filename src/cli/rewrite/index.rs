@@ -257,8 +257,8 @@ pub(super) fn run(
                             v["source_files"].as_u64().unwrap_or(0),
                             human_bytes(v["source_bytes"].as_u64().unwrap_or(0)),
                             match v["refused"].as_str() {
-                                Some(_) if !args.force => "; refused: it would not start",
-                                _ => "",
+                                Some(_) => "; left out: it would not start",
+                                None => "",
                             }
                         )?;
                     }
