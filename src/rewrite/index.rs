@@ -62,8 +62,7 @@ pub fn rewrite_platforms(
 ) -> Vec<Platform> {
     let next = AtomicUsize::new(0);
     let slots: Mutex<Vec<Option<Platform>>> = Mutex::new(entries.iter().map(|_| None).collect());
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
+    let workers = crate::image::write::blocks::threads()
         .min(entries.len())
         .max(1);
     std::thread::scope(|s| {

@@ -19,10 +19,25 @@ use std::thread::JoinHandle;
 /// 0.50% at 256 KiB, 0.04% at 4 MiB) and keep memory small.
 pub const BLOCK: usize = 1 << 20;
 
-/// Blocks being compressed at once: one per core, and one more so a core
-/// never waits on the writer.
+/// Blocks being compressed at once beside the thread writing: one per
+/// thread slim may use, and one more so a core never waits on the writer;
+/// none with one thread (each block is compressed where it is written).
 fn in_flight() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()) + 1
+    match threads() {
+        1 => 0,
+        n => n + 1,
+    }
+}
+
+/// The threads slim works with: `SLIM_THREADS` when set (as pigz's `-p`:
+/// a CI job sharing its machine), else one per core. The bytes written are
+/// the same whatever it is.
+pub fn threads() -> usize {
+    std::env::var("SLIM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Compresses `block` as one gzip member (mtime 0, no name: reproducible)
@@ -69,6 +84,12 @@ impl<W: Write> BlockEncoder<W> {
     /// Sends the buffered block to a worker, first writing finished ones
     /// while too many are in flight.
     fn dispatch(&mut self) -> io::Result<()> {
+        self.started = true;
+        if self.max == 0 {
+            let bytes = compress(self.codec, &self.buf)?;
+            self.buf.clear();
+            return self.out.write_all(&bytes);
+        }
         while self.pending.len() >= self.max {
             self.write_oldest()?;
         }
@@ -78,7 +99,6 @@ impl<W: Write> BlockEncoder<W> {
             .name("slim-compress".into())
             .spawn(move || compress(codec, &block))?;
         self.pending.push_back(worker);
-        self.started = true;
         Ok(())
     }
 
@@ -160,6 +180,16 @@ mod tests {
                 assert_eq!(a, compress(Compression::Gzip, &data).unwrap());
             }
         }
+    }
+
+    #[test]
+    fn one_thread_writes_the_same_bytes() {
+        let data = sample(2 * BLOCK + 99);
+        let threaded = encode(Compression::Gzip, &data, 8192);
+        let mut e = BlockEncoder::new(Compression::Gzip, Vec::new());
+        e.max = 0;
+        e.write_all(&data).unwrap();
+        assert_eq!(e.finish().unwrap(), threaded);
     }
 
     #[test]

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# benches/parallel.sh - rewrite on every core, against a peer and against
+# itself, in the same run (best of N, default 3):
+#   1. `slim rewrite` of the JRE image against `umoci unpack` of it (the
+#      peer reads the same layers and writes the rootfs; slim reads, traces
+#      and writes a compressed layer). Goal: <= 0.35x.
+#   2. `slim rewrite` of the two-platform index (fixtures/make-index.sh)
+#      against two single-platform rewrites run one after the other. Goal:
+#      <= 0.6x.
+#   3. peak RSS (/usr/bin/time -f %M) of both rewrites. Goal: < 100 MiB.
+#   4. SLIM_THREADS=1 (one platform at a time, one block compressing beside
+#      the thread that builds the tar) for scale.
+#
+# usage: benches/parallel.sh [FIXTURES_DIR] [RUNS]   (root: umoci unpack)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fx=${1:-${SLIM_FIXTURES:-/var/tmp/slim-fixtures}}
+runs=${2:-3}
+cargo build --release -q
+slim=$PWD/target/release/slim
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+best() { # best CMD...: best wall time of $runs runs, in seconds
+    local b=
+    for _ in $(seq "$runs"); do
+        local t0 t1
+        t0=$(date +%s.%N)
+        "$@" >/dev/null 2>&1
+        t1=$(date +%s.%N)
+        b=$(echo "$t0 $t1 ${b:-999999}" | awk '{d=$2-$1; print (d<$3)?d:$3}')
+    done
+    echo "$b"
+}
+rss() { # rss IMAGE: peak RSS of its rewrite, in MiB
+    rm -rf "$tmp/o"
+    /usr/bin/time -f %M "$slim" rewrite -q --to distroless "$1" -o "oci:$tmp/o:x" 2>&1 >/dev/null |
+        tail -1 | awk '{printf "%.0f", $1/1024}'
+}
+ratio() { echo "$1 $2" | awk '{printf "%.2f", $1/$2}'; }
+
+echo "cores: $(nproc)"
+rw() { rm -rf "$tmp/o"; "$slim" rewrite -q --to distroless "$@" -o "oci:$tmp/o:x"; }
+
+umoci_t=$(best sh -c "rm -rf $tmp/b; umoci unpack --image $fx/jre.oci:bookworm $tmp/b")
+jre_t=$(best rw "$fx/jre.oci")
+jre1_t=$(SLIM_THREADS=1 best rw "$fx/jre.oci")
+echo "| jre | umoci unpack ${umoci_t} s | slim rewrite ${jre_t} s | $(ratio "$jre_t" "$umoci_t")x | SLIM_THREADS=1 ${jre1_t} s ($(ratio "$jre1_t" "$umoci_t")x) | peak RSS $(rss "$fx/jre.oci") MiB |"
+
+two() { rw "$fx/multi-amd64.oci" && rw "$fx/multi-arm64.oci"; }
+singles_t=$(best two)
+index_t=$(best rw "$fx/multi.oci")
+echo "| multi | two single rewrites ${singles_t} s | index rewrite ${index_t} s | $(ratio "$index_t" "$singles_t")x | peak RSS $(rss "$fx/multi.oci") MiB |"
