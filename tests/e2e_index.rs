@@ -463,3 +463,154 @@ fn an_index_pushed_to_a_registry_is_rewritten_to_an_index_skopeo_copies_whole() 
         "application/vnd.oci.image.manifest.v1+json"
     );
 }
+
+#[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
+fn the_reporting_commands_report_each_platform() {
+    let (dir, info) = multi();
+    let src = dir.join("multi.oci").display().to_string();
+    // analyze: a JSON array, each platform its own manifest and loader.
+    let o = ok(slim(&[
+        "analyze",
+        "-q",
+        &src,
+        "--all-platforms",
+        "--format",
+        "json",
+    ]));
+    let all: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 2);
+    for (r, (platform, source, ld)) in all.iter().zip([
+        (
+            "linux/amd64",
+            "manifest_amd64",
+            "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        ),
+        (
+            "linux/arm64/v8",
+            "manifest_arm64",
+            "/usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1",
+        ),
+    ]) {
+        assert_eq!(r["platform"], platform);
+        assert_eq!(r["manifest_digest"], info[source]);
+        assert!(
+            r["dependencies"]["objects"].get(ld).is_some(),
+            "{platform}: {ld}"
+        );
+    }
+    let o = ok(slim(&["analyze", "-q", &src, "--all-platforms"]));
+    let text = stdout(&o);
+    let sections: Vec<&str> = text.lines().filter(|l| l.starts_with("== ")).collect();
+    assert_eq!(
+        sections,
+        ["== linux/amd64 ==", "== linux/arm64/v8 =="],
+        "{text}"
+    );
+    // --platform still picks one.
+    let o = ok(slim(&[
+        "analyze",
+        "-q",
+        &src,
+        "--platform",
+        "linux/arm64",
+        "--format",
+        "json",
+    ]));
+    let one: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(one["manifest_digest"], info["manifest_arm64"]);
+
+    // sbom: one document per platform and format, each valid, each its arch.
+    let t = tempfile::tempdir().unwrap();
+    let spdx = t.path().join("m.spdx.json");
+    let cdx = t.path().join("m.cdx.json");
+    ok(slim(&[
+        "sbom",
+        "-q",
+        &src,
+        "--all-platforms",
+        "-o",
+        &format!("spdx-json={}", spdx.display()),
+        "-o",
+        &format!("cyclonedx-json={}", cdx.display()),
+    ]));
+    for (tag, arch) in [("linux-amd64", "amd64"), ("linux-arm64-v8", "arm64")] {
+        let p = t.path().join(format!("m.{tag}.spdx.json"));
+        validate_spdx(&p);
+        validate_cyclonedx(&t.path().join(format!("m.{tag}.cdx.json")));
+        let doc: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        let curl = spdx_packages(&doc)
+            .into_iter()
+            .find(|p| p["name"] == "curl")
+            .unwrap()
+            .clone();
+        let purl = curl["externalRefs"][0]["referenceLocator"]
+            .as_str()
+            .unwrap();
+        assert!(purl.contains(&format!("arch={arch}")), "{tag}: {purl}");
+    }
+    assert!(!spdx.exists(), "no document without a platform");
+    let o = slim(&["sbom", "-q", &src, "--all-platforms"]);
+    fails_with(&o, &["FORMAT=PATH"]);
+
+    // licenses: an array, each platform's packages.
+    let o = ok(slim(&[
+        "licenses",
+        "-q",
+        &src,
+        "--all-platforms",
+        "--format",
+        "json",
+    ]));
+    let l: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let l = l.as_array().unwrap();
+    assert_eq!(l.len(), 2);
+    assert_eq!(l[1]["platform"], "linux/arm64/v8");
+    assert!(l[1]["slim_packages"].as_u64().unwrap() > 10, "{}", l[1]);
+
+    // audit: each platform; fails when one does; SARIF one run each.
+    let policy = t.path().join("policy.toml");
+    std::fs::write(&policy, "[licenses]\ndeny = [\"GPL-3.0-or-later\"]\n").unwrap();
+    let pol = policy.display().to_string();
+    let o = slim(&[
+        "audit",
+        "-q",
+        &src,
+        "--policy",
+        &pol,
+        "--all-platforms",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let a: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let a = a.as_array().unwrap();
+    assert_eq!(a.len(), 2);
+    assert!(a.iter().all(|r| r["failed"].as_u64().unwrap() > 0));
+    let o = slim(&[
+        "audit",
+        "-q",
+        &src,
+        "--policy",
+        &pol,
+        "--all-platforms",
+        "--format",
+        "sarif",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    validate_sarif(&stdout(&o));
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["runs"].as_array().unwrap().len(), 2);
+    let open = t.path().join("open.toml");
+    std::fs::write(&open, "[licenses]\ndeny = []\n").unwrap();
+    let o = slim(&[
+        "audit",
+        "-q",
+        &src,
+        "--policy",
+        &open.display().to_string(),
+        "--all-platforms",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}

@@ -390,36 +390,47 @@ fn xml(s: &str) -> String {
 
 /// JUnit XML: one test case per package; denied ones fail.
 pub fn junit(r: &Report) -> String {
+    junit_all(std::slice::from_ref(r))
+}
+
+/// JUnit XML of several reports (each platform of an index): one test suite each.
+pub fn junit_all(reports: &[Report]) -> String {
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     s.push_str(&format!(
-        "<testsuites tests=\"{}\" failures=\"{}\">\n  <testsuite name=\"slim audit {}\" tests=\"{}\" failures=\"{}\">\n",
-        r.packages.len(),
-        r.failed,
-        xml(&r.image),
-        r.packages.len(),
-        r.failed
+        "<testsuites tests=\"{}\" failures=\"{}\">\n",
+        reports.iter().map(|r| r.packages.len()).sum::<usize>(),
+        reports.iter().map(|r| r.failed).sum::<usize>(),
     ));
-    for p in &r.packages {
+    for r in reports {
         s.push_str(&format!(
-            "    <testcase classname=\"licenses\" name=\"{}@{}\">",
-            xml(&p.package),
-            xml(&p.version)
+            "  <testsuite name=\"slim audit {}\" tests=\"{}\" failures=\"{}\">\n",
+            xml(&r.image),
+            r.packages.len(),
+            r.failed
         ));
-        match p.verdict {
-            Verdict::Fail => s.push_str(&format!(
-                "\n      <failure message=\"{}\">{}</failure>\n    ",
-                xml(&format!("{}: {}", p.package, p.expression)),
-                xml(&p.reasons.join("\n"))
-            )),
-            Verdict::Warn => s.push_str(&format!(
-                "\n      <system-out>{}</system-out>\n    ",
-                xml(&p.reasons.join("\n"))
-            )),
-            Verdict::Pass => {}
+        for p in &r.packages {
+            s.push_str(&format!(
+                "    <testcase classname=\"licenses\" name=\"{}@{}\">",
+                xml(&p.package),
+                xml(&p.version)
+            ));
+            match p.verdict {
+                Verdict::Fail => s.push_str(&format!(
+                    "\n      <failure message=\"{}\">{}</failure>\n    ",
+                    xml(&format!("{}: {}", p.package, p.expression)),
+                    xml(&p.reasons.join("\n"))
+                )),
+                Verdict::Warn => s.push_str(&format!(
+                    "\n      <system-out>{}</system-out>\n    ",
+                    xml(&p.reasons.join("\n"))
+                )),
+                Verdict::Pass => {}
+            }
+            s.push_str("</testcase>\n");
         }
-        s.push_str("</testcase>\n");
+        s.push_str("  </testsuite>\n");
     }
-    s.push_str("  </testsuite>\n</testsuites>\n");
+    s.push_str("</testsuites>\n");
     s
 }
 

@@ -37,9 +37,14 @@ pub struct Args {
     slim: super::options::SlimArgs,
     #[command(flatten)]
     probes: super::options::ProbeArgs,
+    #[command(flatten)]
+    all: super::AllPlatforms,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.all.all_platforms {
+        return all_platforms(&args);
+    }
     let mut opts = args.slim.analyze_options()?;
     let profile = args.slim.profile()?;
     let probe_settings = super::probes::settings(&args.probes, false)?;
@@ -74,20 +79,41 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.format,
         );
     }
-    let mut report = crate::analyze::analyze(&image, &layers, &catalog, &trace)?;
+    let mut report = report(&args, &profile, &image, &layers, &catalog, &trace)?;
     report.probes = probed.map(|r| crate::analyze::Probes::new(r, &trace));
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        Format::Human => print_human(&mut out, &report)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The report on one image, traced: what it holds, its licenses, and with
+/// --nonroot what that gives its user.
+fn report(
+    args: &Args,
+    profile: &crate::plan::Profile,
+    image: &crate::image::Image,
+    layers: &crate::image::Layers,
+    catalog: &crate::catalog::Catalog,
+    trace: &crate::trace::Trace,
+) -> anyhow::Result<Report> {
+    let mut report = crate::analyze::analyze(image, layers, catalog, trace)?;
     let sbom = crate::sbom::build(
-        &image,
-        &layers,
-        &catalog,
+        image,
+        layers,
+        catalog,
         &crate::catalog::license::Table::builtin(),
         String::new(),
     );
     report.licenses = Some(crate::sbom::summary(&sbom));
     if args.slim.nonroot {
         // What --nonroot gives the user, from the plan rewrite would write.
-        let popts = args.slim.plan_options(&profile);
-        let plan = crate::plan::plan(&layers, &catalog, &trace, &profile, &popts)?;
+        let popts = args.slim.plan_options(profile);
+        let plan = crate::plan::plan(layers, catalog, trace, profile, &popts)?;
         report.owned_by_user = Some(plan.owned_by_user);
         report.diagnostics.extend(
             plan.diagnostics
@@ -98,12 +124,48 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .diagnostics
             .extend(crate::plan::config::privileged_ports(&image.config_raw));
     }
+    Ok(report)
+}
+
+/// `--all-platforms`: each platform's report, one section each, or a JSON array.
+fn all_platforms(args: &Args) -> anyhow::Result<ExitCode> {
+    if args.explain.is_some() || super::probes::settings(&args.probes, false)?.is_some() {
+        anyhow::bail!("--explain and the probes read one image: pick its platform with --platform");
+    }
+    let opts = args.slim.analyze_options()?;
+    let profile = args.slim.profile()?;
+    let human = args.format == Format::Human;
+    let mut reports = Vec::new();
+    super::each_image(&args.image, true, human, |label, image, layers| {
+        let catalog = crate::catalog::Catalog::read(layers);
+        super::warn_unread_databases(&catalog);
+        let trace = crate::analyze::run_trace(image, layers, &catalog, &opts)?;
+        super::options::exec_found(&trace)?;
+        let r = report(args, &profile, image, layers, &catalog, &trace)?;
+        reports.push((label.unwrap_or_default(), r));
+        Ok(())
+    })?;
+    let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
+            let mut all = Vec::new();
+            for (label, r) in &reports {
+                let mut v = serde_json::to_value(r)?;
+                v["platform"] = serde_json::json!(label);
+                all.push(v);
+            }
+            serde_json::to_writer_pretty(&mut out, &all)?;
             writeln!(out)?;
         }
-        Format::Human => print_human(&mut out, &report)?,
+        Format::Human => {
+            for (i, (label, r)) in reports.iter().enumerate() {
+                if i > 0 {
+                    writeln!(out)?;
+                }
+                writeln!(out, "== {label} ==")?;
+                print_human(&mut out, r)?;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

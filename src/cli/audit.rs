@@ -42,9 +42,12 @@ pub struct Args {
     /// Extra Debian-name → SPDX id mappings (the format of rules/licenses.toml).
     #[arg(long, value_name = "FILE")]
     licenses: Option<std::path::PathBuf>,
-    /// Which image of a multi-platform index: os/arch[/variant].
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    platform: Option<String>,
+    /// Which image of a multi-platform index: os/arch[/variant] (with
+    /// --all-platforms, several: repeated or a comma list).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_delimiter = ',')]
+    platform: Vec<String>,
+    #[command(flatten)]
+    all: super::AllPlatforms,
     /// No progress bars.
     #[arg(long, short)]
     quiet: bool,
@@ -91,59 +94,116 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let table = crate::catalog::license::Table::load(args.licenses.as_deref())?;
     let image_args = super::ImageArgs {
         image: args.image.clone().context("IMAGE is required")?,
-        platform: args.platform.clone().into_iter().collect(),
+        platform: args.platform.clone(),
         quiet: args.quiet,
         registry: args.registry.clone(),
     };
-    let (image, layers) = super::load(&image_args, args.format == AuditFormat::Human)?;
-    let catalog = crate::catalog::Catalog::read(&layers);
-    super::warn_unread_databases(&catalog);
+    let all = args.all.all_platforms;
     let created = crate::image::write::rfc3339(super::source_date_epoch()?.unwrap_or(0));
-    let sbom = crate::sbom::build(&image, &layers, &catalog, &table, created);
-    let report = audit::audit(&sbom, &policy);
+    let mut reports = Vec::new();
+    let show = args.format == AuditFormat::Human;
+    super::each_image(&image_args, all, show, |label, image, layers| {
+        let catalog = crate::catalog::Catalog::read(layers);
+        super::warn_unread_databases(&catalog);
+        let sbom = crate::sbom::build(image, layers, &catalog, &table, created.clone());
+        let mut report = audit::audit(&sbom, &policy);
+        if let Some(l) = &label {
+            // SARIF and JUnit name the image: say which platform.
+            report.image = format!("{} [{l}]", report.image);
+        }
+        reports.push((label, report));
+        Ok(())
+    })?;
     let mut o = std::io::stdout().lock();
     match args.format {
+        AuditFormat::Json if all => {
+            let mut v = Vec::new();
+            for (label, r) in &reports {
+                let mut j = serde_json::to_value(r)?;
+                j["platform"] = serde_json::json!(label);
+                v.push(j);
+            }
+            serde_json::to_writer_pretty(&mut o, &v)?;
+            writeln!(o)?;
+        }
         AuditFormat::Json => {
-            serde_json::to_writer_pretty(&mut o, &report)?;
+            serde_json::to_writer_pretty(&mut o, &reports[0].1)?;
             writeln!(o)?;
         }
         AuditFormat::Sarif => {
-            serde_json::to_writer_pretty(&mut o, &audit::sarif(&report))?;
+            // One SARIF log, one run per platform.
+            let mut log = audit::sarif(&reports[0].1);
+            let runs: Vec<serde_json::Value> = reports
+                .iter()
+                .flat_map(|(_, r)| {
+                    audit::sarif(r)["runs"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .collect();
+            log["runs"] = serde_json::Value::Array(runs);
+            serde_json::to_writer_pretty(&mut o, &log)?;
             writeln!(o)?;
         }
-        AuditFormat::Junit => o.write_all(audit::junit(&report).as_bytes())?,
+        AuditFormat::Junit => {
+            let rs: Vec<audit::Report> = reports.into_iter().map(|(_, r)| r).collect();
+            o.write_all(audit::junit_all(&rs).as_bytes())?;
+            return Ok(exit(rs.iter().map(|r| r.failed).sum()));
+        }
         AuditFormat::Human => {
-            writeln!(
-                o,
-                "{} packages: {} pass, {} warn, {} fail ({})",
-                report.packages.len(),
-                report.passed,
-                report.warned,
-                report.failed,
-                policy_path.display()
-            )?;
-            for level in [Verdict::Fail, Verdict::Warn] {
-                for p in report.packages.iter().filter(|p| p.verdict == level) {
-                    let tag = if level == Verdict::Fail {
-                        "FAIL"
-                    } else {
-                        "warn"
-                    };
-                    writeln!(
-                        o,
-                        "{tag}  {} {}  {}  [{}]",
-                        p.package, p.version, p.expression, p.source
-                    )?;
-                    for r in &p.reasons {
-                        writeln!(o, "        {r}")?;
+            for (i, (label, report)) in reports.iter().enumerate() {
+                if let Some(l) = label {
+                    if i > 0 {
+                        writeln!(o)?;
                     }
+                    writeln!(o, "== {l} ==")?;
                 }
+                print_human(&mut o, report, policy_path)?;
             }
         }
     }
-    Ok(if report.failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(exit(reports.iter().map(|(_, r)| r.failed).sum()))
+}
+
+/// 1 when any package fails the policy (on any platform).
+fn exit(failed: usize) -> ExitCode {
+    match failed {
+        0 => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    }
+}
+
+fn print_human(
+    o: &mut impl Write,
+    report: &audit::Report,
+    policy_path: &std::path::Path,
+) -> std::io::Result<()> {
+    writeln!(
+        o,
+        "{} packages: {} pass, {} warn, {} fail ({})",
+        report.packages.len(),
+        report.passed,
+        report.warned,
+        report.failed,
+        policy_path.display()
+    )?;
+    for level in [Verdict::Fail, Verdict::Warn] {
+        for p in report.packages.iter().filter(|p| p.verdict == level) {
+            let tag = if level == Verdict::Fail {
+                "FAIL"
+            } else {
+                "warn"
+            };
+            writeln!(
+                o,
+                "{tag}  {} {}  {}  [{}]",
+                p.package, p.version, p.expression, p.source
+            )?;
+            for r in &p.reasons {
+                writeln!(o, "        {r}")?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -29,6 +29,8 @@ pub struct Args {
     /// Extra Debian-name → SPDX id mappings (the format of rules/licenses.toml).
     #[arg(long, value_name = "FILE")]
     licenses: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    all: super::AllPlatforms,
 }
 
 #[derive(Serialize, Default)]
@@ -49,18 +51,82 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let table = crate::catalog::license::Table::load(args.licenses.as_deref())?;
     let profile = args.slim.profile()?;
     let aopts = args.slim.analyze_options()?;
-    let (image, layers) = super::load(&args.image, args.format == Format::Human)?;
-    let catalog = crate::catalog::Catalog::read(&layers);
+    let all = args.all.all_platforms;
+    let mut found = Vec::new();
+    super::each_image(
+        &args.image,
+        all,
+        args.format == Format::Human,
+        |label, image, layers| {
+            found.push((
+                label,
+                licenses(&args, &table, &profile, &aopts, image, layers)?,
+            ));
+            Ok(())
+        },
+    )?;
+    let mut o = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            let v = match all {
+                false => found.remove(0).1.json(),
+                true => serde_json::Value::Array(
+                    found
+                        .iter()
+                        .map(|(label, l)| {
+                            let mut v = l.json();
+                            v["platform"] = serde_json::json!(label);
+                            v
+                        })
+                        .collect(),
+                ),
+            };
+            serde_json::to_writer_pretty(&mut o, &v)?;
+            writeln!(o)?;
+        }
+        Format::Human => {
+            for (i, (label, l)) in found.iter().enumerate() {
+                if let Some(label) = label {
+                    if i > 0 {
+                        writeln!(o)?;
+                    }
+                    writeln!(o, "== {label} ==")?;
+                }
+                l.human(&mut o)?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One image's packages by license, in it and in its slim form.
+struct Licenses {
+    image: String,
+    fat_packages: usize,
+    kept: BTreeSet<String>,
+    by_license: BTreeMap<String, Row>,
+    packages: Vec<PackageRow>,
+}
+
+fn licenses(
+    args: &Args,
+    table: &crate::catalog::license::Table,
+    profile: &crate::plan::Profile,
+    aopts: &crate::trace::command::Options,
+    image: &crate::image::Image,
+    layers: &crate::image::Layers,
+) -> anyhow::Result<Licenses> {
+    let catalog = crate::catalog::Catalog::read(layers);
     super::warn_unread_databases(&catalog);
-    let sbom = crate::sbom::build(&image, &layers, &catalog, &table, String::new());
-    let trace = crate::analyze::run_trace(&image, &layers, &catalog, &aopts)?;
+    let sbom = crate::sbom::build(image, layers, &catalog, table, String::new());
+    let trace = crate::analyze::run_trace(image, layers, &catalog, aopts)?;
     super::options::exec_found(&trace)?;
     let kept: BTreeSet<String> = match crate::plan::plan(
-        &layers,
+        layers,
         &catalog,
         &trace,
-        &profile,
-        &args.slim.plan_options(&profile),
+        profile,
+        &args.slim.plan_options(profile),
     ) {
         // An image that needs a shell has no slim form: its slim column is empty.
         Ok(p)
@@ -105,47 +171,54 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             in_slim,
         });
     }
-    let mut o = std::io::stdout().lock();
-    match args.format {
-        Format::Json => {
-            let v = serde_json::json!({"image": sbom.image, "fat_packages": sbom.components.len(), "slim_packages": kept.len(), "licenses": by_license, "packages": packages});
-            serde_json::to_writer_pretty(&mut o, &v)?;
-            writeln!(o)?;
-        }
-        Format::Human => {
-            writeln!(
-                o,
-                "{:<44} {:>5} {:>5}  packages in the slim image",
-                "license", "fat", "slim"
-            )?;
-            let mut rows: Vec<(&String, &Row)> = by_license.iter().collect();
-            rows.sort_by(|a, b| b.1.fat.len().cmp(&a.1.fat.len()).then_with(|| a.0.cmp(b.0)));
-            for (id, r) in rows {
-                let names = if r.slim.len() > 6 {
-                    format!("{} …", r.slim[..6].join(" "))
-                } else {
-                    r.slim.join(" ")
-                };
-                writeln!(
-                    o,
-                    "{id:<44} {:>5} {:>5}  {names}",
-                    r.fat.len(),
-                    r.slim.len()
-                )?;
-            }
-            let mut sources: BTreeMap<&str, usize> = BTreeMap::new();
-            for p in &packages {
-                *sources.entry(p.source).or_default() += 1;
-            }
-            let s: Vec<String> = sources.iter().map(|(k, v)| format!("{v} {k}")).collect();
-            writeln!(
-                o,
-                "{} packages ({} kept by slim); license sources: {}",
-                packages.len(),
-                kept.len(),
-                s.join(", ")
-            )?;
-        }
+    Ok(Licenses {
+        image: sbom.image.clone(),
+        fat_packages: sbom.components.len(),
+        kept,
+        by_license,
+        packages,
+    })
+}
+
+impl Licenses {
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({"image": self.image, "fat_packages": self.fat_packages, "slim_packages": self.kept.len(), "licenses": self.by_license, "packages": self.packages})
     }
-    Ok(ExitCode::SUCCESS)
+
+    fn human(&self, o: &mut impl Write) -> std::io::Result<()> {
+        let (by_license, packages, kept) = (&self.by_license, &self.packages, &self.kept);
+        writeln!(
+            o,
+            "{:<44} {:>5} {:>5}  packages in the slim image",
+            "license", "fat", "slim"
+        )?;
+        let mut rows: Vec<(&String, &Row)> = by_license.iter().collect();
+        rows.sort_by(|a, b| b.1.fat.len().cmp(&a.1.fat.len()).then_with(|| a.0.cmp(b.0)));
+        for (id, r) in rows {
+            let names = if r.slim.len() > 6 {
+                format!("{} …", r.slim[..6].join(" "))
+            } else {
+                r.slim.join(" ")
+            };
+            writeln!(
+                o,
+                "{id:<44} {:>5} {:>5}  {names}",
+                r.fat.len(),
+                r.slim.len()
+            )?;
+        }
+        let mut sources: BTreeMap<&str, usize> = BTreeMap::new();
+        for p in packages {
+            *sources.entry(p.source).or_default() += 1;
+        }
+        let s: Vec<String> = sources.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        writeln!(
+            o,
+            "{} packages ({} kept by slim); license sources: {}",
+            packages.len(),
+            kept.len(),
+            s.join(", ")
+        )?;
+        Ok(())
+    }
 }

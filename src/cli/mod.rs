@@ -333,6 +333,56 @@ pub(crate) fn load_for(
     read_opened(args, image, show_progress)
 }
 
+/// `--all-platforms`, for the commands that report on an image.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct AllPlatforms {
+    /// Report on each platform of a multi-platform index (those --platform lists, a
+    /// comma list or repeated; else every one): one section per platform, or a JSON
+    /// array with each platform's report under "platform".
+    #[arg(long)]
+    pub all_platforms: bool,
+}
+
+/// The images a reporting command reads: the one `args` names, or with
+/// `all`, each platform of its index in the index's order (attestations
+/// left out), read one after the other; `f` gets each with its platform
+/// (None without `all`).
+pub(crate) fn each_image(
+    args: &ImageArgs,
+    all: bool,
+    show_progress: bool,
+    mut f: impl FnMut(Option<String>, &crate::image::Image, &crate::image::Layers) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    if !all {
+        let (image, layers) = load(args, show_progress)?;
+        return f(None, &image, &layers);
+    }
+    let r = crate::image::ImageRef::parse(&args.image)?;
+    let ropts = args.registry.options()?;
+    let bars = progress::Bars::new(show_progress && !args.quiet);
+    let opened = crate::transport::open_platforms(&r, &args.platforms()?, &ropts, &bars);
+    bars.clear();
+    match opened.map_err(|e| anyhow::Error::new(e).context(format!("opening {r}")))? {
+        crate::transport::Opened::Image(image) => {
+            let (image, layers) = read_opened(args, *image, show_progress)?;
+            f(Some(image.platform()), &image, &layers)
+        }
+        crate::transport::Opened::Index(index) => {
+            let chosen: Vec<crate::transport::Entry> = index
+                .select(&args.platforms()?)?
+                .into_iter()
+                .cloned()
+                .collect();
+            for e in chosen {
+                let image = index.open(&e)?;
+                let (image, layers) = read_opened(args, image, show_progress)?;
+                f(Some(e.label()), &image, &layers)?;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Reads the layers of `image`, opened already from what `args` name.
 pub(crate) fn read_opened(
     args: &ImageArgs,

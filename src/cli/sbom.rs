@@ -40,14 +40,38 @@ pub struct Args {
     /// image, or inside an OCI layout).
     #[arg(long)]
     force: bool,
+    /// Write an SBOM of each platform of a multi-platform index (those
+    /// --platform lists, else every one): each PATH gets the platform before its
+    /// extensions (app.spdx.json → app.linux-arm64-v8.spdx.json).
+    #[arg(long)]
+    all_platforms: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let specs = super::sbom_files::parse_specs(&args.outputs)?;
+    if args.all_platforms && specs.iter().any(|s| s.path.is_none()) {
+        anyhow::bail!(
+            "--all-platforms writes one SBOM per platform: give each -o a path (FORMAT=PATH)"
+        );
+    }
     let files: Vec<_> = specs.iter().filter_map(|s| s.file("-o")).collect();
     super::outputs::check(&files, Some(&args.image.image), None, args.force)?;
     let table = Table::load(args.licenses.as_deref())?;
-    let (image, layers) = super::load(&args.image, true)?;
-    super::sbom_files::write(&image, &layers, &specs, &table, args.files)?;
+    super::each_image(
+        &args.image,
+        args.all_platforms,
+        true,
+        |label, image, layers| {
+            let specs: Vec<_> = match &label {
+                Some(l) => specs.iter().map(|s| s.for_platform(l)).collect(),
+                None => specs.clone(),
+            };
+            if label.is_some() {
+                let files: Vec<_> = specs.iter().filter_map(|s| s.file("-o")).collect();
+                super::outputs::check(&files, Some(&args.image.image), None, args.force)?;
+            }
+            super::sbom_files::write(image, layers, &specs, &table, args.files)
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -12,6 +12,29 @@ pub(crate) struct Spec {
     pub(crate) path: Option<std::path::PathBuf>,
 }
 
+impl Spec {
+    /// This spec for one platform of an index: its path with the platform
+    /// before the extensions (`app.spdx.json` → `app.linux-arm64-v8.spdx.json`).
+    pub(crate) fn for_platform(&self, platform: &str) -> Spec {
+        let path = self.path.as_ref().map(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let tag = platform.replace('/', "-");
+            let named = match name.split_once('.') {
+                Some((stem, ext)) if !stem.is_empty() => format!("{stem}.{tag}.{ext}"),
+                _ => format!("{name}.{tag}"),
+            };
+            p.with_file_name(named)
+        });
+        Spec {
+            format: self.format,
+            path,
+        }
+    }
+}
+
 pub(crate) fn parse_specs(v: &[String]) -> anyhow::Result<Vec<Spec>> {
     let mut out = Vec::new();
     for s in v {
