@@ -26,6 +26,12 @@ mod index;
 ///   slim rewrite docker://registry.example.com/app:2 --to distroless \
 ///       -o docker://registry.example.com/app:2-slim --creds "$USER:$TOKEN"
 ///   slim rewrite app.tar --probe-http 8080/healthz --probe --verify -o app-slim.tar
+///   slim rewrite oci:multi:1 --platform linux/amd64,linux/arm64 -o oci:multi:1-slim
+///
+/// A multi-platform index is slimmed whole: each platform (or those --platform
+/// lists) traced with its own objects, concurrently, into an index with the
+/// same platform descriptors; attestation manifests are dropped. A platform
+/// that fails fails the rewrite; --force writes the others and names it.
 ///
 /// Probes run the image daemonless with runc, crun or youki, as Docker would
 /// (its default capabilities, a private network with loopback only, pid and
