@@ -402,8 +402,27 @@ fn an_index_pushed_to_a_registry_is_rewritten_to_an_index_skopeo_copies_whole() 
     let mut args = strs(&["rewrite", "-q", "--to", "distroless", "--format", "json"]);
     args.push(reg.url("t/multi:1"));
     args.extend(["-o".into(), reg.url("t/multi:1-slim")]);
+    let sbom = cache.path().join("slim.spdx.json");
+    args.extend(["--sbom".into(), format!("spdx-json={}", sbom.display())]);
     args.extend(reg.slim_opts());
     let out = ok(slim_in(cache.path(), &args));
+    // One SBOM per platform, read back from what was pushed.
+    for (tag, arch) in [("linux-amd64", "amd64"), ("linux-arm64-v8", "arm64")] {
+        let p = cache.path().join(format!("slim.{tag}.spdx.json"));
+        validate_spdx(&p);
+        let doc: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        let pkgs = spdx_packages(&doc);
+        let curl = pkgs.iter().find(|p| p["name"] == "curl").unwrap();
+        let purl = curl["externalRefs"][0]["referenceLocator"]
+            .as_str()
+            .unwrap();
+        assert!(purl.contains(&format!("arch={arch}")), "{tag}: {purl}");
+        assert!(
+            pkgs.len() < 60,
+            "{tag}: the slimmed image's packages: {}",
+            pkgs.len()
+        );
+    }
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
     let o = Command::new("skopeo")
         .args([

@@ -58,6 +58,7 @@ pub(super) fn run(
     opts: &crate::rewrite::Options,
     platforms: &[Platform],
     probing: bool,
+    sboms: &[super::super::sbom_files::Spec],
 ) -> anyhow::Result<ExitCode> {
     if probing {
         anyhow::bail!(
@@ -66,15 +67,19 @@ pub(super) fn run(
             labels(index.images())
         );
     }
-    if !args.sbom.is_empty() {
-        anyhow::bail!(
-            "{}: --sbom describes one image; for an index, write it from the result: \
-             slim sbom OUTPUT --platform P (the index holds {})",
-            index.location,
-            labels(index.images())
-        );
-    }
     let chosen = index.select(platforms)?;
+    // One SBOM per platform and --sbom, the platform in its name; checked
+    // before any work, as the other outputs were.
+    let per_sbom: Vec<Vec<super::super::sbom_files::Spec>> = chosen
+        .iter()
+        .map(|e| sboms.iter().map(|s| s.for_platform(&e.label())).collect())
+        .collect();
+    let files: Vec<_> = per_sbom
+        .iter()
+        .flatten()
+        .filter_map(|s| s.file("--sbom"))
+        .collect();
+    super::super::outputs::check(&files, Some(&args.image.image), out, args.force)?;
     if let Some(o) = out.filter(|o| o.transport == crate::image::Transport::DockerArchive) {
         anyhow::bail!(
             "{}: a docker-archive holds one platform's image, and {} holds {}: write the \
@@ -215,6 +220,15 @@ pub(super) fn run(
         let r =
             r.map_err(|e| anyhow::Error::new(e).context(format!("writing {}", o.location())))?;
         report["written"] = serde_json::to_value(&r)?;
+        if !sboms.is_empty() {
+            for e in &r.images {
+                let i = chosen.iter().position(|c| c.label() == e.platform);
+                let (Some(i), Ok(p)) = (i, Platform::parse(&e.platform)) else {
+                    continue;
+                };
+                super::written_sboms(args, o, Some(&r.digest), Some(&p), &per_sbom[i])?;
+            }
+        }
         written = Some(r);
     }
     report["platforms"] = json!(per);

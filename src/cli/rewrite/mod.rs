@@ -157,6 +157,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     &opts,
                     &platforms,
                     probe_settings.is_some(),
+                    &sboms,
                 )
             }
             crate::transport::Opened::Image(i) => super::read_opened(&args.image, *i, human)?,
@@ -269,30 +270,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let w = w.with_context(|| format!("writing {}", out.location()))?;
             report["written"] = serde_json::to_value(&w)?;
             if !sboms.is_empty() {
-                // The SBOM describes what was written: read it back.
-                let r = match (out.remote(), &w.manifest_digest) {
-                    // By digest: what was pushed, whatever the tag names by now.
-                    (Some(mut remote), Some(d)) => {
-                        remote.digest = Some(d.clone());
-                        remote.tag = None;
-                        crate::image::ImageRef::remote(&remote)
-                    }
-                    _ => crate::image::ImageRef {
-                        transport: Some(out.transport),
-                        path: out.path.clone(),
-                        tag: out.tag.clone(),
-                    },
-                };
-                let ropts = args.image.registry.options()?;
-                let written = crate::transport::open(&r, None, &ropts, &crate::progress::Silent)?;
-                let wl = crate::image::read_layers(&written, &crate::progress::Silent)?;
-                super::sbom_files::write(
-                    &written,
-                    &wl,
-                    &sboms,
-                    &crate::catalog::license::Table::builtin(),
-                    true,
-                )?;
+                written_sboms(&args, out, w.manifest_digest.as_ref(), None, &sboms)?;
             }
             Some(w)
         }
@@ -387,4 +365,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None if failed && !args.force => Ok(ExitCode::from(3)),
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// Writes `sboms` of what was written to `out` (read back: an SBOM describes
+/// what is there): the image or index `digest` names at a registry (whatever
+/// its tag names by now), else the output's tag; of an index, `platform`'s.
+fn written_sboms(
+    args: &Args,
+    out: &Output,
+    digest: Option<&crate::image::Digest>,
+    platform: Option<&crate::image::Platform>,
+    sboms: &[super::sbom_files::Spec],
+) -> anyhow::Result<()> {
+    let r = match (out.remote(), digest) {
+        (Some(mut remote), Some(d)) => {
+            remote.digest = Some(d.clone());
+            remote.tag = None;
+            crate::image::ImageRef::remote(&remote)
+        }
+        _ => crate::image::ImageRef {
+            transport: Some(out.transport),
+            path: out.path.clone(),
+            tag: out.tag.clone(),
+        },
+    };
+    let ropts = args.image.registry.options()?;
+    let written = crate::transport::open(&r, platform, &ropts, &crate::progress::Silent)?;
+    let wl = crate::image::read_layers(&written, &crate::progress::Silent)?;
+    super::sbom_files::write(
+        &written,
+        &wl,
+        sboms,
+        &crate::catalog::license::Table::builtin(),
+        true,
+    )
 }
