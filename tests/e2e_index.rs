@@ -242,6 +242,29 @@ fn the_same_index_gives_the_same_digest_from_every_transport() {
         &[],
     );
     assert_eq!(ra["written"]["digest"], rb["written"]["digest"]);
+    // A layout whose index.json is the platform index itself (no nested index).
+    let flat = t.path().join("flat");
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(dir.join("multi.oci"))
+            .arg(&flat),
+    );
+    let (top, _) = top_index(&flat);
+    std::fs::copy(
+        flat.join("blobs/sha256")
+            .join(top.trim_start_matches("sha256:")),
+        flat.join("index.json"),
+    )
+    .unwrap();
+    let fo = t.path().join("fo");
+    let rf = rewrite(
+        &flat.display().to_string(),
+        &format!("oci:{}:x", fo.display()),
+        &[],
+    );
+    assert_eq!(rf["written"]["images"].as_array().unwrap().len(), 2, "{rf}");
+    assert_eq!(ra["written"]["digest"], rf["written"]["digest"]);
     // skopeo reads the archive's index and copies every platform.
     let c = t.path().join("c");
     run_ok(

@@ -91,7 +91,10 @@ pub fn open_platforms(
     };
     let (c, t, scratch) = local::open_container(reference)?;
     if t != Transport::DockerArchive {
-        if let Ok(whole) = oci::read::open_whole(c.clone(), t, None, reference) {
+        let whole = oci::read::open_whole(c.clone(), t, None, reference)
+            .ok()
+            .or_else(|| layout_index(&c, reference));
+        if let Some(whole) = whole {
             if let Some(mut index) = Index::from_whole(whole, reference, t)? {
                 let chosen = index.select(wanted)?;
                 if chosen.len() == 1 {
@@ -114,6 +117,48 @@ pub fn open_platforms(
     image.transport = t;
     image._scratch = scratch;
     Ok(Opened::Image(Box::new(image)))
+}
+
+/// A layout whose `index.json` is itself the platform index (its entries
+/// image manifests with platforms, none tagged apart, as some tools write
+/// one multi-platform image): that index, its digest the file's.
+fn layout_index(c: &Container, reference: &ImageRef) -> Option<Whole> {
+    let bytes = c.read_small("index.json", crate::image::MAX_JSON).ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    let entries = v.get("manifests")?.as_array()?;
+    let tag = |e: &Value| {
+        e.pointer("/annotations/org.opencontainers.image.ref.name")
+            .and_then(|t| t.as_str())
+            .map(String::from)
+    };
+    let mut tags: Vec<Option<String>> = entries
+        .iter()
+        .filter(|e| {
+            e.pointer("/annotations/vnd.docker.reference.type")
+                .is_none()
+        })
+        .map(tag)
+        .collect();
+    tags.sort();
+    tags.dedup();
+    let one_image = tags.len() == 1 && (reference.tag.is_none() || tags[0] == reference.tag);
+    let platforms = entries
+        .iter()
+        .filter(|e| e.get("platform").is_some())
+        .count();
+    if !one_image || platforms < 2 {
+        return None;
+    }
+    let digest = Digest::of(&bytes);
+    Some(Whole {
+        container: c.clone(),
+        top: json!({"mediaType": crate::media::OCI_INDEX, "digest": digest, "size": bytes.len()}),
+        manifests: vec![(digest, bytes, crate::media::OCI_INDEX.to_string())],
+        blobs: Vec::new(),
+        verified: false,
+        _scratch: None,
+        backing: None,
+    })
 }
 
 impl Index {
