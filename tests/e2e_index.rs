@@ -242,6 +242,31 @@ fn the_same_index_gives_the_same_digest_from_every_transport() {
         &[],
     );
     assert_eq!(ra["written"]["digest"], rb["written"]["digest"]);
+    // podman loads this machine's platform of the archive's index (its own
+    // storage, flags as tests/e2e_rewrite.rs runs it).
+    need("podman");
+    let pm = tempfile::Builder::new()
+        .prefix("pm")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let o = Command::new("podman")
+        .arg("--root")
+        .arg(pm.path().join("root"))
+        .arg("--runroot")
+        .arg(pm.path().join("run"))
+        .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs"])
+        .args(["--events-backend", "file", "load", "-i"])
+        .arg(&b)
+        .output()
+        .unwrap();
+    let amd64 = rb["written"]["images"][0]["config_digest"]
+        .as_str()
+        .unwrap();
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        o.status.success() && said.contains("Loaded image") && said.contains(amd64),
+        "podman load: {said}"
+    );
     // A layout whose index.json is the platform index itself (no nested index).
     let flat = t.path().join("flat");
     run_ok(
