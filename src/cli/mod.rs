@@ -4,6 +4,7 @@
 mod analyze;
 mod audit;
 mod copy;
+mod explain;
 mod licenses;
 mod ls;
 mod options;
