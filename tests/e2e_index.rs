@@ -47,6 +47,27 @@ fn rewrite(src: &str, dest: &str, extra: &[&str]) -> Value {
     serde_json::from_slice(&ok(slim(&args)).stdout).unwrap()
 }
 
+/// `skopeo inspect --raw` of a plain-HTTP registry image: the manifest's bytes.
+fn inspect_raw(url: &str) -> Vec<u8> {
+    let o = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", url])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "skopeo inspect {url}: {}", stderr(&o));
+    o.stdout
+}
+
+/// `slim COMMAND -q SRC --all-platforms --format json EXTRA…`, which must
+/// exit `code`: its array of per-platform reports.
+fn all_json(command: &str, src: &str, extra: &[&str], code: i32) -> Vec<Value> {
+    let mut args = vec![command, "-q", src, "--all-platforms", "--format", "json"];
+    args.extend_from_slice(extra);
+    let o = slim(&args);
+    assert_eq!(o.status.code(), Some(code), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v.as_array().unwrap().clone()
+}
+
 fn blob(layout: &Path, digest: &str) -> Vec<u8> {
     std::fs::read(
         layout
@@ -488,21 +509,12 @@ fn an_index_pushed_to_a_registry_is_rewritten_to_an_index_skopeo_copies_whole() 
         );
     }
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let o = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &reg.url("t/multi:1-slim"),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let raw: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let bytes = inspect_raw(&reg.url("t/multi:1-slim"));
+    let raw: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
     assert_eq!(raw["manifests"].as_array().unwrap().len(), 2, "{raw}");
     assert_eq!(
-        common::sha256_hex(&o.stdout),
+        common::sha256_hex(&bytes),
         plan["written"]["digest"]
             .as_str()
             .unwrap()
@@ -531,16 +543,7 @@ fn an_index_pushed_to_a_registry_is_rewritten_to_an_index_skopeo_copies_whole() 
     args.extend(["-o".into(), reg.url("t/multi:1-arm64")]);
     args.extend(reg.slim_opts());
     ok(slim_in(cache.path(), &args));
-    let i = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &reg.url("t/multi:1-arm64"),
-        ])
-        .output()
-        .unwrap();
-    let raw: Value = serde_json::from_slice(&i.stdout).unwrap();
+    let raw: Value = serde_json::from_slice(&inspect_raw(&reg.url("t/multi:1-arm64"))).unwrap();
     assert_eq!(
         raw["mediaType"],
         "application/vnd.oci.image.manifest.v1+json"
@@ -553,16 +556,7 @@ fn the_reporting_commands_report_each_platform() {
     let (dir, info) = multi();
     let src = dir.join("multi.oci").display().to_string();
     // analyze: a JSON array, each platform its own manifest and loader.
-    let o = ok(slim(&[
-        "analyze",
-        "-q",
-        &src,
-        "--all-platforms",
-        "--format",
-        "json",
-    ]));
-    let all: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let all = all.as_array().unwrap();
+    let all = all_json("analyze", &src, &[], 0);
     assert_eq!(all.len(), 2);
     for (r, (platform, source, ld)) in all.iter().zip([
         (
@@ -638,16 +632,7 @@ fn the_reporting_commands_report_each_platform() {
     fails_with(&o, &["FORMAT=PATH"]);
 
     // licenses: an array, each platform's packages.
-    let o = ok(slim(&[
-        "licenses",
-        "-q",
-        &src,
-        "--all-platforms",
-        "--format",
-        "json",
-    ]));
-    let l: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let l = l.as_array().unwrap();
+    let l = all_json("licenses", &src, &[], 0);
     assert_eq!(l.len(), 2);
     assert_eq!(l[1]["platform"], "linux/arm64/v8");
     assert!(l[1]["slim_packages"].as_u64().unwrap() > 10, "{}", l[1]);
@@ -656,19 +641,7 @@ fn the_reporting_commands_report_each_platform() {
     let policy = t.path().join("policy.toml");
     std::fs::write(&policy, "[licenses]\ndeny = [\"GPL-3.0-or-later\"]\n").unwrap();
     let pol = policy.display().to_string();
-    let o = slim(&[
-        "audit",
-        "-q",
-        &src,
-        "--policy",
-        &pol,
-        "--all-platforms",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let a: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let a = a.as_array().unwrap();
+    let a = all_json("audit", &src, &["--policy", &pol], 1);
     assert_eq!(a.len(), 2);
     assert!(a.iter().all(|r| r["failed"].as_u64().unwrap() > 0));
     let o = slim(&[

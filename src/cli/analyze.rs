@@ -142,27 +142,19 @@ fn all_platforms(args: &Args) -> anyhow::Result<ExitCode> {
         let trace = crate::analyze::run_trace(image, layers, &catalog, &opts)?;
         super::options::exec_found(&trace)?;
         let r = report(args, &profile, image, layers, &catalog, &trace)?;
-        reports.push((label.unwrap_or_default(), r));
+        reports.push((label, r));
         Ok(())
     })?;
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
-            let mut all = Vec::new();
-            for (label, r) in &reports {
-                let mut v = serde_json::to_value(r)?;
-                v["platform"] = serde_json::json!(label);
-                all.push(v);
-            }
+            let all = super::platform_array(&reports, |r| Ok(serde_json::to_value(r)?))?;
             serde_json::to_writer_pretty(&mut out, &all)?;
             writeln!(out)?;
         }
         Format::Human => {
             for (i, (label, r)) in reports.iter().enumerate() {
-                if i > 0 {
-                    writeln!(out)?;
-                }
-                writeln!(out, "== {label} ==")?;
+                super::platform_heading(&mut out, i, label.as_deref())?;
                 print_human(&mut out, r)?;
             }
         }

@@ -117,12 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut o = std::io::stdout().lock();
     match args.format {
         AuditFormat::Json if all => {
-            let mut v = Vec::new();
-            for (label, r) in &reports {
-                let mut j = serde_json::to_value(r)?;
-                j["platform"] = serde_json::json!(label);
-                v.push(j);
-            }
+            let v = super::platform_array(&reports, |r| Ok(serde_json::to_value(r)?))?;
             serde_json::to_writer_pretty(&mut o, &v)?;
             writeln!(o)?;
         }
@@ -153,12 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         AuditFormat::Human => {
             for (i, (label, report)) in reports.iter().enumerate() {
-                if let Some(l) = label {
-                    if i > 0 {
-                        writeln!(o)?;
-                    }
-                    writeln!(o, "== {l} ==")?;
-                }
+                super::platform_heading(&mut o, i, label.as_deref())?;
                 print_human(&mut o, report, policy_path)?;
             }
         }

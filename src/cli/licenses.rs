@@ -70,28 +70,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Format::Json => {
             let v = match all {
                 false => found.remove(0).1.json(),
-                true => serde_json::Value::Array(
-                    found
-                        .iter()
-                        .map(|(label, l)| {
-                            let mut v = l.json();
-                            v["platform"] = serde_json::json!(label);
-                            v
-                        })
-                        .collect(),
-                ),
+                true => super::platform_array(&found, |l| Ok(l.json()))?,
             };
             serde_json::to_writer_pretty(&mut o, &v)?;
             writeln!(o)?;
         }
         Format::Human => {
             for (i, (label, l)) in found.iter().enumerate() {
-                if let Some(label) = label {
-                    if i > 0 {
-                        writeln!(o)?;
-                    }
-                    writeln!(o, "== {label} ==")?;
-                }
+                super::platform_heading(&mut o, i, label.as_deref())?;
                 l.human(&mut o)?;
             }
         }

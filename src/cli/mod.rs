@@ -384,6 +384,35 @@ pub(crate) fn each_image(
     }
 }
 
+/// `--all-platforms --format json`: each platform's report (`json` of it)
+/// with its `platform`, as one array.
+pub(crate) fn platform_array<T>(
+    reports: &[(Option<String>, T)],
+    json: impl Fn(&T) -> anyhow::Result<serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
+    let mut all = Vec::new();
+    for (label, r) in reports {
+        let mut v = json(r)?;
+        v["platform"] = serde_json::json!(label);
+        all.push(v);
+    }
+    Ok(serde_json::Value::Array(all))
+}
+
+/// The heading of report `i` of `--all-platforms` (`== linux/arm64/v8 ==`,
+/// a blank line before all but the first); nothing for a single image.
+pub(crate) fn platform_heading(
+    o: &mut impl std::io::Write,
+    i: usize,
+    label: Option<&str>,
+) -> std::io::Result<()> {
+    let Some(l) = label else { return Ok(()) };
+    if i > 0 {
+        writeln!(o)?;
+    }
+    writeln!(o, "== {l} ==")
+}
+
 /// Reads the layers of `image`, opened already from what `args` name.
 pub(crate) fn read_opened(
     args: &ImageArgs,

@@ -54,8 +54,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "--all-platforms writes one SBOM per platform: give each -o a path (FORMAT=PATH)"
         );
     }
-    let files: Vec<_> = specs.iter().filter_map(|s| s.file("-o")).collect();
-    super::outputs::check(&files, Some(&args.image.image), None, args.force)?;
+    // With --all-platforms the paths written are the platforms' (checked
+    // before each is written): the ones given are only their pattern.
+    if !args.all_platforms {
+        let files: Vec<_> = specs.iter().filter_map(|s| s.file("-o")).collect();
+        super::outputs::check(&files, Some(&args.image.image), None, args.force)?;
+    }
     let table = Table::load(args.licenses.as_deref())?;
     super::each_image(
         &args.image,

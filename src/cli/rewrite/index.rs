@@ -232,11 +232,7 @@ pub(super) fn run(
         written = Some(r);
     }
     report["platforms"] = json!(per);
-    if let Some(p) = &args.report {
-        let mut bytes = serde_json::to_vec_pretty(&report)?;
-        bytes.push(b'\n');
-        super::super::outputs::write(p, &bytes)?;
-    }
+    super::save_report(args, &report)?;
     let mut o = std::io::stdout().lock();
     match args.format {
         Format::Json => {

@@ -276,11 +276,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
-    if let Some(p) = &args.report {
-        let mut bytes = serde_json::to_vec_pretty(&report)?;
-        bytes.push(b'\n');
-        super::outputs::write(p, &bytes)?;
-    }
+    save_report(&args, &report)?;
     let mut o = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -399,4 +395,14 @@ fn written_sboms(
         &crate::catalog::license::Table::builtin(),
         true,
     )
+}
+
+/// `--report PATH`: the report as JSON, written under a temporary name.
+fn save_report(args: &Args, report: &serde_json::Value) -> anyhow::Result<()> {
+    if let Some(p) = &args.report {
+        let mut bytes = serde_json::to_vec_pretty(report)?;
+        bytes.push(b'\n');
+        super::outputs::write(p, &bytes)?;
+    }
+    Ok(())
 }
