@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use std::thread::JoinHandle;
 
 /// Bytes of input per member or frame. Independent 1 MiB blocks cost 0.12%
-/// of gzip's ratio (its window is 32 KiB; measured on a 590 MB tar of a JDK:
+/// of gzip's ratio (its window is 32 KiB; measured with zlib level 6 on a 590 MB tar of a JDK:
 /// 0.50% at 256 KiB, 0.04% at 4 MiB) and keep memory small.
 pub const BLOCK: usize = 1 << 20;
 
