@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# benches/parallel.sh - rewrite on every core, against a peer and against
-# itself, in the same run (best of N, default 3):
+# benches/parallel.sh - rewrite on every core, against a peer, against the
+# physical floor and against itself, in the same run (best of N, default 3):
 #   1. `slim rewrite` of the JRE image against `umoci unpack` of it (the
 #      peer reads the same layers and writes the rootfs; slim reads, traces
 #      and writes a compressed layer). Goal: <= 0.35x.
-#   2. `slim rewrite` of the two-platform index (fixtures/make-index.sh)
+#   2. the floor of that rewrite: what any tool must do at least, timed by
+#      the standard tools: inflate the source layers (`gzip -dc`, one stream)
+#      plus compress the bytes slim keeps at level 6 on every core (`pigz -6`,
+#      zlib's deflate, independent blocks as slim writes them).
+#   3. `slim rewrite` of the two-platform index (fixtures/make-index.sh)
 #      against two single-platform rewrites run one after the other. Goal:
 #      <= 0.6x.
-#   3. peak RSS (/usr/bin/time -f %M) of both rewrites. Goal: < 100 MiB.
-#   4. SLIM_THREADS=1 (one platform at a time, one block compressing beside
-#      the thread that builds the tar) for scale.
+#   4. peak RSS (/usr/bin/time -f %M) of both rewrites. Goal: < 100 MiB.
+#   5. SLIM_THREADS=1 (one platform at a time, one block compressing beside
+#      the thread that builds the tar, no read-ahead) and `--compression
+#      zstd`, for scale.
 #
-# usage: benches/parallel.sh [FIXTURES_DIR] [RUNS]   (root: umoci unpack)
+# usage: benches/parallel.sh [FIXTURES_DIR] [RUNS]   (root: umoci unpack;
+#        pigz from fixtures/install-deps.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fx=${1:-${SLIM_FIXTURES:-/var/tmp/slim-fixtures}}
@@ -42,12 +48,29 @@ rss() { # rss IMAGE: peak RSS of its rewrite, in MiB
 ratio() { echo "$1 $2" | awk '{printf "%.2f", $1/$2}'; }
 
 echo "cores: $(nproc)"
-rw() { rm -rf "$tmp/o"; "$slim" rewrite -q --to distroless "$@" -o "oci:$tmp/o:x"; }
+rw() { rm -rf "$tmp/o"; "$slim" rewrite -q --to distroless "$@" -o "oci:$tmp/o:x" >/dev/null; }
 
 umoci_t=$(best sh -c "rm -rf $tmp/b; umoci unpack --image $fx/jre.oci:bookworm $tmp/b")
 jre_t=$(best rw "$fx/jre.oci")
 jre1_t=$(SLIM_THREADS=1 best rw "$fx/jre.oci")
-echo "| jre | umoci unpack ${umoci_t} s | slim rewrite ${jre_t} s | $(ratio "$jre_t" "$umoci_t")x | SLIM_THREADS=1 ${jre1_t} s ($(ratio "$jre1_t" "$umoci_t")x) | peak RSS $(rss "$fx/jre.oci") MiB |"
+zstd_t=$(best rw --compression zstd "$fx/jre.oci")
+echo "| jre | umoci unpack ${umoci_t} s | slim rewrite ${jre_t} s | $(ratio "$jre_t" "$umoci_t")x | SLIM_THREADS=1 ${jre1_t} s ($(ratio "$jre1_t" "$umoci_t")x) | --compression zstd ${zstd_t} s ($(ratio "$zstd_t" "$umoci_t")x) | peak RSS $(rss "$fx/jre.oci") MiB |"
+
+# The floor: the source layers inflated, and the kept bytes (slim's own
+# layer, uncompressed, made once and not timed) deflated on every core.
+layers() { # layers LAYOUT: the layer blobs of its first manifest
+    local m
+    m=$(jq -r '.manifests[0].digest' "$1/index.json" | cut -d: -f2)
+    jq -r '.layers[].digest' "$1/blobs/sha256/$m" | sed "s|sha256:|$1/blobs/sha256/|"
+}
+rw "$fx/jre.oci"
+kept=$(layers "$tmp/o" | xargs ls -S | head -1)
+gzip -dc < "$kept" > "$tmp/kept.tar"
+inflate_t=$(best sh -c "for b in $(layers "$fx/jre.oci" | tr '\n' ' '); do gzip -dc < \$b; done")
+pigz_t=$(best sh -c "pigz -6 -p $(nproc) --independent -b 1024 -c < $tmp/kept.tar")
+floor_t=$(echo "$inflate_t $pigz_t" | awk '{print $1+$2}')
+echo "| jre floor | gzip -dc of the layers ${inflate_t} s | pigz -6 -p $(nproc) of the $(($(stat -c %s "$tmp/kept.tar") / 1048576)) MiB kept ${pigz_t} s | sum ${floor_t} s | slim rewrite / floor $(ratio "$jre_t" "$floor_t")x | floor / umoci $(ratio "$floor_t" "$umoci_t")x |"
+rm -f "$tmp/kept.tar"
 
 two() { rw "$fx/multi-amd64.oci" && rw "$fx/multi-arm64.oci"; }
 singles_t=$(best two)

@@ -407,6 +407,55 @@ fn platform_picks_one_image_or_a_list_and_names_what_is_there() {
     assert!(!t.path().join("d.tar").exists());
 }
 
+/// What stderr says of the platforms `analyze SRC EXTRA` did not read.
+fn platform_note(src: &str, extra: &[String]) -> Option<String> {
+    let cache = tempfile::tempdir().unwrap();
+    let mut args = strs(&["analyze", "--format", "json", src]);
+    args.extend_from_slice(extra);
+    let o = ok(slim_in(cache.path(), &args));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(report["manifest_digest"].is_string(), "{report}");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    err.lines()
+        .find(|l| l.contains("several platforms"))
+        .map(String::from)
+}
+
+#[test]
+#[ignore = "needs the fixture images: scripts/test builds them and runs this"]
+fn reading_one_platform_of_an_index_by_default_says_what_else_is_there() {
+    let (dir, _) = multi();
+    let src = dir.join("multi.oci").display().to_string();
+    let host = if cfg!(target_arch = "aarch64") {
+        ("linux/arm64", "linux/amd64")
+    } else {
+        ("linux/amd64", "linux/arm64/v8")
+    };
+    let note = platform_note(&src, &[]).expect("a note naming the other platform");
+    assert!(note.contains(&format!("reading {}", host.0)), "{note}");
+    assert!(
+        note.contains(host.1) && note.contains("--all-platforms"),
+        "{note}"
+    );
+    // The attestation is no platform.
+    assert!(!note.contains("unknown"), "{note}");
+    // Asked for, or quiet: nothing to say.
+    assert_eq!(
+        platform_note(&src, &strs(&["--platform", "linux/arm64"])),
+        None
+    );
+    assert_eq!(platform_note(&src, &strs(&["-q"])), None);
+    // One image of one platform: nothing either.
+    let single = dir.join("multi-arm64.oci").display().to_string();
+    assert_eq!(platform_note(&single, &[]), None);
+    // From a registry, which pulls only this machine's image: the same note.
+    let reg = Registry::start(Kind::Plain);
+    reg.push(&format!("oci:{src}:bookworm"), "t/note:1", true);
+    let note = platform_note(&reg.url("t/note:1"), &reg.slim_opts())
+        .expect("a note from the registry too");
+    assert!(note.contains(host.1) && !note.contains("unknown"), "{note}");
+}
+
 /// A copy of the fixture layout whose arm64 image runs a program it does
 /// not have: that platform's trace fails.
 fn broken_arm64(dir: &Path, info: &Value, to: &Path) {

@@ -459,6 +459,15 @@ pub(crate) fn open_for(
     if let Some(o) = out {
         check_replaces(o, &image.reference, image.transport, image.name.as_deref())?;
     }
+    if !image.other_platforms.is_empty() && !args.quiet {
+        // Picked silently, a report on one platform reads as the whole image's.
+        eprintln!(
+            "slim: note: {r} is an index of several platforms; reading {} (this machine's), not {} \
+             (choose with --platform; analyze, sbom, licenses and audit take --all-platforms)",
+            image.platform(),
+            image.other_platforms.join(", ")
+        );
+    }
     Ok(image)
 }
 

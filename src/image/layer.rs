@@ -278,11 +278,6 @@ fn read_one(image: &Image, i: usize, reporter: &dyn Reporter) -> Result<ReadLaye
         );
         (Some(w), Some(f))
     };
-    let tee = Tee {
-        inner: HashingReader::new(decoder),
-        spool,
-    };
-
     let what = match compression {
         Compression::None => "reading the layer tar failed".to_string(),
         c => format!(
@@ -290,29 +285,46 @@ fn read_one(image: &Image, i: usize, reporter: &dyn Reporter) -> Result<ReadLaye
             c.name()
         ),
     };
-    let mut archive = tar::Archive::new(tee);
-    // Staged entry by entry: the layer's index is built as its tar streams by.
-    let mut staged = fs::Staged::new(i);
-    let mut count = 0usize;
-    for entry in archive.entries().map_err(|e| err(format!("{what}: {e}")))? {
-        let mut entry = entry.map_err(|e| err(format!("{what}: {e}")))?;
-        count += 1;
-        if let Some(e) = to_layer_entry(i, &mut entry).map_err(err)? {
-            staged.push(e).map_err(|e| err(e.to_string()))?;
+    // Hashes the tar for its diff_id, indexes it and spools it, as it streams by.
+    let parse = |tar_stream: &mut dyn Read| -> Result<_, Error> {
+        let tee = Tee {
+            inner: HashingReader::new(tar_stream),
+            spool,
+        };
+        let mut archive = tar::Archive::new(tee);
+        // Staged entry by entry: the layer's index is built as its tar streams by.
+        let mut staged = fs::Staged::new(i);
+        let mut count = 0usize;
+        for entry in archive.entries().map_err(|e| err(format!("{what}: {e}")))? {
+            let mut entry = entry.map_err(|e| err(format!("{what}: {e}")))?;
+            count += 1;
+            if let Some(e) = to_layer_entry(i, &mut entry).map_err(err)? {
+                staged.push(e).map_err(|e| err(e.to_string()))?;
+            }
         }
-    }
-    // The tar ends at its zero blocks; read the rest so the digests cover every byte.
-    let mut tee = archive.into_inner();
-    io::copy(&mut tee, &mut io::sink()).map_err(|e| err(format!("{what}: {e}")))?;
-    let Tee {
-        inner: diff_reader,
-        spool,
-    } = tee;
-    if let Some(mut s) = spool {
-        s.flush().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    }
-    let (decoder, diff_id, uncompressed) = diff_reader.into_parts();
-    let diff_id = diff_id.expect("the decoded stream is always hashed");
+        // The tar ends at its zero blocks; read the rest so the digests cover every byte.
+        let mut tee = archive.into_inner();
+        io::copy(&mut tee, &mut io::sink()).map_err(|e| err(format!("{what}: {e}")))?;
+        let Tee {
+            inner: diff_reader,
+            spool,
+        } = tee;
+        if let Some(mut s) = spool {
+            s.flush().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        }
+        let (_, diff_id, uncompressed) = diff_reader.into_parts();
+        let diff_id = diff_id.expect("the decoded stream is always hashed");
+        Ok((staged, count, diff_id, uncompressed))
+    };
+    // A compressed layer is inflated on a thread of its own.
+    let (parsed, decoder) = match compression {
+        Compression::None => {
+            let mut decoder = decoder;
+            (parse(&mut decoder), decoder)
+        }
+        _ => super::read_ahead::read_ahead(decoder, parse),
+    };
+    let (staged, count, diff_id, uncompressed) = parsed?;
     let (blob_digest, compressed) = decoder
         .into_blob()
         .finish()

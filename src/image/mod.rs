@@ -8,13 +8,14 @@ mod platform;
 mod whole;
 pub use crate::digest;
 mod layer;
+mod read_ahead;
 mod reference;
 pub mod write;
 
 pub use container::{Container, Section};
 pub use digest::Digest;
 pub use layer::{read_layers, Compression, LayerStats, Layers};
-pub use platform::{matching_platforms, EntryPlatform, Platform};
+pub use platform::{matching_platforms, other_platforms, platform_label, EntryPlatform, Platform};
 pub use reference::{ImageRef, RefError, Transport};
 pub use whole::Whole;
 
@@ -127,6 +128,9 @@ pub struct Image {
     pub(crate) _scratch: Option<tempfile::TempPath>,
     /// What the image's files live in, released when it is dropped.
     pub(crate) backing: Option<Box<dyn Backing>>,
+    /// The other platforms of the index this image was picked from as this
+    /// machine's (no platform asked for); empty otherwise.
+    pub other_platforms: Vec<String>,
 }
 
 /// What an opened image's files live in when the image does not own them

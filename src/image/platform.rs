@@ -98,14 +98,7 @@ pub fn matching_platforms(
     if !hits.is_empty() {
         return Ok(hits);
     }
-    let avail: Vec<String> = entries
-        .iter()
-        .flatten()
-        .map(|(os, arch, v)| match v {
-            Some(v) => format!("{os}/{arch}/{v}"),
-            None => format!("{os}/{arch}"),
-        })
-        .collect();
+    let avail: Vec<String> = entries.iter().flatten().map(platform_label).collect();
     Err(format!(
         "no image for platform {want}; available: {} (choose with --platform)",
         if avail.is_empty() {
@@ -114,4 +107,34 @@ pub fn matching_platforms(
             avail.join(", ")
         }
     ))
+}
+
+/// `os/arch[/variant]`.
+pub fn platform_label((os, arch, v): &EntryPlatform) -> String {
+    match v {
+        Some(v) => format!("{os}/{arch}/{v}"),
+        None => format!("{os}/{arch}"),
+    }
+}
+
+/// The platforms of `entries` other than those at `chosen`, when `chosen`
+/// was picked for this machine (`want` None) out of several: what a user
+/// reading one platform's report should be told is there too. BuildKit's
+/// attestations (`unknown/unknown`) are no platform.
+pub fn other_platforms(
+    entries: &[Option<EntryPlatform>],
+    chosen: &[usize],
+    want: Option<&Platform>,
+) -> Vec<String> {
+    if want.is_some() {
+        return Vec::new();
+    }
+    entries
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !chosen.contains(i))
+        .filter_map(|(_, p)| p.as_ref())
+        .filter(|(os, _, _)| os != "unknown")
+        .map(platform_label)
+        .collect()
 }

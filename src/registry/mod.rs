@@ -269,13 +269,25 @@ mod tests {
              "annotations": {"vnd.docker.reference.type": "attestation-manifest"}},
         ]});
         let arm = Platform::parse("linux/arm64").unwrap();
-        assert_eq!(choose(&idx, Some(&arm), "r").unwrap()["digest"], "sha256:1");
+        assert_eq!(
+            choose(&idx, Some(&arm), "r").unwrap().0["digest"],
+            "sha256:1"
+        );
         let s390 = Platform::parse("linux/s390x").unwrap();
         let e = choose(&idx, Some(&s390), "r").unwrap_err().to_string();
         assert!(e.contains("linux/arm64/v8, linux/amd64"), "{e}");
         // One entry without a platform: that one, unless a platform is asked for.
         let one = json!({"manifests": [{"digest": "sha256:9", "size": 1}]});
-        assert_eq!(choose(&one, None, "r").unwrap()["digest"], "sha256:9");
+        assert_eq!(choose(&one, None, "r").unwrap().0["digest"], "sha256:9");
         assert!(choose(&one, Some(&arm), "r").is_err());
+        // Picked for this machine: the others are named, the attestation is not.
+        let (picked, others) = choose(&idx, None, "r").unwrap();
+        let host = crate::image::Platform::host().to_string();
+        let all = ["linux/arm64/v8", "linux/amd64"];
+        if all.iter().any(|p| p.starts_with(&host)) {
+            assert_eq!(others.len(), 1, "{picked} {others:?}");
+            assert!(!others.iter().any(|o| o.contains("unknown")));
+        }
+        assert!(choose(&idx, Some(&arm), "r").unwrap().1.is_empty());
     }
 }

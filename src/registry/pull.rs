@@ -29,12 +29,18 @@ pub(super) fn descriptor(v: &Value, what: &str, repo: &str) -> Result<(Digest, u
 /// The index entry for `want` (else this machine's platform): attestations
 /// skipped, the rest matched by os/arch/variant. An index of one entry that
 /// names no platform is that entry, unless a platform was asked for (as for
-/// a local layout: its config's platform is then checked).
-pub(super) fn choose(index: &Value, want: Option<&Platform>, repo: &str) -> Result<Value, Error> {
+/// a local layout: its config's platform is then checked). With the
+/// index's other platforms when the entry was chosen as this machine's
+/// (see [`crate::image::other_platforms`]).
+pub(super) fn choose(
+    index: &Value,
+    want: Option<&Platform>,
+    repo: &str,
+) -> Result<(Value, Vec<String>), Error> {
     let entries = images(index);
     if let [only] = entries.as_slice() {
         if want.is_none() && only.get("platform").is_none() {
-            return Ok((*only).clone());
+            return Ok(((*only).clone(), Vec::new()));
         }
     }
     let platform_of = |e: &Value| {
@@ -47,7 +53,10 @@ pub(super) fn choose(index: &Value, want: Option<&Platform>, repo: &str) -> Resu
     };
     let platforms: Vec<_> = entries.iter().map(|e| platform_of(e)).collect();
     match crate::image::matching_platforms(&platforms, want) {
-        Ok(hits) => Ok(entries[hits[0]].clone()),
+        Ok(hits) => Ok((
+            entries[hits[0]].clone(),
+            crate::image::other_platforms(&platforms, &hits, want),
+        )),
         Err(m) => Err(fail(repo, m)),
     }
 }
@@ -59,6 +68,9 @@ pub struct Pulled {
     pub manifest_digest: Digest,
     /// Blobs downloaded (the rest were in the cache, verified).
     pub downloaded: usize,
+    /// The index's other platforms, when the image was chosen from it as
+    /// this machine's.
+    pub other_platforms: Vec<String>,
     _cache: cache::Cache,
 }
 
@@ -317,6 +329,7 @@ pub(super) fn pull_from(
     let remote = &s.remote;
     let repo = remote.repo();
     let mut depth = 0;
+    let mut others = Vec::new();
     let (manifest, mt) = loop {
         put(&cache, &digest, &bytes)?;
         let (v, mt) = parse_manifest(&bytes, &digest, &repo)?;
@@ -327,11 +340,14 @@ pub(super) fn pull_from(
         if depth > 8 {
             return Err(fail(&repo, "indexes nest too deeply"));
         }
-        let entry = choose(&v, platform, &repo)?;
+        let entry;
+        (entry, others) = choose(&v, platform, &repo)?;
         (bytes, digest) = s.child(&entry, "pulling the platform's manifest")?;
     };
     let downloaded = s.fetch_all(&cache, &blobs_of(&manifest, &repo)?, reporter)?;
-    Pulled::over(cache, &mt, digest, bytes.len(), remote, downloaded)
+    let mut pulled = Pulled::over(cache, &mt, digest, bytes.len(), remote, downloaded)?;
+    pulled.other_platforms = others;
+    Ok(pulled)
 }
 
 /// Pulls everything `remote` names: an index with every manifest it lists
@@ -364,6 +380,7 @@ impl Pulled {
             layout,
             manifest_digest: digest,
             downloaded,
+            other_platforms: Vec::new(),
             _cache: cache,
         })
     }

@@ -134,9 +134,27 @@ fn wild<T>(p: &[T], s: &[T], is_star: impl Fn(&T) -> bool, eq: impl Fn(&T, &T) -
 /// Whether `path` (absolute or not) matches glob `pat` (`*`, `?` within a
 /// component, `**` for any number of components).
 pub fn matches(pat: &str, path: &str) -> bool {
-    let p: Vec<&str> = pat.split('/').filter(|c| !c.is_empty()).collect();
-    let s: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
-    wild(&p, &s, |c| *c == "**", |c, name| component(c, name))
+    // On the stack: the plan asks this of every path for every rule.
+    const N: usize = 64;
+    let (mut pb, mut sb) = ([""; N], [""; N]);
+    match (split(pat, &mut pb), split(path, &mut sb)) {
+        (Some(p), Some(s)) => wild(p, s, |c| *c == "**", |c, name| component(c, name)),
+        _ => {
+            let p: Vec<&str> = pat.split('/').filter(|c| !c.is_empty()).collect();
+            let s: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+            wild(&p, &s, |c| *c == "**", |c, name| component(c, name))
+        }
+    }
+}
+
+/// The non-empty components of `path` in `buf`; None if they do not fit.
+fn split<'a, 'b>(path: &'a str, buf: &'b mut [&'a str]) -> Option<&'b [&'a str]> {
+    let mut n = 0;
+    for c in path.split('/').filter(|c| !c.is_empty()) {
+        *buf.get_mut(n)? = c;
+        n += 1;
+    }
+    Some(&buf[..n])
 }
 
 /// `*` and `?` matching of one path component.

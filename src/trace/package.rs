@@ -186,9 +186,12 @@ pub(super) fn absolute_strings(r: impl std::io::Read) -> std::io::Result<BTreeSe
             found.insert(String::from_utf8_lossy(run).into_owned());
         }
     };
+    let printable = |b: &u8| (0x21..0x7f).contains(b);
     let mut r = r;
     let mut buf = vec![0u8; 256 << 10];
-    let (mut run, mut too_long) = (Vec::with_capacity(MAX_RUN), false);
+    // A run that began in an earlier read: its bytes so far, and whether
+    // it already passed MAX_RUN.
+    let (mut carry, mut too_long) = (Vec::with_capacity(MAX_RUN), false);
     loop {
         let n = match r.read(&mut buf) {
             Ok(0) => break,
@@ -196,24 +199,37 @@ pub(super) fn absolute_strings(r: impl std::io::Read) -> std::io::Result<BTreeSe
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        for &b in &buf[..n] {
-            if (0x21..0x7f).contains(&b) {
-                if run.len() < MAX_RUN {
-                    run.push(b);
-                } else {
-                    too_long = true;
+        let mut rest = &buf[..n];
+        // Whole runs are taken from the buffer in place; only a run cut by
+        // the end of a read is copied.
+        while let Some(end) = rest.iter().position(|b| !printable(b)) {
+            let run = &rest[..end];
+            if carry.is_empty() && !too_long {
+                if run.len() <= MAX_RUN {
+                    take(run);
                 }
             } else {
-                if !too_long {
-                    take(&run);
+                if !too_long && carry.len() + run.len() <= MAX_RUN {
+                    carry.extend_from_slice(run);
+                    take(&carry);
                 }
-                run.clear();
+                carry.clear();
                 too_long = false;
             }
+            let next = &rest[end + 1..];
+            rest = match next.iter().position(printable) {
+                Some(p) => &next[p..],
+                None => &[],
+            };
+        }
+        if carry.len() + rest.len() <= MAX_RUN {
+            carry.extend_from_slice(rest);
+        } else {
+            too_long = true;
         }
     }
     if !too_long {
-        take(&run);
+        take(&carry);
     }
     Ok(found)
 }

@@ -121,7 +121,7 @@ pub(super) fn open(
     opts: &crate::registry::Options,
     reporter: &dyn Reporter,
 ) -> Result<Image, Error> {
-    let pulled = crate::registry::pull(remote, platform, opts, reporter)?;
+    let mut pulled = crate::registry::pull(remote, platform, opts, reporter)?;
     let mut image = super::local::open(&pulled.layout_ref(), platform).map_err(|e| match e {
         // The layout is slim's own temporary one: name the registry's image instead.
         crate::image::Error::Select { problem, .. } => {
@@ -132,6 +132,7 @@ pub(super) fn open(
     image.reference = reference.clone();
     image.transport = Transport::Docker;
     image.name = Some(remote.name());
+    image.other_platforms = std::mem::take(&mut pulled.other_platforms);
     image.backed_by(pulled);
     Ok(image)
 }

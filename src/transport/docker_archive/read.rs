@@ -102,6 +102,7 @@ pub(in crate::transport) fn open_docker(
         name,
         _scratch: None,
         backing: None,
+        other_platforms: Vec::new(),
     })
 }
 

@@ -48,10 +48,12 @@ pub(in crate::transport) fn open_oci(
         });
     }
     let with_platform = found.iter().any(|f| f.platform.is_some());
+    let mut others = Vec::new();
     if found.len() > 1 && with_platform {
         let platforms: Vec<_> = found.iter().map(|f| f.platform.clone()).collect();
         let hits = matching_platforms(&platforms, platform)
             .map_err(|m| Error::select(&index_loc, m.to_string()))?;
+        others = crate::image::other_platforms(&platforms, &hits, platform);
         found = found
             .into_iter()
             .enumerate()
@@ -79,7 +81,8 @@ pub(in crate::transport) fn open_oci(
         ));
     }
     let chosen = found.remove(0);
-    let image = open_manifest(c, reference, &chosen.digest, chosen.size, chosen.tag)?;
+    let mut image = open_manifest(c, reference, &chosen.digest, chosen.size, chosen.tag)?;
+    image.other_platforms = others;
     if !with_platform {
         let config_name = format!("blobs/sha256/{}", image.config_digest.hex());
         check_platform(
@@ -161,6 +164,7 @@ pub(in crate::transport) fn open_manifest(
         name: tag,
         _scratch: None,
         backing: None,
+        other_platforms: Vec::new(),
     })
 }
 
