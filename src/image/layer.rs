@@ -4,6 +4,7 @@
 //! bytes can be read again later at their offset; plain layers are read in place.
 
 use super::digest::HashingReader;
+use super::read_ahead::read_ahead;
 use super::{Digest, Error, Image, LayerBlob, Section};
 use crate::fs::{self, DataRef, EntryKind, Kind, LayerEntry, Meta, Tree};
 use crate::progress::{ProgressReader, Reporter};
@@ -61,7 +62,10 @@ impl Compression {
     }
 
     /// A decoder for this compression over `r`.
-    pub fn decoder<R: BufRead + Send + 'static>(self, r: R) -> io::Result<Box<dyn Read + Send>> {
+    pub fn decoder<'a, R: BufRead + Send + 'a>(
+        self,
+        r: R,
+    ) -> io::Result<Box<dyn Read + Send + 'a>> {
         Ok(match self {
             Compression::None => Box::new(r),
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
@@ -108,36 +112,6 @@ impl Layers {
     /// The merged root filesystem.
     pub fn rootfs(&self) -> &crate::fs::Rootfs {
         &self.root
-    }
-}
-
-type Blob<'a> = HashingReader<ProgressReader<'a, Section>>;
-
-/// Decompresses while keeping the inner reader reachable, to drain and
-/// finish its digest at the end.
-enum Decoder<'a> {
-    Plain(BufReader<Blob<'a>>),
-    Gzip(Box<flate2::bufread::MultiGzDecoder<BufReader<Blob<'a>>>>),
-    Zstd(zstd::stream::read::Decoder<'static, BufReader<Blob<'a>>>),
-}
-
-impl Read for Decoder<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Decoder::Plain(r) => r.read(buf),
-            Decoder::Gzip(r) => r.read(buf),
-            Decoder::Zstd(r) => r.read(buf),
-        }
-    }
-}
-
-impl<'a> Decoder<'a> {
-    fn into_blob(self) -> Blob<'a> {
-        match self {
-            Decoder::Plain(r) => r.into_inner(),
-            Decoder::Gzip(r) => r.into_inner().into_inner(),
-            Decoder::Zstd(r) => r.finish().into_inner(),
-        }
     }
 }
 
@@ -257,16 +231,6 @@ fn read_one(image: &Image, i: usize, reporter: &dyn Reporter) -> Result<ReadLaye
     } else {
         HashingReader::new(progress)
     };
-    let buffered = BufReader::with_capacity(256 << 10, blob_reader);
-    let decoder = match compression {
-        Compression::None => Decoder::Plain(buffered),
-        Compression::Gzip => {
-            Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(buffered)))
-        }
-        Compression::Zstd => Decoder::Zstd(
-            zstd::stream::read::Decoder::with_buffer(buffered).map_err(|e| err(e.to_string()))?,
-        ),
-    };
     let (spool, spool_file) = if compression == Compression::None {
         (None, None)
     } else {
@@ -286,7 +250,7 @@ fn read_one(image: &Image, i: usize, reporter: &dyn Reporter) -> Result<ReadLaye
         ),
     };
     // Hashes the tar for its diff_id, indexes it and spools it, as it streams by.
-    let parse = |tar_stream: &mut dyn Read| -> Result<_, Error> {
+    let parse = |tar_stream: &mut (dyn Read + Send)| -> Result<_, Error> {
         let tee = Tee {
             inner: HashingReader::new(tar_stream),
             spool,
@@ -316,17 +280,23 @@ fn read_one(image: &Image, i: usize, reporter: &dyn Reporter) -> Result<ReadLaye
         let diff_id = diff_id.expect("the decoded stream is always hashed");
         Ok((staged, count, diff_id, uncompressed))
     };
-    // A compressed layer is inflated on a thread of its own.
-    let (parsed, decoder) = match compression {
+    // A compressed layer streams through three threads: the blob read and
+    // hashed, inflated, and the tar parsed (read_ahead.rs).
+    let (parsed, blob_reader) = match compression {
         Compression::None => {
-            let mut decoder = decoder;
-            (parse(&mut decoder), decoder)
+            let mut tar = BufReader::with_capacity(256 << 10, blob_reader);
+            let parsed = parse(&mut tar);
+            (parsed, tar.into_inner())
         }
-        _ => super::read_ahead::read_ahead(decoder, parse),
+        c => read_ahead(blob_reader, |blob| {
+            let decoder = c
+                .decoder(BufReader::with_capacity(256 << 10, blob))
+                .map_err(|e| err(format!("{what}: {e}")))?;
+            read_ahead(decoder, parse).0
+        }),
     };
     let (staged, count, diff_id, uncompressed) = parsed?;
-    let (blob_digest, compressed) = decoder
-        .into_blob()
+    let (blob_digest, compressed) = blob_reader
         .finish()
         .map_err(|e| err(format!("{what}: {e}")))?;
     reporter.end(i);

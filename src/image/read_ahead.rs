@@ -20,7 +20,7 @@ const DEPTH: usize = 4;
 pub fn read_ahead<R, T, F>(src: R, consume: F) -> (T, R)
 where
     R: Read + Send,
-    F: FnOnce(&mut dyn Read) -> T,
+    F: FnOnce(&mut (dyn Read + Send)) -> T,
 {
     let mut src = src;
     if crate::image::write::blocks::threads() == 1 {

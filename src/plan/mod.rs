@@ -316,8 +316,7 @@ pub fn plan(
         })
         .collect();
     let dropped_by = |p: &str| {
-        opts.drop.iter().any(|g| rules::user_matches(g, p))
-            || profile_drops.iter().any(|g| rules::matches(g, p))
+        opts.drop.iter().any(|g| rules::user_matches(g, p)) || rules::matches_any(&profile_drops, p)
     };
     // 1. What the trace keeps (the profile's drops only yield to what the program needs).
     // A --drop of what the program needs is done, and said: (glob, essential?) → paths.

@@ -147,6 +147,20 @@ pub fn matches(pat: &str, path: &str) -> bool {
     }
 }
 
+/// Whether `path` matches any of `pats` (see [`matches`]): the path is split
+/// once, not once per pattern.
+pub fn matches_any<S: AsRef<str>>(pats: &[S], path: &str) -> bool {
+    const N: usize = 64;
+    let (mut pb, mut sb) = ([""; N], [""; N]);
+    let Some(s) = split(path, &mut sb) else {
+        return pats.iter().any(|g| matches(g.as_ref(), path));
+    };
+    pats.iter().any(|g| match split(g.as_ref(), &mut pb) {
+        Some(p) => wild(p, s, |c| *c == "**", |c, name| component(c, name)),
+        None => matches(g.as_ref(), path),
+    })
+}
+
 /// The non-empty components of `path` in `buf`; None if they do not fit.
 fn split<'a, 'b>(path: &'a str, buf: &'b mut [&'a str]) -> Option<&'b [&'a str]> {
     let mut n = 0;

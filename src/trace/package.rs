@@ -20,7 +20,7 @@ pub(super) fn package_data(
     let Some(pd) = &rules.package_data else {
         return false;
     };
-    let excluded = |p: &str| pd.exclude.iter().any(|g| rules::matches(g, p));
+    let excluded = |p: &str| rules::matches_any(&pd.exclude, p);
     let mut roots: Vec<String> = Vec::new();
     for path in related {
         let real = st
@@ -241,7 +241,7 @@ pub(super) fn compiled_in(st: &mut State, rules: &Rules, program: &str) -> bool 
         rules
             .package_data
             .as_ref()
-            .is_some_and(|pd| pd.exclude.iter().any(|g| rules::matches(g, p)))
+            .is_some_and(|pd| rules::matches_any(&pd.exclude, p))
     };
     let Some(found) = st.strings_of(program) else {
         return false;
@@ -294,8 +294,7 @@ fn config_references(
         st.t.kept
             .iter()
             .filter(|(p, r)| {
-                matches!(r, Reason::Package { .. })
-                    && pd.config_files.iter().any(|g| rules::matches(g, p))
+                matches!(r, Reason::Package { .. }) && rules::matches_any(&pd.config_files, p)
             })
             .map(|(p, _)| p.clone())
             .collect();

@@ -306,7 +306,7 @@ pub fn trace(
             || rules
                 .rules
                 .iter()
-                .any(|r| r.when.kept.iter().any(|g| rules::matches(g, &o)));
+                .any(|r| rules::matches_any(&r.when.kept, &o));
         if !explained {
             st.t.diagnostics.push(Diagnostic::new(Code::ElfDlopen,
                 Some(&o),

@@ -49,7 +49,7 @@ fn owners_data(
             || rules
                 .package_data
                 .as_ref()
-                .is_some_and(|pd| pd.exclude.iter().any(|g| rules::matches(g, p)))
+                .is_some_and(|pd| rules::matches_any(&pd.exclude, p))
     };
     let mut new = false;
     let mut pkgs: Vec<&crate::catalog::Package> = Vec::new();
@@ -101,7 +101,7 @@ pub(super) fn apply_rules(
         let mut triggers: Vec<String> =
             st.t.kept
                 .keys()
-                .filter(|p| rule.when.kept.iter().any(|g| rules::matches(g, p)))
+                .filter(|p| rules::matches_any(&rule.when.kept, p))
                 .cloned()
                 .collect();
         if !rule.when.imports.is_empty() {
