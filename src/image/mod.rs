@@ -15,7 +15,7 @@ pub mod write;
 pub use container::{Container, Section};
 pub use digest::Digest;
 pub use layer::{read_layers, Compression, LayerStats, Layers};
-pub use platform::{matching_platforms, other_platforms, platform_label, EntryPlatform, Platform};
+pub use platform::{matching_platforms, other_platforms, EntryPlatform, Platform};
 pub use reference::{ImageRef, RefError, Transport};
 pub use whole::Whole;
 

@@ -110,7 +110,7 @@ pub fn matching_platforms(
 }
 
 /// `os/arch[/variant]`.
-pub fn platform_label((os, arch, v): &EntryPlatform) -> String {
+fn platform_label((os, arch, v): &EntryPlatform) -> String {
     match v {
         Some(v) => format!("{os}/{arch}/{v}"),
         None => format!("{os}/{arch}"),

@@ -1,9 +1,9 @@
-//! Decompression on its own thread. Reading a compressed layer is one
-//! stream of work: the blob is read, hashed and inflated, then the tar is
-//! hashed for its diff_id, indexed and spooled. On one thread that is the
-//! sum of both halves; here the first half runs on a second thread and
-//! hands its output over in chunks, so a single-layer image is read on two
-//! cores (`benches/parallel.sh`).
+//! A reader run on a thread of its own. Reading a compressed layer is one
+//! stream of work: the blob read and hashed, inflated, then the tar hashed
+//! for its diff_id, indexed and spooled. On one thread that is the sum of
+//! all three; `layer.rs` runs each on its own thread, chained by
+//! [`read_ahead`], so a single-layer image is read on every core
+//! (`benches/parallel.sh`).
 
 use std::io::{self, Read};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};

@@ -134,30 +134,29 @@ fn wild<T>(p: &[T], s: &[T], is_star: impl Fn(&T) -> bool, eq: impl Fn(&T, &T) -
 /// Whether `path` (absolute or not) matches glob `pat` (`*`, `?` within a
 /// component, `**` for any number of components).
 pub fn matches(pat: &str, path: &str) -> bool {
-    // On the stack: the plan asks this of every path for every rule.
-    const N: usize = 64;
-    let (mut pb, mut sb) = ([""; N], [""; N]);
-    match (split(pat, &mut pb), split(path, &mut sb)) {
-        (Some(p), Some(s)) => wild(p, s, |c| *c == "**", |c, name| component(c, name)),
-        _ => {
-            let p: Vec<&str> = pat.split('/').filter(|c| !c.is_empty()).collect();
-            let s: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
-            wild(&p, &s, |c| *c == "**", |c, name| component(c, name))
-        }
-    }
+    matches_any(&[pat], path)
 }
 
-/// Whether `path` matches any of `pats` (see [`matches`]): the path is split
-/// once, not once per pattern.
+/// Whether `path` matches any of `pats` (see [`matches`]). Components are
+/// split on the stack, the path once for all patterns: the plan and the
+/// trace ask this of every path for every rule.
 pub fn matches_any<S: AsRef<str>>(pats: &[S], path: &str) -> bool {
     const N: usize = 64;
     let (mut pb, mut sb) = ([""; N], [""; N]);
-    let Some(s) = split(path, &mut sb) else {
-        return pats.iter().any(|g| matches(g.as_ref(), path));
-    };
-    pats.iter().any(|g| match split(g.as_ref(), &mut pb) {
-        Some(p) => wild(p, s, |c| *c == "**", |c, name| component(c, name)),
-        None => matches(g.as_ref(), path),
+    let s = split(path, &mut sb);
+    pats.iter().any(|g| match (split(g.as_ref(), &mut pb), s) {
+        (Some(p), Some(s)) => wild(p, s, |c| *c == "**", |c, name| component(c, name)),
+        // Deeper than N components: on the heap.
+        _ => {
+            let comps = |x: &str| -> Vec<String> {
+                x.split('/')
+                    .filter(|c| !c.is_empty())
+                    .map(String::from)
+                    .collect()
+            };
+            let (p, s) = (comps(g.as_ref()), comps(path));
+            wild(&p, &s, |c| c == "**", |c, name| component(c, name))
+        }
     })
 }
 
@@ -409,6 +408,19 @@ mod tests {
         assert!(matches("/usr/**/lib/*.so", "/usr/lib/x.so"));
         assert!(matches("**", "/any/thing"));
         assert!(!matches("/a/**/b", "/a/c"));
+    }
+
+    #[test]
+    fn paths_deeper_than_the_stack_buffer_match_the_same() {
+        let deep = "/d".repeat(100) + "/x.so";
+        assert!(matches("/d/**/*.so", &deep));
+        assert!(!matches("/d/**/*.conf", &deep));
+        let deep_pat = "/d".repeat(100) + "/*.so";
+        assert!(matches(&deep_pat, &deep));
+        assert!(matches_any(&["/etc/**", "/d/**/x.so"], &deep));
+        // One component short: no match.
+        let short = "/d".repeat(99) + "/*";
+        assert!(!matches_any(&["/etc/**", &short], &deep));
     }
 
     #[test]
